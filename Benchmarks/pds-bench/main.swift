@@ -1,0 +1,1 @@
+print("pds-bench: no benchmarks yet")

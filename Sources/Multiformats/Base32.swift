@@ -1,0 +1,50 @@
+/// RFC 4648 §6 base32 in lowercase without padding, the spelling of CID strings (after the
+/// multibase `b`) and of the did:plc identifier.
+public enum Base32 {
+    static let alphabet: [UInt8] = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
+    static let decodeTable: [Int8] = {
+        var table = [Int8](repeating: -1, count: 256)
+        for (index, char) in alphabet.enumerated() { table[Int(char)] = Int8(index) }
+        return table
+    }()
+
+    /// Encodes `bytes` as lowercase base32 with no padding.
+    public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var output = [UInt8]()
+        output.reserveCapacity((bytes.count * 8 + 4) / 5)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | UInt32(byte)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                output.append(alphabet[Int((buffer >> UInt32(bits)) & 31)])
+            }
+        }
+        if bits > 0 { output.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Decodes lowercase unpadded base32. Uppercase, padding and non-zero trailing bits are rejected.
+    public static func decode(_ text: some StringProtocol) throws(MultiformatsError) -> [UInt8] {
+        var output = [UInt8]()
+        output.reserveCapacity(text.utf8.count * 5 / 8)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for (offset, char) in text.utf8.enumerated() {
+            let value = decodeTable[Int(char)]
+            guard value >= 0 else { throw .invalidCharacter(offset: offset) }
+            buffer = (buffer << 5) | UInt32(value)
+            bits += 5
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8((buffer >> UInt32(bits)) & 0xff))
+            }
+        }
+        // 1, 3 or 6 leftover characters' worth of bits (5, 15... → bits ≥ 5) cannot come from an encoder.
+        guard bits < 5 else { throw .invalidLength }
+        guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }
+        return output
+    }
+}

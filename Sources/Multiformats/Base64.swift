@@ -1,0 +1,91 @@
+/// RFC 4648 base64 in the standard (§4) and URL-safe (§5) alphabets.
+///
+/// atproto JSON `$bytes` uses the standard alphabet and is emitted unpadded (padding is accepted on
+/// input); JWTs and did:plc signatures use the URL-safe alphabet unpadded; age uses the standard
+/// alphabet unpadded and forbids `=`; PEM-style armor uses the standard alphabet padded.
+public enum Base64 {
+    /// Which 64-character alphabet to use.
+    public enum Alphabet: Sendable {
+        case standard
+        case urlSafe
+    }
+
+    /// What the decoder does with `=` padding.
+    public enum Padding: Sendable {
+        /// `=` is an error (age, JWT, did:plc signatures).
+        case forbidden
+        /// `=` may be present; if present it must be complete (atproto `$bytes`).
+        case optional
+        /// Input must be padded to a multiple of four characters (PEM).
+        case required
+    }
+
+    static let standardTable: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    static let urlSafeTable: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    static func decodeTable(for table: [UInt8]) -> [Int8] {
+        var result = [Int8](repeating: -1, count: 256)
+        for (index, char) in table.enumerated() { result[Int(char)] = Int8(index) }
+        return result
+    }
+    static let standardDecode = decodeTable(for: standardTable)
+    static let urlSafeDecode = decodeTable(for: urlSafeTable)
+
+    /// Encodes `bytes`; `padded` adds `=` to a multiple of four characters.
+    public static func encode<Bytes: Collection>(
+        _ bytes: Bytes, alphabet: Alphabet = .standard, padded: Bool = false
+    ) -> String where Bytes.Element == UInt8 {
+        let table = alphabet == .standard ? standardTable : urlSafeTable
+        var output = [UInt8]()
+        output.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var iterator = bytes.makeIterator()
+        while let first = iterator.next() {
+            let second = iterator.next()
+            let third = second == nil ? nil : iterator.next()
+            let value = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
+            output.append(table[Int(value >> 18 & 63)])
+            output.append(table[Int(value >> 12 & 63)])
+            if second != nil { output.append(table[Int(value >> 6 & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
+            if third != nil { output.append(table[Int(value & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Decodes base64, rejecting characters outside `alphabet`, bad padding and non-zero trailing bits.
+    public static func decode(
+        _ text: some StringProtocol, alphabet: Alphabet = .standard, padding: Padding = .forbidden
+    ) throws(MultiformatsError) -> [UInt8] {
+        var input = Array(text.utf8)
+        var padCount = 0
+        while input.last == UInt8(ascii: "=") {
+            input.removeLast()
+            padCount += 1
+        }
+        switch padding {
+        case .forbidden:
+            guard padCount == 0 else { throw .invalidCharacter(offset: input.count) }
+        case .optional:
+            guard padCount == 0 || (input.count + padCount) % 4 == 0 else { throw .invalidLength }
+        case .required:
+            guard (input.count + padCount) % 4 == 0 else { throw .invalidLength }
+        }
+        guard padCount <= 2, input.count % 4 != 1 else { throw .invalidLength }
+        if padCount > 0 && input.count % 4 == 0 { throw .invalidLength }
+        let table = alphabet == .standard ? standardDecode : urlSafeDecode
+        var output = [UInt8]()
+        output.reserveCapacity(input.count * 3 / 4)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for (offset, char) in input.enumerated() {
+            let value = table[Int(char)]
+            guard value >= 0 else { throw .invalidCharacter(offset: offset) }
+            buffer = (buffer << 6) | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8((buffer >> UInt32(bits)) & 0xff))
+            }
+        }
+        guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }
+        return output
+    }
+}
