@@ -5,11 +5,17 @@
 /// passes through parse → serialize without change beyond whitespace. For atproto data use
 /// `DataValue.fromJSON`, which parses straight into the data model (see `DataValue+JSON.swift`).
 public indirect enum JSONValue: Hashable, Sendable {
+    /// `null`.
     case null
+    /// `true` / `false`.
     case bool(Bool)
+    /// A number, kept as its exact text.
     case number(JSONNumber)
+    /// A string (always valid Unicode: the parser rejects invalid UTF-8 and lone surrogates).
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object with unique keys in document order.
     case object(JSONObject)
 }
 
