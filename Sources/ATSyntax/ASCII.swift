@@ -14,14 +14,15 @@ enum ASCII {
     }
     @inline(__always) static func lowercased(_ byte: UInt8) -> UInt8 { isUpper(byte) ? byte | 0x20 : byte }
 
-    /// A short description of an offending byte for error messages. Non-printable and non-ASCII
+    /// A short description of an offending byte for error messages ("invalid character '_'",
+    /// "a space", "a non-ASCII character"), to follow the word "contains". Non-printable and non-ASCII
     /// bytes are named rather than quoted, so a message never contains control characters or a
     /// torn UTF-8 sequence.
     static func describe(_ byte: UInt8) -> String {
         switch byte {
         case 0x20: return "a space"
         case 0x09, 0x0A, 0x0D: return "whitespace"
-        case 0x21...0x7E: return "'\(Character(Unicode.Scalar(byte)))'"
+        case 0x21...0x7E: return "invalid character '\(Character(Unicode.Scalar(byte)))'"
         case 0x80...: return "a non-ASCII character"
         default: return "a control character"
         }

@@ -72,7 +72,7 @@ public struct DID: SyntaxValue, Comparable {
                 UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "%"):
                 index += 1
             default:
-                throw SyntaxError(.did, "contains invalid character \(ASCII.describe(byte))")
+                throw SyntaxError(.did, "contains \(ASCII.describe(byte))")
             }
         }
         let last = bytes[count - 1]

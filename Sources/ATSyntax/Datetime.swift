@@ -118,6 +118,21 @@ public struct Datetime: SyntaxValue, Comparable {
         public var microsecond: Int
         /// UTC offset in minutes; 0 for `Z`.
         public var offsetMinutes: Int
+
+        /// Creates a set of fields (not validated; for comparisons in callers and tests).
+        public init(
+            year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, microsecond: Int,
+            offsetMinutes: Int
+        ) {
+            self.year = year
+            self.month = month
+            self.day = day
+            self.hour = hour
+            self.minute = minute
+            self.second = second
+            self.microsecond = microsecond
+            self.offsetMinutes = offsetMinutes
+        }
     }
 
     /// The fractional-second digits as written, if any (may be longer than six digits).

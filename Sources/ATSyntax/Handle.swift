@@ -94,7 +94,7 @@ public struct Handle: SyntaxValue, Comparable {
             } else if ASCII.isUpper(byte) {
                 hasUpper = true
             } else {
-                throw SyntaxError(.handle, "contains invalid character \(ASCII.describe(byte))")
+                throw SyntaxError(.handle, "contains \(ASCII.describe(byte))")
             }
             index += 1
         }

@@ -47,6 +47,12 @@ public struct LanguageTag: SyntaxValue {
         public var singleton: Character
         /// The subtags that follow it.
         public var subtags: [String]
+
+        /// Creates an extension value (not validated).
+        public init(singleton: Character, subtags: [String]) {
+            self.singleton = singleton
+            self.subtags = subtags
+        }
     }
 
     /// Parses a tag, requiring well-formedness and no duplicate variants or singletons.
@@ -102,7 +108,7 @@ public struct LanguageTag: SyntaxValue {
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> Components {
         guard !bytes.isEmpty else { throw SyntaxError(.languageTag, "is empty") }
         for byte in bytes where !ASCII.isAlphanumeric(byte) && byte != UInt8(ascii: "-") {
-            throw SyntaxError(.languageTag, "contains invalid character \(ASCII.describe(byte))")
+            throw SyntaxError(.languageTag, "contains \(ASCII.describe(byte))")
         }
         var components = Components()
         for tag in grandfathered where ASCII.equalsIgnoringCase(bytes, tag) {

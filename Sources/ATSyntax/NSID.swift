@@ -97,7 +97,7 @@ public struct NSID: SyntaxValue, Comparable {
             } else if byte == UInt8(ascii: "-") {
                 hasHyphen = true
             } else if !ASCII.isAlphanumeric(byte) {
-                throw SyntaxError(.nsid, "contains invalid character \(ASCII.describe(byte))")
+                throw SyntaxError(.nsid, "contains \(ASCII.describe(byte))")
             }
             index += 1
         }

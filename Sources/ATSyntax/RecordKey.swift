@@ -38,7 +38,7 @@ public struct RecordKey: SyntaxValue, Comparable {
                 UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "~"):
                 continue
             default:
-                throw SyntaxError(.recordKey, "contains invalid character \(ASCII.describe(byte))")
+                throw SyntaxError(.recordKey, "contains \(ASCII.describe(byte))")
             }
         }
         if ASCII.equals(bytes, ".") || ASCII.equals(bytes, "..") {

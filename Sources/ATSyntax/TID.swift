@@ -2,6 +2,11 @@
 /// of microseconds since the UNIX epoch and 10 bits of clock id, written as 13 characters of the
 /// base32-sortable alphabet `234567abcdefghijklmnopqrstuvwxyz`.
 ///
+/// The spec's syntax (`^[234567abcdefghij][234567a-z]{12}$`) gives the first character 4 bits, so
+/// the 13 characters spell exactly the 64-bit values, including those whose top bit is set (first
+/// character `c`–`j`). A conforming generator never makes those, but they are syntactically valid
+/// record keys, so they parse; `hasTopBitSet` tells them apart.
+///
 /// The alphabet is in ASCII order, so string order equals numeric order equals time order; that is
 /// why TIDs work as record keys and commit revisions. Parsing is case-sensitive and the legacy
 /// dashed form is rejected.
@@ -15,7 +20,7 @@ public struct TID: SyntaxValue, Comparable {
     /// The TID with value zero, `2222222222222`.
     public static let zero = TID(uncheckedRawValue: 0)
 
-    /// The 64-bit value (top bit always zero).
+    /// The 64-bit value. Generated TIDs have the top bit clear; see `hasTopBitSet`.
     public let rawValue: UInt64
 
     /// The sortable base32 alphabet (spec §5).
@@ -33,9 +38,8 @@ public struct TID: SyntaxValue, Comparable {
         rawValue = try scanUTF8(string) { bytes throws(SyntaxError) in try TID.decode(bytes) }
     }
 
-    /// Wraps a 64-bit value; the top bit must be zero.
-    public init(rawValue: UInt64) throws(SyntaxError) {
-        guard rawValue >> 63 == 0 else { throw SyntaxError(.tid, "value must have its top bit clear") }
+    /// Wraps any 64-bit value. Every value has exactly one 13-character spelling.
+    public init(rawValue: UInt64) {
         self.rawValue = rawValue
     }
 
@@ -51,11 +55,15 @@ public struct TID: SyntaxValue, Comparable {
     /// Microseconds since the UNIX epoch.
     public var timestamp: UInt64 { rawValue >> 10 }
 
+    /// Whether the top bit is set (first character `c`–`j`), which spec §5 says generated TIDs never
+    /// have. Such a TID's `timestamp` exceeds 53 bits.
+    public var hasTopBitSet: Bool { rawValue >> 63 != 0 }
+
     /// The generator's 10-bit clock id.
     public var clockID: UInt16 { UInt16(truncatingIfNeeded: rawValue & 0x3FF) }
 
-    /// The 13-character encoding, most significant 5 bits first (the first character carries only
-    /// 4 bits, because the top bit is zero).
+    /// The 13-character encoding, most significant bits first: 13 × 5 = 65 bits, so the first
+    /// character carries the top 4 bits and the other twelve 5 bits each.
     public var string: String {
         String(unsafeUninitializedCapacity: TID.length) { output in
             TID.alphabet.withUnsafeBufferPointer { alphabet in
@@ -82,10 +90,10 @@ public struct TID: SyntaxValue, Comparable {
             }
             value = value << 5 | UInt64(digit)
         }
-        // 13 × 5 = 65 bits: the first character may only use 4 of its 5 bits, so the value's top bit
-        // stays zero. It therefore must be one of 234567abcdefghij (spec §5 regex).
+        // 13 × 5 = 65 bits: the first character carries only 4 bits (spec §5), so it must be one of
+        // 234567abcdefghij; a fifth bit would fall outside the 64-bit value.
         guard decodeTable[Int(bytes[0])] < 16 else {
-            throw SyntaxError(.tid, "must start with one of 234567abcdefghij (the top bit is always zero)")
+            throw SyntaxError(.tid, "must start with one of 234567abcdefghij (the first character carries only 4 bits)")
         }
         return value
     }

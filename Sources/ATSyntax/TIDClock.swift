@@ -49,6 +49,8 @@ public final class TIDClock: Sendable {
     }
 
     /// The next TID, also strictly greater than `previous` (when given), whatever clock made it.
+    /// Traps if `previous` has its top bit set (first character `c`–`j`): no conforming TID is
+    /// greater, and such a rev can only come from corrupt storage.
     public func next(after previous: TID?) -> TID {
         guard let previous else { return next() }
         return stamp(after: previous.timestamp + 1)

@@ -37,7 +37,7 @@ public struct URIString: SyntaxValue {
             if byte == UInt8(ascii: ":") { break }
             guard ASCII.isAlphanumeric(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")
                 || byte == UInt8(ascii: ".")
-            else { throw SyntaxError(.uri, "scheme contains invalid character \(ASCII.describe(byte))") }
+            else { throw SyntaxError(.uri, "scheme contains \(ASCII.describe(byte))") }
             index += 1
         }
         guard index < bytes.count else { throw SyntaxError(.uri, "has no scheme (no ':')") }
