@@ -18,7 +18,6 @@ import Darwin
 /// process with a different clock.
 ///
 /// Thread-safe: the last timestamp is guarded by a `Mutex`.
-@available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, visionOS 2.0, *)
 public final class TIDClock: Sendable {
     /// The process-wide generator.
     public static let shared = TIDClock()
