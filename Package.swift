@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "pds",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pds-bench", targets: ["pds-bench"]),
     ],

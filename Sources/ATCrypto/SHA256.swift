@@ -40,11 +40,13 @@ public struct SHA256: ~Copyable {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    /// Finishes and returns the 32-byte digest.
-    public consuming func finalize() -> [UInt8] {
+    /// Finishes and returns the 32-byte digest, then resets so the hasher can be used again.
+    /// (Mutating rather than consuming so a hasher can live in a class's stored property.)
+    public mutating func finalize() -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: SHA256.byteCount)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
+        EVP_DigestInit_ex2(context, SHA256.algorithm, nil)
         return digest
     }
 
