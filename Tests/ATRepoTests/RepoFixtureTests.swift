@@ -13,15 +13,19 @@ import TestSupport
         #expect(roots.count == 1)
         let commit = try SignedCommit(bytes: try blocks.requireBlock(roots[0]))
         #expect(commit.commit.version == 3)
-        #expect(commit.commit.did == "did:plc:wqgdnqlv2mwiio6pfchwtrff")
+        // The commit names did:plc:kzcqyc3unb33eh5sxzsfs25z while the bundled DID document is
+        // for did:plc:wqgdnqlv2mwiio6pfchwtrff (upstream fixture pairing); the key is what counts.
+        #expect(commit.commit.did == "did:plc:kzcqyc3unb33eh5sxzsfs25z")
+        #expect(commit.commit.prev != nil)
         var records: [(String, CID)] = []
-        let verified = try RepoVerifier.verify(car: car, did: "did:plc:wqgdnqlv2mwiio6pfchwtrff",
+        let verified = try RepoVerifier.verify(car: car, did: "did:plc:kzcqyc3unb33eh5sxzsfs25z",
                                                verifySignature: RepoKeys.greengroundVerifier()) { path, cid, bytes in
             #expect(CID.dagCBOR(hashing: bytes) == cid)
             _ = try DAGCBOR.decode(bytes)
             records.append((path, cid))
         }
         #expect(verified.cid == roots[0])
+        print("greenground records: \(records.map(\.0))")
         #expect(records.count == RepoKeys.greengroundRecordCount)
         #expect(records.map(\.0) == records.map(\.0).sorted())
         // A corrupted signature fails.
