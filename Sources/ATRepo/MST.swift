@@ -167,11 +167,12 @@ public struct MST: Sendable {
         let height = MST.height(of: key)
         guard height <= limits.maxLayer else { throw RepoError.limitExceeded("key height \(height)") }
         let loader = self.loader
-        guard let current = root else {
+        guard let rootLayer = root?.layer else {
             root = MSTNode(layer: height, left: nil, entries: [MSTEntry(key: key, value: value, right: nil)])
             return nil
         }
-        if height > current.layer {
+        if height > rootLayer {
+            let current = root!
             // The key belongs above the current root: split the whole tree around it and lift
             // both halves through empty intermediate nodes so no link skips a layer.
             let (low, high) = try MST.split(current, around: key, loader: loader)
@@ -180,23 +181,36 @@ public struct MST: Sendable {
             root = MSTNode(layer: height, left: left, entries: [MSTEntry(key: key, value: value, right: right)])
             return nil
         }
-        let (newRoot, old) = try MST.put(key, height: height, value: value, into: current, loader: loader)
-        root = newRoot
-        return old
+        // Edit in place where nodes are not shared (see MSTNode): move the root out of `self`
+        // so a tree value that owns it alone sees a reference count of one.
+        var node = root.take()!
+        defer { root = node }
+        return try MST.put(key, height: height, value: value, into: &node, loader: loader)
     }
 
-    // MARK: Tree algorithms (all persistent: they build new nodes and never mutate)
+    // MARK: Tree algorithms
+    //
+    // `put` edits uniquely referenced nodes in place (copying shared ones first); the others are
+    // persistent and build new nodes. All of them do their throwing work (block loads) before
+    // changing anything, so a missing block leaves the tree as it was.
 
-    static func put(_ key: [UInt8], height: Int, value: CID, into node: MSTNode,
-                    loader: MSTLoader) throws -> (MSTNode, CID?) {
+    /// Makes `node` safe to mutate: copied if shared, and marked unhashed.
+    @inline(__always)
+    static func makeMutable(_ node: inout MSTNode) {
+        if !isKnownUniquelyReferenced(&node) { node = node.copy() }
+        node.cid = nil
+    }
+
+    static func put(_ key: [UInt8], height: Int, value: CID, into node: inout MSTNode,
+                    loader: MSTLoader) throws -> CID? {
         let (index, found) = node.search(key)
         if height == node.layer {
             if found {
                 let old = node.entries[index].value
-                if old == value { return (node, old) }
-                var entries = node.entries
-                entries[index].value = value
-                return (MSTNode(layer: node.layer, left: node.left, entries: entries), old)
+                if old == value { return old }
+                makeMutable(&node)
+                node.entries[index].value = value
+                return old
             }
             // New key at this layer: the subtree it lands in splits around it.
             var low: MSTLink?, high: MSTLink?
@@ -205,21 +219,23 @@ public struct MST: Sendable {
                 low = l.map(MSTLink.node)
                 high = h.map(MSTLink.node)
             }
-            var entries = node.entries
-            var left = node.left
-            if index == 0 { left = low } else { entries[index - 1].right = low }
-            entries.insert(MSTEntry(key: key, value: value, right: high), at: index)
-            return (MSTNode(layer: node.layer, left: left, entries: entries), nil)
+            makeMutable(&node)
+            node.setSlot(index, low)
+            node.entries.insert(MSTEntry(key: key, value: value, right: high), at: index)
+            return nil
         }
         guard !found else { throw RepoError.invalidNode("key found at layer \(node.layer) but its height is \(height)") }
-        let child: MSTNode
-        var old: CID?
-        if let slot = node.slot(index) {
-            (child, old) = try put(key, height: height, value: value, into: try loader.node(slot, layer: node.layer - 1), loader: loader)
-        } else {
-            child = chain(key, height: height, value: value, layer: node.layer - 1)
+        guard node.slot(index) != nil else {
+            makeMutable(&node)
+            node.setSlot(index, .node(chain(key, height: height, value: value, layer: node.layer - 1)))
+            return nil
         }
-        return (node.replacingSlot(index, with: .node(child)), old)
+        var child = try loader.node(node.slot(index)!, layer: node.layer - 1)
+        makeMutable(&node)
+        // Detach the child so that, if this tree alone holds it, it too is edited in place.
+        node.setSlot(index, nil)
+        defer { node.setSlot(index, .node(child)) }
+        return try put(key, height: height, value: value, into: &child, loader: loader)
     }
 
     /// A fresh subtree at `layer` holding one key of `height` ≤ layer: empty intermediate nodes
@@ -335,13 +351,14 @@ public struct MST: Sendable {
     @discardableResult
     public mutating func finalize() -> (root: CID, newBlocks: BlockMap) {
         var blocks = BlockMap()
-        guard let current = root else {
+        guard root != nil else {
             blocks.set(MST.emptyRootCID, MST.emptyNodeBytes)
             return (MST.emptyRootCID, blocks)
         }
-        let hashed = MST.hash(current, into: &blocks)
-        root = hashed
-        return (hashed.cid!, blocks)
+        var node = root.take()!
+        MST.hash(&node, into: &blocks)
+        root = node
+        return (node.cid!, blocks)
     }
 
     /// The root CID. Cheap when the tree is finalized; otherwise it hashes the changed nodes
@@ -354,21 +371,31 @@ public struct MST: Sendable {
     }
 
     static func hash(_ node: MSTNode, into blocks: inout BlockMap) -> MSTNode {
-        if node.cid != nil { return node }
-        func hashLink(_ link: MSTLink?) -> MSTLink? {
-            if case .node(let child) = link, child.cid == nil { return .node(hash(child, into: &blocks)) }
-            return link
+        var node = node
+        hash(&node, into: &blocks)
+        return node
+    }
+
+    /// Hashes `node` and its unhashed descendants, in place where not shared.
+    static func hash(_ node: inout MSTNode, into blocks: inout BlockMap) {
+        if node.cid != nil { return }
+        if !isKnownUniquelyReferenced(&node) { node = node.copy() }
+        if case .node(var child)? = node.left, child.cid == nil {
+            node.left = nil
+            hash(&child, into: &blocks)
+            node.left = .node(child)
         }
-        let left = hashLink(node.left)
-        var entries = node.entries
-        for index in entries.indices where entries[index].right != nil {
-            entries[index].right = hashLink(entries[index].right)
+        for index in node.entries.indices {
+            if case .node(var child)? = node.entries[index].right, child.cid == nil {
+                node.entries[index].right = nil
+                hash(&child, into: &blocks)
+                node.entries[index].right = .node(child)
+            }
         }
-        let unhashed = MSTNode(layer: node.layer, left: left, entries: entries)
-        let bytes = unhashed.encode()
+        let bytes = node.encode()
         let cid = CID.dagCBOR(hashing: bytes)
         blocks.set(cid, bytes)
-        return MSTNode(layer: node.layer, left: left, entries: entries, cid: cid)
+        node.cid = cid
     }
 }
 

@@ -21,15 +21,20 @@ struct MSTEntry: Sendable {
 /// Nodes are shared between tree versions (a persistent structure: an edit copies only the path
 /// it touches). `cid` is nil for nodes built by an edit and not hashed yet; `MST.finalize` hashes
 /// all of them bottom-up in one pass, so a batch of edits hashes each new node once.
-final class MSTNode: Sendable {
+///
+/// Copy-on-write: a node is mutated in place only while it is uniquely referenced
+/// (`isKnownUniquelyReferenced`), which is what makes long batches of inserts cheap; any node
+/// reachable from a second tree value or thread has a reference count above one and is copied
+/// first. That discipline is why the `@unchecked Sendable` is sound.
+final class MSTNode: @unchecked Sendable {
     /// The layer: every key in `entries` has exactly this height; subtrees are one layer lower.
     let layer: Int
     /// Subtree of keys before the first entry.
-    let left: MSTLink?
+    var left: MSTLink?
     /// The entries in strictly increasing key order.
-    let entries: [MSTEntry]
-    /// The node's CID once hashed.
-    let cid: CID?
+    var entries: [MSTEntry]
+    /// The node's CID once hashed; nil while the content differs from any hashed state.
+    var cid: CID?
 
     init(layer: Int, left: MSTLink?, entries: [MSTEntry], cid: CID? = nil) {
         self.layer = layer
@@ -67,6 +72,15 @@ final class MSTNode: Sendable {
         }
         return (low, low < entries.count && compareKeys(entries[low].key, key) == 0)
     }
+
+    /// Sets slot `index` in place (the caller holds the only reference).
+    @inline(__always)
+    func setSlot(_ index: Int, _ link: MSTLink?) {
+        if index == 0 { left = link } else { entries[index - 1].right = link }
+    }
+
+    /// A mutable, unhashed copy.
+    func copy() -> MSTNode { MSTNode(layer: layer, left: left, entries: entries) }
 
     /// A copy with slot `index` replaced.
     func replacingSlot(_ index: Int, with link: MSTLink?) -> MSTNode {
