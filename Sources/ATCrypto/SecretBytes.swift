@@ -1,7 +1,7 @@
 import COpenSSL
 
-// Internal helpers shared by the primitives: borrowing contiguous bytes from any collection, and
-// wiping buffers that held key material.
+// SecretBytes (wiped key storage) and the internal byte helpers the primitives share: borrowing
+// contiguous bytes from any collection without copying, and wiping buffers that held key material.
 
 /// Calls `body` with the bytes of `collection`, without copying when the collection already has
 /// contiguous storage (`[UInt8]`, `ArraySlice<UInt8>`, `String.UTF8View` of a native string).
