@@ -1,3 +1,4 @@
+import ATCrypto
 import ATData
 
 /// A repository commit (spec §4.2): the signed object naming the MST root of one revision.
@@ -163,6 +164,27 @@ public struct SignedCommit: Sendable, Hashable {
                               sign: (_ message: [UInt8]) throws -> [UInt8]) rethrows -> SignedCommit {
         var commit = Commit(did: did, data: data, rev: rev)
         try commit.sign(with: sign)
+        return SignedCommit(commit)
+    }
+}
+
+extension Commit {
+    /// Signs with the account's `#atproto` signing key (spec §4.2).
+    public mutating func sign(with key: some SigningKey) throws {
+        sig = try key.sign(unsignedBytes)
+    }
+
+    /// Whether the signature verifies under `key` (from the DID document's `#atproto` method).
+    public func verifySignature(with key: any VerifyingKey) -> Bool {
+        verifySignature { message, signature in key.verify(signature: signature, message: message) }
+    }
+}
+
+extension SignedCommit {
+    /// Creates and signs a v3 commit with `key`.
+    public static func create(did: String, data: CID, rev: String, key: some SigningKey) throws -> SignedCommit {
+        var commit = Commit(did: did, data: data, rev: rev)
+        try commit.sign(with: key)
         return SignedCommit(commit)
     }
 }

@@ -1,3 +1,4 @@
+import ATCrypto
 import ATData
 
 /// Full-repository verification (spec §3 import, §4): checks the commit signature, walks the
@@ -41,5 +42,12 @@ public enum RepoVerifier {
             return true
         }
         return commit
+    }
+
+    /// Verifies the repository CAR `car` against the account's `#atproto` key.
+    @discardableResult
+    public static func verify(car: [UInt8], did: String? = nil, key: any VerifyingKey, limits: MST.Limits = .default,
+                              visit: (_ path: String, _ cid: CID, _ bytes: [UInt8]) throws -> Void) throws -> SignedCommit {
+        try verify(car: car, did: did, verifySignature: { key.verify(signature: $1, message: $0) }, limits: limits, visit: visit)
     }
 }

@@ -1,3 +1,4 @@
+import ATCrypto
 import ATData
 @testable import ATRepo
 import Foundation
@@ -17,21 +18,25 @@ import TestSupport
         // for did:plc:wqgdnqlv2mwiio6pfchwtrff (upstream fixture pairing); the key is what counts.
         #expect(commit.commit.did == "did:plc:kzcqyc3unb33eh5sxzsfs25z")
         #expect(commit.commit.prev != nil)
+        let key = try RepoKeys.atprotoKey(didDoc: "extra/repos/greenground.didDoc.json")
+        #expect(commit.commit.verifySignature(with: key))
         var records: [(String, CID)] = []
-        let verified = try RepoVerifier.verify(car: car, did: "did:plc:kzcqyc3unb33eh5sxzsfs25z",
-                                               verifySignature: RepoKeys.greengroundVerifier()) { path, cid, bytes in
+        let verified = try RepoVerifier.verify(car: car, did: "did:plc:kzcqyc3unb33eh5sxzsfs25z", key: key) { path, cid, bytes in
             #expect(CID.dagCBOR(hashing: bytes) == cid)
             _ = try DAGCBOR.decode(bytes)
             records.append((path, cid))
         }
         #expect(verified.cid == roots[0])
-        print("greenground records: \(records.map(\.0))")
-        #expect(records.count == RepoKeys.greengroundRecordCount)
-        #expect(records.map(\.0) == records.map(\.0).sorted())
+        // The CAR holds four blocks: the commit, one MST node and two follow records.
+        #expect(records.map(\.0) == ["app.bsky.graph.follow/3k5rgfiifs42u", "app.bsky.graph.follow/3k5vze25v5a26"])
+        #expect(blocks.count == 4)
         // A corrupted signature fails.
         var forged = commit.commit
         forged.sig[5] ^= 1
-        #expect(!forged.verifySignature(RepoKeys.greengroundVerifier()))
+        #expect(!forged.verifySignature(with: key))
+        // And the key of another fixture does not verify it.
+        let other = try RepoKeys.atprotoKey(didDoc: "extra/repos/fakermaker.didDoc.json")
+        #expect(!commit.commit.verifySignature(with: other))
     }
 
     /// v2 repositories (no rev, prev a link) still decode and walk.
@@ -79,6 +84,23 @@ import TestSupport
         }
         #expect(throws: RepoError.self) {
             try RepoVerifier.verify(car: car, did: "did:plc:other", verifySignature: { _, _ in true }) { _, _, _ in }
+        }
+    }
+
+    @Test func signAndVerifyWithBothCurves() throws {
+        let keys: [any SigningKey] = [K256PrivateKey(), try P256PrivateKey()]
+        for key in keys {
+            let commit = try SignedCommit.create(did: "did:plc:abc", data: MST.emptyRootCID, rev: "3kaaaaaaaaaaa", key: key)
+            #expect(commit.commit.sig.count == 64)
+            let decoded = try SignedCommit(bytes: commit.bytes)
+            #expect(decoded.commit.verifySignature(with: key.publicKey))
+            var tampered = decoded.commit
+            tampered.rev = "3kaaaaaaaaaab"
+            #expect(!tampered.verifySignature(with: key.publicKey))
+            let car = CARWriter.encode(roots: [commit.cid], blocks: [(commit.cid, commit.bytes), (MST.emptyRootCID, MST.emptyNodeBytes)])
+            var count = 0
+            try RepoVerifier.verify(car: car, did: "did:plc:abc", key: key.publicKey) { _, _, _ in count += 1 }
+            #expect(count == 0)
         }
     }
 

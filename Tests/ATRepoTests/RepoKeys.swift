@@ -4,11 +4,11 @@ import TestSupport
 
 /// Keys for the repository fixtures, taken from their DID documents.
 enum RepoKeys {
-    /// Records in greenground.repo.car.
-    static let greengroundRecordCount = 0
-
-    /// Verifies with the `#atproto` key in greenground.didDoc.json.
-    static func greengroundVerifier() -> ([UInt8], [UInt8]) -> Bool {
-        { _, _ in false }
+    /// The `#atproto` verification method of a fixture DID document.
+    static func atprotoKey(didDoc relativePath: String) throws -> any VerifyingKey {
+        let document = try SharedVectors.json(relativePath) as! [String: Any]
+        let methods = document["verificationMethod"] as! [[String: Any]]
+        let method = methods.first { ($0["id"] as! String).hasSuffix("#atproto") }!
+        return try parseLegacyMultibase(method["publicKeyMultibase"] as! String, type: method["type"] as! String)
     }
 }
