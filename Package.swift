@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "pds",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pds", targets: ["pds"]),
         .executable(name: "pds-bench", targets: ["pds-bench"]),
@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "ATCrypto", dependencies: ["COpenSSL", "CSecp256k1", "Multiformats"]),
         .target(name: "ATData", dependencies: ["ATSyntax", "ATCrypto", "Multiformats"]),
         .target(name: "ATRepo", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
+        .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
 
         // Storage and server: these may use Foundation, GRDB, NIO and Hummingbird.
         .target(
@@ -69,6 +70,7 @@ let package = Package(
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
+        .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]
 )

@@ -21,6 +21,8 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidCID(String)
     /// A value that is well-formed CBOR/JSON but breaks an atproto data-model rule.
     case invalidValue(String)
+    /// Text that is not RFC 8259 JSON; `offset` is the byte where the problem was found.
+    case invalidJSON(String, offset: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
         case .limitExceeded(let what): "data exceeds a limit: \(what)"
         case .invalidCID(let why): "invalid CID: \(why)"
         case .invalidValue(let why): why
+        case .invalidJSON(let why, let offset): "invalid JSON at byte \(offset): \(why)"
         }
     }
 }

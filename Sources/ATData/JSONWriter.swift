@@ -1,0 +1,145 @@
+import Multiformats
+
+/// Compact JSON output into a byte buffer.
+///
+/// Strings are written as UTF-8 with only the escapes RFC 8259 §7 requires: `"`, `\` and the
+/// control characters U+0000–U+001F (short forms where they exist, else `\u00XX`). Everything else,
+/// non-ASCII included, is written as itself — shorter, and what other atproto services emit.
+public struct JSONWriter: Sendable {
+    /// The bytes written so far.
+    public private(set) var bytes: [UInt8]
+
+    /// An empty writer; `capacity` pre-sizes the buffer.
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Appends pre-serialized JSON verbatim. The caller vouches that it is valid JSON.
+    public mutating func writeRaw<Bytes: Sequence>(_ json: Bytes) where Bytes.Element == UInt8 {
+        bytes.append(contentsOf: json)
+    }
+
+    /// A quoted, escaped string.
+    public mutating func write(string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            bytes.append(UInt8(ascii: "\""))
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
+                runStart = index + 1
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+                case 0x08: bytes.append(UInt8(ascii: "b"))
+                case 0x0c: bytes.append(UInt8(ascii: "f"))
+                case 0x0a: bytes.append(UInt8(ascii: "n"))
+                case 0x0d: bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "t"))
+                default:
+                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              JSONWriter.hexDigit(byte >> 4), JSONWriter.hexDigit(byte & 0xf)])
+                }
+            }
+            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
+
+    @inline(__always)
+    static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10 }
+
+    /// A decimal integer.
+    public mutating func write(integer: Int64) {
+        if integer < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Work on the magnitude as UInt64 so Int64.min needs no special case; digits are formed
+        // right to left in a stack buffer (at most 19 for Int64).
+        var magnitude = integer.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var index = 20
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index...]))
+        }
+    }
+
+    /// `true` / `false`.
+    public mutating func write(bool: Bool) {
+        if bool { bytes.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) } else { bytes.append(contentsOf: [0x66, 0x61, 0x6c, 0x73, 0x65]) }
+    }
+
+    /// `null`.
+    public mutating func writeNull() { bytes.append(contentsOf: [0x6e, 0x75, 0x6c, 0x6c]) }
+
+    /// Any JSON value, object members in their stored order.
+    public mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: writeNull()
+        case .bool(let bool): write(bool: bool)
+        case .number(let number): bytes.append(contentsOf: number.text.utf8)
+        case .string(let string): write(string: string)
+        case .array(let array):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object):
+            bytes.append(UInt8(ascii: "{"))
+            for index in 0..<object.count {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(string: object.keys[index])
+                bytes.append(UInt8(ascii: ":"))
+                write(object.values[index])
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A data-model value in the atproto JSON convention (spec: data model, "Data Types"):
+    /// bytes as `{"$bytes": "<standard base64, unpadded>"}`, links as `{"$link": "<CID string>"}`.
+    /// Map keys are written in bytewise UTF-8 order so the output is deterministic (JSON key
+    /// order carries no meaning in atproto, and JSON is never hashed).
+    public mutating func write(_ value: DataValue) {
+        switch value {
+        case .null: writeNull()
+        case .bool(let bool): write(bool: bool)
+        case .integer(let integer): write(integer: integer)
+        case .string(let string): write(string: string)
+        case .bytes(let data):
+            bytes.append(contentsOf: #"{"$bytes":""#.utf8)
+            bytes.append(contentsOf: Base64.encode(data, alphabet: .standard, padded: false).utf8)
+            bytes.append(contentsOf: #""}"#.utf8)
+        case .link(let cid):
+            bytes.append(contentsOf: #"{"$link":""#.utf8)
+            bytes.append(contentsOf: cid.string.utf8)
+            bytes.append(contentsOf: #""}"#.utf8)
+        case .array(let array):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .map(let map):
+            bytes.append(UInt8(ascii: "{"))
+            var first = true
+            for key in map.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                write(string: key)
+                bytes.append(UInt8(ascii: ":"))
+                write(map[key]!)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+}

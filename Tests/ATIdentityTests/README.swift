@@ -1,0 +1,1 @@
+// Tests for ATIdentity live in this target.

@@ -1,1 +1,0 @@
-// Tests for ATSyntax live in this target (one file per type under test).
