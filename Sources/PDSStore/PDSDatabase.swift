@@ -17,6 +17,10 @@ public final class PDSDatabase: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         pool = try DatabasePool(path: path, configuration: Self.configuration())
+        // DatabasePool's WAL setup runs *after* prepareDatabase on the writer and sets
+        // synchronous=NORMAL (GRDB Database.setUpWALMode). The writer connection lives as long as
+        // the pool, so restoring FULL once here covers every write.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
     }
 
