@@ -19,7 +19,7 @@ public struct K256PrivateKey: SigningKey {
     public init() {
         while true {
             var candidate = SecureRandom.bytes(32)
-            defer { cleanse(&candidate) }
+            defer { candidate.zeroize() }
             if let key = try? K256PrivateKey(privateKeyBytes: candidate) {
                 self = key
                 return

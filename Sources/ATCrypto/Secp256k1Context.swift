@@ -13,7 +13,7 @@ enum Secp256k1Context {
             fatalError("secp256k1_context_create failed")
         }
         var seed = SecureRandom.bytes(32)
-        defer { cleanse(&seed) }
+        defer { seed.zeroize() }
         guard secp256k1_context_randomize(context, seed) == 1 else {
             fatalError("secp256k1_context_randomize failed")
         }
