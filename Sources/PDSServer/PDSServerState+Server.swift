@@ -1,3 +1,4 @@
+import ATData
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,26 +8,20 @@ extension PDSServerState {
     /// `com.atproto.server.*` methods.
     func registerServerMethods(on router: inout XRPCRouter) {
         router.query("com.atproto.server.describeServer") { [self] _, _ in
-            var object: [String: Any] = [
-                "did": config.serviceDID,
-                "availableUserDomains": ["." + config.hostname],
+            var object: JSONObject = [
+                "did": .string(config.serviceDID),
+                "availableUserDomains": [.string("." + config.hostname)],
                 "inviteCodeRequired": true,
                 "phoneVerificationRequired": false,
-                "blobUploadLimit": config.blobUploadLimit,
+                "blobUploadLimit": .number(JSONNumber(config.blobUploadLimit)),
             ]
-            var links: [String: String] = [:]
-            if let url = config.privacyPolicyURL { links["privacyPolicy"] = url }
-            if let url = config.termsOfServiceURL { links["termsOfService"] = url }
-            if !links.isEmpty { object["links"] = links }
-            if let email = config.contactEmail { object["contact"] = ["email": email] }
-            return try jsonResponse(object)
+            var links = JSONObject()
+            if let url = config.privacyPolicyURL { links["privacyPolicy"] = .string(url) }
+            if let url = config.termsOfServiceURL { links["termsOfService"] = .string(url) }
+            if !links.isEmpty { object["links"] = .object(links) }
+            if let email = config.contactEmail { object["contact"] = ["email": .string(email)] }
+            return jsonResponse(.object(object))
         }
+        registerSessionMethods(on: &router)
     }
-}
-
-/// A JSON response from Foundation property-list values (used until handlers move to ATData JSON).
-func jsonResponse(_ object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
