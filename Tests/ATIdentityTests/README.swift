@@ -1,1 +1,0 @@
-// Tests for ATIdentity live in this target.
