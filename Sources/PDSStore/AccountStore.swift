@@ -86,6 +86,15 @@ public struct AccountStore: Sendable {
         try database.pool.write { db in try db.execute(sql: "UPDATE account SET handle = ?", arguments: [handle]) }
     }
 
+    /// Records a did:plc operation (JSON) this server made.
+    public func storePLCOperation(cid: String, json: [UInt8], published: Bool) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO plc_operation (cid, operation, published, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [cid, String(decoding: json, as: UTF8.self), published, Self.timestamp()])
+        }
+    }
+
     // MARK: App passwords
 
     /// Stores a new app password. Names are unique.

@@ -93,6 +93,15 @@ enum PDSSchema {
         );
         CREATE INDEX repo_seq_time ON repo_seq(sequenced_at);
 
+        -- did:plc operations this server created or submitted (the directory holds the truth; this
+        -- is the local record, and for dev accounts the only copy).
+        CREATE TABLE plc_operation (
+            cid TEXT PRIMARY KEY NOT NULL,
+            operation TEXT NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+
         -- app.bsky.actor preferences, one row per preference object, in order.
         CREATE TABLE account_pref (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
