@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "PDSStore", "Multiformats",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "PDSStore", "Multiformats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

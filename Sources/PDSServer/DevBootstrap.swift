@@ -39,10 +39,10 @@ public enum DevBootstrap {
             try KeyFiles.writeSecretFile(Array(text.utf8), to: identityPath)
         }
         if !FileManager.default.fileExists(atPath: files.signingKeyPath) {
-            try files.write(K256PrivateKey.generate(), to: files.signingKeyPath, recipients: [identity.recipient])
+            try files.write(K256PrivateKey(), to: files.signingKeyPath, recipients: [identity.recipient])
         }
         if !FileManager.default.fileExists(atPath: files.rotationKeyPath) {
-            try files.write(K256PrivateKey.generate(), to: files.rotationKeyPath, recipients: [identity.recipient])
+            try files.write(K256PrivateKey(), to: files.rotationKeyPath, recipients: [identity.recipient])
         }
         return ServerKeys(
             signingKey: try files.read(files.signingKeyPath, identities: [identity]),
@@ -50,7 +50,7 @@ public enum DevBootstrap {
     }
 
     /// Creates the account on first start (or resets the password when one is given later).
-    public static func ensureAccount(state: PDSServerState, handle: String, password: String?) throws -> Summary {
+    public static func ensureAccount(state: PDSServerState, handle: String, password: String?) async throws -> Summary {
         if let account = try state.accounts.account() {
             if let password {
                 try state.accounts.setPasswordHash(try PasswordHash.make(password))
@@ -71,7 +71,7 @@ public enum DevBootstrap {
         try state.accounts.createAccount(
             did: genesis.did.string, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
         try state.accounts.storePLCOperation(cid: genesis.operation.cid.string, json: genesis.operation.jsonBytes, published: false)
-        try state.createRepository(did: genesis.did.string)
+        try await state.repoWriter().createRepository(handle: handle.string)
         return Summary(did: genesis.did.string, handle: handle.string, password: password, created: true)
     }
 }

@@ -36,8 +36,18 @@ struct DevCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let state = try PDSServerState.open(config: config, logger: logger)
-        print("pds dev: \(config.publicURL)  data: \(config.dataDirectory)")
+        let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
+        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
+        let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password)
+        print("""
+            pds dev is running (development mode: plain HTTP, identity not published)
+              URL:      \(config.publicURL)
+              handle:   \(summary.handle)
+              DID:      \(summary.did)
+              password: \(summary.password ?? "(unchanged; pass --password to reset it)")
+              data:     \(config.dataDirectory)
+            """)
+        fflush(stdout)
         let app = PDSApplication.make(server: state, logger: logger)
         try await app.runService()
     }
