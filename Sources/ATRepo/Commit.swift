@@ -1,5 +1,6 @@
 import ATCrypto
 import ATData
+import ATSyntax
 
 /// A repository commit (spec §4.2): the signed object naming the MST root of one revision.
 ///
@@ -122,16 +123,8 @@ public struct Commit: Sendable, Hashable {
         self.init(did: did, version: Int(version), data: data, rev: rev, prev: prev, sig: sig)
     }
 
-    /// TID syntax (spec §5): 13 base32-sortable characters, the first in `234567abcdefghij`.
-    static func isTID(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 13 else { return false }
-        func sortable(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "2")...UInt8(ascii: "7")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-        }
-        guard bytes.allSatisfy(sortable) else { return false }
-        return (UInt8(ascii: "2")...UInt8(ascii: "7")).contains(bytes[0]) || (UInt8(ascii: "a")...UInt8(ascii: "j")).contains(bytes[0])
-    }
+    /// TID syntax (spec §5), per ATSyntax.
+    static func isTID(_ text: String) -> Bool { (try? TID(text)) != nil }
 }
 
 /// A commit together with its block bytes and CID, as stored and as sent.

@@ -135,34 +135,30 @@ final class MSTNode: @unchecked Sendable {
     /// always enforced because they cost nothing extra.
     static func decode(_ bytes: [UInt8], cid: CID, layer expected: Int?, verify: Bool,
                        limits: MST.Limits) throws -> MSTNode {
-        let value: DataValue
-        do { value = try DAGCBOR.decode(bytes) } catch { throw RepoError.data(error) }
-        guard let map = value.mapValue, map.count == 2, let entryValues = map["e"]?.arrayValue, let leftValue = map["l"] else {
-            throw RepoError.invalidNode("expected exactly the fields e and l")
+        let raw: [MSTNodeReader.RawEntry]
+        let left: MSTLink?
+        if let fast = MSTNodeReader.read(bytes, maxEntries: limits.maxEntriesPerNode) {
+            raw = fast.entries
+            left = try fast.left.map(checkedLink)
+        } else {
+            (raw, left) = try decodeGeneric(bytes, limits: limits)
         }
-        guard entryValues.count <= limits.maxEntriesPerNode else {
-            throw RepoError.limitExceeded("MST node with \(entryValues.count) entries (max \(limits.maxEntriesPerNode))")
-        }
-        let left = try decodeLink(leftValue)
         var entries: [MSTEntry] = []
-        entries.reserveCapacity(entryValues.count)
+        entries.reserveCapacity(raw.count)
         var previous: [UInt8] = []
-        for entryValue in entryValues {
-            guard let fields = entryValue.mapValue, fields.count == 4,
-                  let suffix = fields["k"]?.bytesValue, let prefix = fields["p"]?.integerValue,
-                  let tree = fields["t"], let value = fields["v"]?.linkValue
-            else { throw RepoError.invalidNode("entry must have exactly k (bytes), p (int), t, v (link)") }
-            guard prefix >= 0, prefix <= Int64(previous.count) else { throw RepoError.invalidNode("prefix length \(prefix) out of range") }
-            let shared = Int(prefix)
+        for entry in raw {
+            guard entry.prefix <= previous.count else { throw RepoError.invalidNode("prefix length \(entry.prefix) out of range") }
+            let shared = entry.prefix
             // Mandatory, maximal prefix compression: the suffix must not start with the next
             // byte of the previous key (else p was too small). Keys must strictly increase.
-            if shared < previous.count, let first = suffix.first, first == previous[shared] {
+            if shared < previous.count, let first = entry.suffix.first, first == previous[shared] {
                 throw RepoError.invalidNode("prefix compression is not maximal")
             }
-            let key = Array(previous[..<shared]) + suffix
+            var key = Array(previous[..<shared])
+            key.append(contentsOf: entry.suffix)
             guard key.count <= RepoPath.maxLength else { throw RepoError.invalidNode("key longer than \(RepoPath.maxLength) bytes") }
             if !entries.isEmpty && compareKeys(previous, key) >= 0 { throw RepoError.invalidNode("keys out of order") }
-            entries.append(MSTEntry(key: key, value: value, right: try decodeLink(tree)))
+            entries.append(MSTEntry(key: key, value: entry.value, right: try entry.tree.map(checkedLink)))
             previous = key
         }
         let layer: Int
@@ -195,15 +191,44 @@ final class MSTNode: @unchecked Sendable {
         return MSTNode(layer: layer, left: left, entries: entries, cid: cid)
     }
 
-    private static func decodeLink(_ value: DataValue) throws -> MSTLink? {
-        switch value {
-        case .null: return nil
-        case .link(let cid):
-            // Node→node links must be blessed dag-cbor CIDs (spec §2 strictness).
-            guard cid.isBlessed, cid.codec == CID.Codec.dagCBOR else { throw RepoError.invalidNode("subtree link \(cid) is not a dag-cbor sha2-256 CID") }
-            return .stub(cid)
+    /// The general path: any DAG-CBOR, with precise errors for every deviation from the shape.
+    private static func decodeGeneric(_ bytes: [UInt8], limits: MST.Limits) throws -> ([MSTNodeReader.RawEntry], MSTLink?) {
+        let value: DataValue
+        do { value = try DAGCBOR.decode(bytes) } catch { throw RepoError.data(error) }
+        guard let map = value.mapValue, map.count == 2, let entryValues = map["e"]?.arrayValue, let leftValue = map["l"] else {
+            throw RepoError.invalidNode("expected exactly the fields e and l")
+        }
+        guard entryValues.count <= limits.maxEntriesPerNode else {
+            throw RepoError.limitExceeded("MST node with \(entryValues.count) entries (max \(limits.maxEntriesPerNode))")
+        }
+        var entries: [MSTNodeReader.RawEntry] = []
+        for entryValue in entryValues {
+            guard let fields = entryValue.mapValue, fields.count == 4,
+                  let suffix = fields["k"]?.bytesValue, let prefix = fields["p"]?.integerValue,
+                  let tree = fields["t"], let value = fields["v"]?.linkValue
+            else { throw RepoError.invalidNode("entry must have exactly k (bytes), p (int), t, v (link)") }
+            guard prefix >= 0, prefix <= Int64(RepoPath.maxLength) else { throw RepoError.invalidNode("prefix length \(prefix) out of range") }
+            let treeCID: CID?
+            switch tree {
+            case .null: treeCID = nil
+            case .link(let cid): treeCID = cid
+            default: throw RepoError.invalidNode("subtree link must be a CID or null")
+            }
+            entries.append(.init(prefix: Int(prefix), suffix: suffix[...], tree: treeCID, value: value))
+        }
+        switch leftValue {
+        case .null: return (entries, nil)
+        case .link(let cid): return (entries, try checkedLink(cid))
         default: throw RepoError.invalidNode("subtree link must be a CID or null")
         }
+    }
+
+    /// Node→node links must be blessed dag-cbor CIDs (spec §2 strictness).
+    private static func checkedLink(_ cid: CID) throws -> MSTLink {
+        guard cid.isBlessed, cid.codec == CID.Codec.dagCBOR else {
+            throw RepoError.invalidNode("subtree link \(cid) is not a dag-cbor sha2-256 CID")
+        }
+        return .stub(cid)
     }
 }
 

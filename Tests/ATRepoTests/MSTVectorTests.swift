@@ -168,6 +168,14 @@ import TestSupport
         var blocks = BlockMap()
         let cid = blocks.add(dagCBOR: node(bigEntries))
         #expect(throws: RepoError.self) { try MST(root: cid, store: blocks, limits: MST.Limits(maxEntriesPerNode: 2, maxLayer: 32)) }
+        // Non-canonical CBOR in the node (a two-byte head for p = 0): rejected by both readers.
+        var nonCanonical = node([entry("com.example.record/3jqfcqzm3fo2j")])
+        let pIndex = nonCanonical.indices.first { nonCanonical[$0] == 0x61 && nonCanonical[$0 + 1] == 0x70 }! + 2
+        #expect(nonCanonical[pIndex] == 0x00)
+        nonCanonical.replaceSubrange(pIndex...pIndex, with: [0x18, 0x00])
+        #expect(throws: RepoError.self) { try load(nonCanonical) }
+        // Trailing bytes after the node.
+        #expect(throws: RepoError.self) { try load(node([entry("com.example.record/3jqfcqzm3fo2j")]) + [0xf6]) }
         // A missing child block.
         let dangling = node([entry("com.example.record/3jqfcqzm3fs2j", t: .link(CID.dagCBOR(hashing: [0xa0])))])
         #expect(throws: RepoError.missingBlock(CID.dagCBOR(hashing: [0xa0]))) { try load(dangling) }

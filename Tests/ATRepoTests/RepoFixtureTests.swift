@@ -55,6 +55,26 @@ import TestSupport
         #expect(count > 0)
     }
 
+    /// v2 commits verify against their DID documents' keys too (signature over the commit
+    /// without `sig`, `prev` included).
+    @Test func legacySignature() throws {
+        let bytes = try Fixtures.bytes("extra/repos/paul_staging.repo.car")
+        let key = try RepoKeys.atprotoKey(didDoc: "extra/repos/paul_staging.didDoc.json")
+        var count = 0
+        let commit = try RepoVerifier.verify(car: bytes, key: key) { _, _, _ in count += 1 }
+        #expect(commit.commit.version == 2)
+        #expect(commit.commit.rev == nil)
+        #expect(count == 185)
+    }
+
+    /// fakermaker's head commit carries a high-S P-256 signature (checked independently: 70 of
+    /// its 143 historical commits are high-S). Spec §7 makes low-S mandatory, so it must fail.
+    @Test func highSSignatureIsRejected() throws {
+        let bytes = try Fixtures.bytes("extra/repos/fakermaker.repo.car")
+        let key = try RepoKeys.atprotoKey(didDoc: "extra/repos/fakermaker.didDoc.json")
+        #expect(throws: RepoError.badSignature) { try RepoVerifier.verify(car: bytes, key: key) { _, _, _ in } }
+    }
+
     /// Export in streamable order and re-verify: commit first, then nodes pre-order with records.
     @Test func exportRoundTrip() throws {
         var store = BlockMap()
