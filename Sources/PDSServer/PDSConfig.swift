@@ -20,6 +20,9 @@ public struct PDSConfig: Sendable {
     public var publicScheme: String
     /// Dev mode: plain HTTP on loopback, unpublished identity.
     public var isDevelopment: Bool
+    /// Access-token lifetime in seconds (`PDS_ACCESS_TOKEN_TTL`, default 7200 as the reference
+    /// server). Short values exist for tests that exercise the client's refresh path.
+    public var accessTokenLifetime: Int = 7200
     /// Contact e-mail shown by describeServer (`PDS_CONTACT_EMAIL_ADDRESS`).
     public var contactEmail: String?
     /// Privacy policy / terms links (`PDS_PRIVACY_POLICY_URL`, `PDS_TERMS_OF_SERVICE_URL`).
@@ -98,6 +101,7 @@ public struct PDSConfig: Sendable {
         config.bindAddress = merged["PDS_BIND_ADDRESS"] ?? (isDevelopment ? "127.0.0.1" : "0.0.0.0")
         config.dataDirectory = merged["PDS_DATA_DIRECTORY"] ?? (isDevelopment ? "./data" : "/var/lib/pds")
         config.blobUploadLimit = try integer("PDS_BLOB_UPLOAD_LIMIT", default: 104_857_600, range: 1...(16 << 30))
+        config.accessTokenLifetime = try integer("PDS_ACCESS_TOKEN_TTL", default: 7200, range: 1...86_400)
         config.contactEmail = merged["PDS_CONTACT_EMAIL_ADDRESS"]
         config.privacyPolicyURL = merged["PDS_PRIVACY_POLICY_URL"]
         config.termsOfServiceURL = merged["PDS_TERMS_OF_SERVICE_URL"]

@@ -23,5 +23,6 @@ extension PDSServerState {
             return jsonResponse(.object(object))
         }
         registerSessionMethods(on: &router)
+        registerRepoMethods(on: &router)
     }
 }

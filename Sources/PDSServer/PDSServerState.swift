@@ -22,7 +22,9 @@ public final class PDSServerState: Sendable {
         self.keys = keys
         self.logger = logger
         accounts = AccountStore(database: database)
-        tokens = SessionTokens(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts)
+        var tokens = SessionTokens(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts)
+        tokens.accessLifetime = Int64(config.accessTokenLifetime)
+        self.tokens = tokens
     }
 
     /// Opens storage under `config.dataDirectory`.

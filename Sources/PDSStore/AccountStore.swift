@@ -95,6 +95,14 @@ public struct AccountStore: Sendable {
         }
     }
 
+    /// The most recent stored did:plc operation (JSON bytes).
+    public func latestPLCOperation() throws -> [UInt8]? {
+        try database.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT operation FROM plc_operation ORDER BY created_at DESC, rowid DESC LIMIT 1")
+                .map { Array($0.utf8) }
+        }
+    }
+
     // MARK: App passwords
 
     /// Stores a new app password. Names are unique.

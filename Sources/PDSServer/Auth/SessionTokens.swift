@@ -36,13 +36,14 @@ public struct AccessAuth: Sendable {
 /// token keeps working for 2 h and yields the same successor (its `jti` is derived from the old
 /// one), so a client that lost a refresh response can simply retry.
 struct SessionTokens: Sendable {
-    static let accessLifetime: Int64 = 120 * 60
     static let refreshLifetime: Int64 = 90 * 24 * 3600
     static let rotationGrace: Int64 = 2 * 3600
 
     let secret: [UInt8]
     let audience: String
     let accounts: AccountStore
+    /// Access-token lifetime in seconds (reference: 120 min).
+    var accessLifetime: Int64 = 120 * 60
     var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     /// A new access/refresh pair, storing the refresh token.
@@ -56,7 +57,7 @@ struct SessionTokens: Sendable {
     func makePair(did: String, scope: SessionScope, jti: String, issuedAt: Int64) -> (access: String, refresh: String) {
         let access = JWT.signHS256(type: "at+jwt", claims: [
             "scope": .string(scope.rawValue), "aud": .string(audience), "sub": .string(did),
-            "iat": .number(JSONNumber(issuedAt)), "exp": .number(JSONNumber(issuedAt + Self.accessLifetime)),
+            "iat": .number(JSONNumber(issuedAt)), "exp": .number(JSONNumber(issuedAt + accessLifetime)),
         ], secret: secret)
         let refresh = JWT.signHS256(type: "refresh+jwt", claims: [
             "scope": .string(SessionScope.refresh.rawValue), "aud": .string(audience), "sub": .string(did),
