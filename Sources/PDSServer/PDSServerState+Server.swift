@@ -24,5 +24,6 @@ extension PDSServerState {
         }
         registerSessionMethods(on: &router)
         registerRepoMethods(on: &router)
+        registerSyncMethods(on: &router)
     }
 }
