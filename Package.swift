@@ -6,7 +6,17 @@ let package = Package(
     name: "pds",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "pds", targets: ["pds"]),
         .executable(name: "pds-bench", targets: ["pds-bench"]),
+    ],
+    dependencies: [
+        // `traits: []` keeps swift-configuration out of the graph; HummingbirdTLS/HummingbirdTesting
+        // are never used because they compile BoringSSL (TLS here is the system OpenSSL).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", exact: "2.8.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     ],
     targets: [
         // C system libraries. Only these, ATCrypto (and later the TLS module) touch C pointers.
@@ -25,6 +35,28 @@ let package = Package(
         .target(name: "ATRepo", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
 
+        // Storage and server: these may use Foundation, GRDB, NIO and Hummingbird.
+        .target(
+            name: "PDSStore",
+            dependencies: [
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
+        .target(
+            name: "PDSServer",
+            dependencies: [
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "PDSStore", "Multiformats",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "pds",
+            dependencies: [
+                "PDSServer", "PDSStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
         .executableTarget(
             name: "pds-bench",
             dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "Multiformats"],
@@ -36,6 +68,8 @@ let package = Package(
         .testTarget(name: "ATSyntaxTests", dependencies: ["ATSyntax", "TestSupport"]),
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
+        .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]

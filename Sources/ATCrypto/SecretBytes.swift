@@ -34,7 +34,7 @@ func baseAddress(_ buffer: UnsafeRawBufferPointer) -> UnsafeRawPointer {
 extension Array where Element == UInt8 {
     /// Overwrites the array's storage with zeros through `OPENSSL_cleanse`, which the compiler may
     /// not elide. Best effort: copies made earlier (copy-on-write) are not reached.
-    mutating func zeroize() {
+    public mutating func zeroize() {
         withUnsafeMutableBytes { buffer in
             if let base = buffer.baseAddress { OPENSSL_cleanse(base, buffer.count) }
         }

@@ -148,3 +148,8 @@ public struct JSONObject: Hashable, Sendable, Sequence {
         zip(keys, values).makeIterator()
     }
 }
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    /// An object from a literal; later duplicates replace earlier ones.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(elements) }
+}

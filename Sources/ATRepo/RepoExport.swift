@@ -5,8 +5,11 @@ import ATData
 /// after its entry. A consumer can then verify and process the stream as it arrives.
 public enum RepoExport {
     /// Writes `commit`, every node of `tree` (which must be the tree at `commit.commit.data`) and
-    /// every record, read from `records`. Record blocks shared by several paths are written once.
-    public static func write(commit: SignedCommit, tree: MST, records: any BlockSource, to writer: inout CARWriter) throws {
+    /// every record, read from `records`. With `deduplicateRecords`, a record block shared by
+    /// several paths is written once; without it memory stays constant however large the
+    /// repository (CAR readers must tolerate duplicate blocks, spec §3).
+    public static func write(commit: SignedCommit, tree: MST, records: any BlockSource, to writer: inout CARWriter,
+                             deduplicateRecords: Bool = true) throws {
         var tree = tree
         guard tree.finalize().root == commit.commit.data else {
             throw RepoError.invalidCommit("the tree's root is not the commit's data")
@@ -23,7 +26,7 @@ public enum RepoExport {
             try writer.write(cid: link.cid, bytes: bytes)
             if let left = node.left { try visit(left, layer: layer - 1) }
             for entry in node.entries {
-                if written.insert(entry.value).inserted {
+                if !deduplicateRecords || written.insert(entry.value).inserted {
                     try writer.write(cid: entry.value, bytes: try records.requireBlock(entry.value))
                 }
                 if let right = entry.right { try visit(right, layer: layer - 1) }
@@ -35,10 +38,10 @@ public enum RepoExport {
     /// Streams the repository whose commit block is `commit` from `store` (commit, nodes and
     /// records all read from it) to `sink` in chunks.
     public static func stream(commit: SignedCommit, store: any BlockSource, chunkSize: Int = 64 * 1024,
-                              sink: @escaping ([UInt8]) throws -> Void) throws {
+                              deduplicateRecords: Bool = true, sink: @escaping ([UInt8]) throws -> Void) throws {
         let tree = try MST(root: commit.commit.data, store: store, verifiesOnLoad: false)
         var writer = CARWriter(roots: [commit.cid], chunkSize: chunkSize, sink: sink)
-        try write(commit: commit, tree: tree, records: store, to: &writer)
+        try write(commit: commit, tree: tree, records: store, to: &writer, deduplicateRecords: deduplicateRecords)
         try writer.finish()
     }
 }

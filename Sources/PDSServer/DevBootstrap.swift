@@ -1,0 +1,77 @@
+import ATCrypto
+import ATIdentity
+import ATSyntax
+import Foundation
+import Logging
+import PDSStore
+
+/// First-start set-up for `pds dev`: keys, a local (unpublished) did:plc, and the account.
+///
+/// Dev keys are age-encrypted like production keys, to an X25519 identity kept beside them in
+/// `keys/dev-identity.txt` (0600). That identity is a development convenience: production unlocks
+/// keys from a passphrase, an identity file elsewhere, or a systemd credential.
+public enum DevBootstrap {
+    /// What `pds dev` prints.
+    public struct Summary: Sendable {
+        public let did: String
+        public let handle: String
+        /// Set only when the password was chosen or generated on this start.
+        public let password: String?
+        public let created: Bool
+    }
+
+    /// Loads or creates the dev keys.
+    public static func loadKeys(dataDirectory: String) throws -> ServerKeys {
+        let files = KeyFiles(dataDirectory: dataDirectory)
+        let identityPath = files.directory + "/dev-identity.txt"
+        try FileManager.default.createDirectory(atPath: files.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let identity: AgeX25519Identity
+        if FileManager.default.fileExists(atPath: identityPath) {
+            let text = try String(contentsOfFile: identityPath, encoding: .utf8)
+            guard let parsed = try Age.parseIdentities(text).first else {
+                throw KeyFiles.Problem(description: "\(identityPath) holds no age identity")
+            }
+            identity = parsed
+        } else {
+            identity = AgeX25519Identity.generate()
+            let text = "# pds dev: unlocks keys/*.age in this development data directory\n"
+                + "# public key: \(identity.recipient)\n" + identity.encoded() + "\n"
+            try KeyFiles.writeSecretFile(Array(text.utf8), to: identityPath)
+        }
+        if !FileManager.default.fileExists(atPath: files.signingKeyPath) {
+            try files.write(K256PrivateKey(), to: files.signingKeyPath, recipients: [identity.recipient])
+        }
+        if !FileManager.default.fileExists(atPath: files.rotationKeyPath) {
+            try files.write(K256PrivateKey(), to: files.rotationKeyPath, recipients: [identity.recipient])
+        }
+        return ServerKeys(
+            signingKey: try files.read(files.signingKeyPath, identities: [identity]),
+            rotationKey: try files.read(files.rotationKeyPath, identities: [identity]))
+    }
+
+    /// Creates the account on first start (or resets the password when one is given later).
+    public static func ensureAccount(state: PDSServerState, handle: String, password: String?) async throws -> Summary {
+        if let account = try state.accounts.account() {
+            if let password {
+                try state.accounts.setPasswordHash(try PasswordHash.make(password))
+                return Summary(did: account.did, handle: account.handle, password: password, created: false)
+            }
+            return Summary(did: account.did, handle: account.handle, password: nil, created: false)
+        }
+        let handle = try Handle(handle)
+        let password = password ?? PDSServerState.generateAppPassword()
+        guard let rotationKey = state.keys.rotationKey else {
+            throw KeyFiles.Problem(description: "a did:plc account needs a rotation key")
+        }
+        // A genuine genesis operation, signed by the rotation key, so the DID is computed exactly as
+        // the directory would; in dev it is stored but never published.
+        let genesis = try PLCOperation.signedGenesis(
+            handle: handle, signingKey: state.keys.signingKey.publicKey.didKey,
+            pdsEndpoint: state.config.publicURL, serverRotationKey: rotationKey)
+        try state.accounts.createAccount(
+            did: genesis.did.string, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
+        try state.accounts.storePLCOperation(cid: genesis.operation.cid.string, json: genesis.operation.jsonBytes, published: false)
+        try await state.repoWriter().createRepository(handle: handle.string)
+        return Summary(did: genesis.did.string, handle: handle.string, password: password, created: true)
+    }
+}

@@ -1,0 +1,52 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Turns every error into an XRPC error body and adds CORS headers to every response.
+///
+/// CORS follows the reference server (`cors()` defaults, REFERENCE-PDS.md §9): any origin, the
+/// requested headers reflected on preflight (the web app sends `authorization`, `atproto-proxy`,
+/// `atproto-accept-labelers`, `dpop`, `content-type`), a one-day preflight cache.
+struct ErrorAndCORSMiddleware: RouterMiddleware {
+    typealias Context = PDSRequestContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method == .options {
+            var headers: HTTPFields = [
+                .accessControlAllowOrigin: "*",
+                .accessControlAllowMethods: "GET,HEAD,PUT,PATCH,POST,DELETE",
+                .accessControlMaxAge: "86400",
+                .vary: "Access-Control-Request-Headers",
+            ]
+            if let requested = request.headers[.accessControlRequestHeaders] {
+                headers[.accessControlAllowHeaders] = requested
+            }
+            return Response(status: .noContent, headers: headers)
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as XRPCError {
+            response = try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            // Hummingbird's own errors (unknown route, body too large, bad method).
+            let xrpc: XRPCError
+            switch error.status {
+            case .contentTooLarge: xrpc = .payloadTooLarge()
+            case .notFound: xrpc = .notFound()
+            case .methodNotAllowed: xrpc = .invalidRequest("Incorrect HTTP method (\(request.method))")
+            default: xrpc = XRPCError(error.status, error.status.code < 500 ? "InvalidRequest" : "InternalServerError",
+                                      error.body ?? error.status.reasonPhrase)
+            }
+            response = try xrpc.response(from: request, context: context)
+        } catch {
+            // Never leak internals: log the error, answer a generic 500.
+            logger.error("unhandled error", metadata: ["path": "\(request.uri.path)", "error": "\(String(describing: error))"])
+            response = try XRPCError.internalError.response(from: request, context: context)
+        }
+        response.headers[.accessControlAllowOrigin] = "*"
+        response.headers[.accessControlExposeHeaders] = "*"
+        return response
+    }
+}

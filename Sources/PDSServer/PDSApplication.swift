@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PDSStore
+
+/// Builds the Hummingbird application: basic routes, the XRPC dispatcher and middleware.
+public enum PDSApplication {
+    /// The version reported by `/xrpc/_health` and the banner.
+    public static let version = "0.1.0"
+
+    /// The application for `server` listening per its configuration.
+    public static func make(server: PDSServerState, logger: Logger) -> some ApplicationProtocol {
+        let router = Router(context: PDSRequestContext.self)
+        router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
+        addBasicRoutes(to: router, server: server)
+        let xrpc = server.xrpcRouter()
+        router.on("/xrpc/:nsid", method: .get) { request, context in
+            try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
+        }
+        router.on("/xrpc/:nsid", method: .post) { request, context in
+            try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
+        }
+        router.on("/xrpc/:nsid", method: .head) { request, context in
+            try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
+        }
+        for method in [HTTPRequest.Method.put, .delete, .patch] {
+            router.on("/xrpc/:nsid", method: method) { request, _ -> Response in
+                throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
+            }
+        }
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(server.config.bindAddress, port: server.config.port),
+                serverName: nil),
+            logger: logger)
+    }
+
+    static func addBasicRoutes(to router: Router<PDSRequestContext>, server: PDSServerState) {
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: banner)))
+        }
+        router.get("/robots.txt") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: "# Hello!\n\n# Crawling the public API is allowed\nUser-agent: *\nAllow: /\n")))
+        }
+        router.get("/xrpc/_health") { _, _ in
+            // The reference answers 503 when its database does not respond (REFERENCE-PDS.md §9).
+            let healthy = (try? await server.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+            let body = healthy
+                ? #"{"version":"\#(version)"}"#
+                : #"{"version":"\#(version)","error":"Service Unavailable"}"#
+            return Response(status: healthy ? .ok : .serviceUnavailable,
+                            headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+    }
+
+    static let banner = """
+             __                         __
+            /\\ \\__                     /\\ \\__
+        __  \\ \\ ,_\\  _____   _ __   ___\\ \\ ,_\\   ___
+      /'__'\\ \\ \\ \\/ /\\ '__'\\/\\''__\\/ __'\\ \\ \\/  / __'\\
+     /\\ \\L\\.\\_\\ \\ \\_\\ \\ \\L\\ \\ \\ \\//\\ \\L\\ \\ \\ \\_/\\ \\L\\ \\
+     \\ \\__/.\\_\\\\ \\__\\\\ \\ ,__/\\ \\_\\\\ \\____/\\ \\__\\ \\____/
+      \\/__/\\/_/ \\/__/ \\ \\ \\/  \\/_/ \\/___/  \\/__/\\/___/
+                       \\ \\_\\
+                        \\/_/
+
+    This is an AT Protocol Personal Data Server (aka, an atproto PDS), hosting one account.
+
+    Most API routes are under /xrpc/
+
+          Code: https://github.com/bluesky-social/atproto (protocol)
+      Protocol: https://atproto.com
+
+    """
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Server configuration from `pds.conf` (`KEY=value` lines, also a valid systemd
+/// `EnvironmentFile`) overridden by environment variables of the same names.
+///
+/// Keys are named like the reference server's `pds.env` where they overlap, so a self-hoster can
+/// carry settings across (docs/CONFIGURATION.md lists every key).
+public struct PDSConfig: Sendable {
+    /// Public hostname (`PDS_HOSTNAME`), e.g. `pds.example.com`.
+    public var hostname: String
+    /// Listen port (`PDS_PORT`).
+    public var port: Int
+    /// Listen address (`PDS_BIND_ADDRESS`).
+    public var bindAddress: String
+    /// Data directory (`PDS_DATA_DIRECTORY`).
+    public var dataDirectory: String
+    /// Largest blob upload in bytes (`PDS_BLOB_UPLOAD_LIMIT`, default 100 MiB as the reference distribution).
+    public var blobUploadLimit: Int
+    /// Public URL scheme: `https` in production, `http` in dev.
+    public var publicScheme: String
+    /// Dev mode: plain HTTP on loopback, unpublished identity.
+    public var isDevelopment: Bool
+    /// Access-token lifetime in seconds (`PDS_ACCESS_TOKEN_TTL`, default 7200 as the reference
+    /// server). Short values exist for tests that exercise the client's refresh path.
+    public var accessTokenLifetime: Int = 7200
+    /// Contact e-mail shown by describeServer (`PDS_CONTACT_EMAIL_ADDRESS`).
+    public var contactEmail: String?
+    /// Privacy policy / terms links (`PDS_PRIVACY_POLICY_URL`, `PDS_TERMS_OF_SERVICE_URL`).
+    public var privacyPolicyURL: String?
+    public var termsOfServiceURL: String?
+
+    /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
+    public var serviceDID: String { "did:web:" + hostname }
+    /// The public base URL (`https://host` or `http://127.0.0.1:port` in dev).
+    public var publicURL: String {
+        isDevelopment ? "http://\(hostname):\(port)" : "\(publicScheme)://\(hostname)"
+    }
+
+    /// A configuration with defaults for everything but the hostname.
+    public init(hostname: String, port: Int = 2583, bindAddress: String = "127.0.0.1",
+                dataDirectory: String = "/var/lib/pds", isDevelopment: Bool = false) {
+        self.hostname = hostname
+        self.port = port
+        self.bindAddress = bindAddress
+        self.dataDirectory = dataDirectory
+        self.blobUploadLimit = 104_857_600
+        self.publicScheme = "https"
+        self.isDevelopment = isDevelopment
+    }
+
+    /// A configuration problem, reported as one clear line before anything starts.
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Parses `KEY=value` text: `#` comments, blank lines, optional `export `, optional single or
+    /// double quotes around the value. Unknown `PDS_` keys are kept (and ignored by the server).
+    public static func parse(_ text: String, source: String = "pds.conf") throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line.removeFirst(7) }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw Invalid(description: "\(source):\(index + 1): expected KEY=value, got \"\(line)\"")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+            }
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw Invalid(description: "\(source):\(index + 1): bad key \"\(key)\"")
+            }
+            values[key] = value
+        }
+        return values
+    }
+
+    /// Builds a configuration from parsed file values overlaid with `environment`.
+    public static func load(file values: [String: String], environment: [String: String],
+                            isDevelopment: Bool = false) throws -> PDSConfig {
+        var merged = values
+        for (key, value) in environment where key.hasPrefix("PDS_") { merged[key] = value }
+
+        func integer(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = merged[key], !text.isEmpty else { return fallback }
+            guard let number = Int(text), range.contains(number) else {
+                throw Invalid(description: "\(key)=\(text) is not a number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+
+        let hostname = merged["PDS_HOSTNAME"] ?? (isDevelopment ? "127.0.0.1" : "")
+        guard !hostname.isEmpty else { throw Invalid(description: "PDS_HOSTNAME is not set (the server's public hostname, e.g. pds.example.com)") }
+        guard !hostname.contains("/"), !hostname.contains(":"), !hostname.contains(" ") else {
+            throw Invalid(description: "PDS_HOSTNAME=\(hostname) must be a bare hostname, without scheme, port or path")
+        }
+        var config = PDSConfig(hostname: hostname, isDevelopment: isDevelopment)
+        config.port = try integer("PDS_PORT", default: isDevelopment ? 2583 : 443, range: 1...65535)
+        config.bindAddress = merged["PDS_BIND_ADDRESS"] ?? (isDevelopment ? "127.0.0.1" : "0.0.0.0")
+        config.dataDirectory = merged["PDS_DATA_DIRECTORY"] ?? (isDevelopment ? "./data" : "/var/lib/pds")
+        config.blobUploadLimit = try integer("PDS_BLOB_UPLOAD_LIMIT", default: 104_857_600, range: 1...(16 << 30))
+        config.accessTokenLifetime = try integer("PDS_ACCESS_TOKEN_TTL", default: 7200, range: 1...86_400)
+        config.contactEmail = merged["PDS_CONTACT_EMAIL_ADDRESS"]
+        config.privacyPolicyURL = merged["PDS_PRIVACY_POLICY_URL"]
+        config.termsOfServiceURL = merged["PDS_TERMS_OF_SERVICE_URL"]
+        config.publicScheme = isDevelopment ? "http" : "https"
+        return config
+    }
+}

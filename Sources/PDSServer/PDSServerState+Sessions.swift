@@ -1,0 +1,139 @@
+import ATCrypto
+import ATData
+import Foundation
+import Hummingbird
+import PDSStore
+
+extension PDSServerState {
+    /// Password sessions and app passwords (`com.atproto.server.*`, REFERENCE-PDS.md §1a, §3).
+    func registerSessionMethods(on router: inout XRPCRouter) {
+        router.procedure("com.atproto.server.createSession") { [self] request, context in
+            let input = try await request.jsonObject(context: context)
+            let identifier = try input.requiredString("identifier").lowercased()
+            let password = try input.requiredString("password", maxLength: 512)
+            guard let account = try accounts.account(),
+                  identifier == account.handle || identifier == account.did.lowercased()
+                    || (identifier.contains("@") && identifier == account.email?.lowercased())
+            else {
+                // Spend the same time as a real check so failures do not reveal which part was wrong.
+                _ = PasswordHash.verify(password, against: Self.decoyHash)
+                throw XRPCError.authenticationRequired("Invalid identifier or password")
+            }
+            let scope: SessionScope
+            let appPasswordName: String?
+            if let stored = try accounts.passwordHash(), PasswordHash.verify(password, against: stored) {
+                scope = .access
+                appPasswordName = nil
+            } else if let appPassword = try accounts.appPassword(hash: appPasswordHash(password, did: account.did)) {
+                scope = appPassword.privileged ? .appPassPrivileged : .appPass
+                appPasswordName = appPassword.name
+            } else {
+                throw XRPCError.authenticationRequired("Invalid identifier or password")
+            }
+            let tokens = try tokens.issue(did: account.did, scope: scope, appPasswordName: appPasswordName)
+            logger.info("session created", metadata: ["scope": "\(scope.rawValue)"])
+            return jsonResponse(.object(sessionObject(account, access: tokens.access, refresh: tokens.refresh)))
+        }
+
+        router.query("com.atproto.server.getSession") { [self] request, _ in
+            let auth = try tokens.verifyAccess(request)
+            let account = try requireAccount(auth.did)
+            return jsonResponse(.object(sessionObject(account, access: nil, refresh: nil)))
+        }
+
+        router.procedure("com.atproto.server.refreshSession") { [self] request, _ in
+            let refresh = try tokens.verifyRefresh(request)
+            let account = try requireAccount(refresh.did)
+            let pair = try tokens.rotate(refresh)
+            return jsonResponse(.object(sessionObject(account, access: pair.access, refresh: pair.refresh)))
+        }
+
+        router.procedure("com.atproto.server.deleteSession") { [self] request, _ in
+            let refresh = try tokens.verifyRefresh(request, allowExpired: true)
+            try accounts.deleteRefreshToken(jti: refresh.jti)
+            return Response(status: .ok)
+        }
+
+        router.procedure("com.atproto.server.createAppPassword") { [self] request, context in
+            let auth = try tokens.verifyAccess(request)
+            try requireFull(auth)
+            let input = try await request.jsonObject(context: context)
+            let name = try input.requiredString("name", maxLength: 256).trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw XRPCError.invalidRequest("App password name must not be empty") }
+            let privileged = try input.optionalBool("privileged") ?? false
+            let password = Self.generateAppPassword()
+            let info: AppPasswordInfo
+            do {
+                info = try accounts.createAppPassword(
+                    name: name, hash: try appPasswordHash(password, did: auth.did), privileged: privileged)
+            } catch StoreError.appPasswordNameTaken {
+                throw XRPCError.invalidRequest("A app password with this name already exists.")
+            }
+            return jsonResponse([
+                "name": .string(info.name), "password": .string(password),
+                "createdAt": .string(info.createdAt), "privileged": .bool(info.privileged),
+            ])
+        }
+
+        router.query("com.atproto.server.listAppPasswords") { [self] request, _ in
+            _ = try tokens.verifyAccess(request)
+            let passwords = try accounts.appPasswords().map { info -> JSONValue in
+                ["name": .string(info.name), "createdAt": .string(info.createdAt), "privileged": .bool(info.privileged)]
+            }
+            return jsonResponse(["passwords": .array(passwords)])
+        }
+
+        router.procedure("com.atproto.server.revokeAppPassword") { [self] request, context in
+            let auth = try tokens.verifyAccess(request)
+            try requireFull(auth)
+            let input = try await request.jsonObject(context: context)
+            try accounts.revokeAppPassword(name: try input.requiredString("name"))
+            return Response(status: .ok)
+        }
+    }
+
+    /// App-password tokens may not manage the account or other app passwords.
+    func requireFull(_ auth: AccessAuth) throws {
+        guard auth.isFull else { throw XRPCError.invalidToken("Bad token scope") }
+    }
+
+    /// The hosted account, checking that the token's subject is it.
+    func requireAccount(_ did: String) throws -> Account {
+        guard let account = try accounts.account(), account.did == did else {
+            throw XRPCError.invalidToken("Account not found")
+        }
+        return account
+    }
+
+    /// The session output shared by createSession, getSession and refreshSession.
+    func sessionObject(_ account: Account, access: String?, refresh: String?) -> JSONObject {
+        var object: JSONObject = [:]
+        if let access { object["accessJwt"] = .string(access) }
+        if let refresh { object["refreshJwt"] = .string(refresh) }
+        object["handle"] = .string(account.handle)
+        object["did"] = .string(account.did)
+        if let email = account.email {
+            object["email"] = .string(email)
+            object["emailConfirmed"] = .bool(account.emailConfirmedAt != nil)
+        }
+        object["active"] = .bool(account.isActive)
+        if let status = account.status { object["status"] = .string(status) }
+        return object
+    }
+
+    /// App passwords are hashed with a per-account salt so one scrypt finds the row.
+    func appPasswordHash(_ password: String, did: String) throws -> String {
+        try PasswordHash.make(password, salt: Array(SHA256.hash(Array(did.utf8)).prefix(16)))
+    }
+
+    /// `xxxx-xxxx-xxxx-xxxx` from the base32 alphabet (80 bits of randomness).
+    static func generateAppPassword() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        let random = SecureRandom.bytes(16)
+        let characters = random.map { alphabet[Int($0 & 31)] }
+        return stride(from: 0, to: 16, by: 4).map { String(characters[$0..<($0 + 4)]) }.joined(separator: "-")
+    }
+
+    /// A hash no password matches, checked on unknown identifiers to keep timing uniform.
+    static let decoyHash: String = (try? PasswordHash.make(UUID().uuidString)) ?? ""
+}

@@ -1,0 +1,254 @@
+import ATCrypto
+import ATData
+import ATRepo
+import ATSyntax
+import Foundation
+import GRDB
+import Logging
+import PDSStore
+import Synchronization
+
+/// How a write's `swapRecord` constrains the current record.
+public enum RecordSwap: Sendable, Equatable {
+    /// No constraint.
+    case any
+    /// The record must not exist (`swapRecord: null` on putRecord).
+    case mustNotExist
+    /// The record's current CID must be this.
+    case cid(CID)
+}
+
+/// One record operation of a commit.
+public enum RecordWrite: Sendable {
+    case create(collection: String, rkey: String, record: DataValue)
+    case update(collection: String, rkey: String, record: DataValue, swap: RecordSwap)
+    case delete(collection: String, rkey: String, swap: RecordSwap)
+
+    var collection: String {
+        switch self { case .create(let c, _, _), .update(let c, _, _, _), .delete(let c, _, _): c }
+    }
+    var rkey: String {
+        switch self { case .create(_, let r, _), .update(_, let r, _, _), .delete(_, let r, _): r }
+    }
+}
+
+/// The per-write result.
+public struct RecordWriteResult: Sendable {
+    public let collection: String
+    public let rkey: String
+    /// The new record CID (nil for deletes).
+    public let cid: CID?
+    /// False when the write changed nothing (putRecord with identical content, delete of a missing record).
+    public let changed: Bool
+}
+
+/// The outcome of `RepoWriter.apply`.
+public struct WriteOutcome: Sendable {
+    public let results: [RecordWriteResult]
+    /// The new commit, or nil when nothing changed (no commit is made then).
+    public let commit: (cid: CID, rev: String)?
+}
+
+/// The only path by which the repository changes.
+///
+/// Writes are serialised by GRDB's single writer connection: everything from reading the current
+/// tree to storing the event runs inside one `pool.writeWithoutTransaction` closure, and the
+/// in-memory tree is replaced only after the SQLite transaction commits — a failed commit leaves
+/// both the database and memory as they were.
+public final class RepoWriter: Sendable {
+    struct Head: @unchecked Sendable {
+        // @unchecked: MST's lazily-loaded nodes are only touched while holding the writer (GRDB's
+        // writer queue) or the state mutex.
+        var tree: MST
+        var commit: SignedCommit
+    }
+
+    let did: String
+    let key: any SigningKey
+    let database: PDSDatabase
+    let blocks: SQLiteBlockSource
+    let clock: TIDClock
+    let head: Mutex<Head?>
+    /// Called after each commit's transaction, with the new sequence numbers (firehose wake-up).
+    let onCommit: @Sendable ([Int64]) -> Void
+    let logger: Logger
+    let blobs: BlobStore
+
+    /// Largest CAR slice a commit may produce (REFERENCE-PDS.md §11.2: 2,000,000 B).
+    static let maxCommitSize = 2_000_000
+    /// Most writes in one commit (applyWrites limit, matching the firehose's 200-op cap).
+    public static let maxWrites = 200
+
+    public init(did: String, key: any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
+                clock: TIDClock = .shared, onCommit: @escaping @Sendable ([Int64]) -> Void = { _ in }) throws {
+        self.did = did
+        self.key = key
+        self.database = database
+        self.blobs = blobs
+        self.blocks = try SQLiteBlockSource(path: database.path)
+        self.clock = clock
+        self.onCommit = onCommit
+        self.logger = logger
+        head = Mutex(nil)
+        if let stored = try RepositoryStore(database: database).head() {
+            let commit = try SignedCommit(bytes: try blocks.requireBlock(stored.cid))
+            let tree = try MST(root: commit.commit.data, store: blocks, verifiesOnLoad: false)
+            head.withLock { $0 = Head(tree: tree, commit: commit) }
+        }
+    }
+
+    /// The current commit, if the repository exists.
+    public var currentCommit: SignedCommit? { head.withLock { $0?.commit } }
+
+    /// A snapshot of the current tree (cheap: nodes are shared).
+    public var currentTree: MST? { head.withLock { $0?.tree } }
+
+    /// Creates the empty repository with its first signed commit, and the account-creation events
+    /// (`#identity`, `#account`, `#commit`, `#sync`, as the reference server sequences them).
+    public func createRepository(handle: String) async throws {
+        let did = self.did, key = self.key
+        let rev = clock.next(after: nil).string
+        var tree = MST(store: blocks)
+        let (root, nodes) = tree.finalize()
+        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
+        var blockMap = nodes
+        blockMap.set(commit.cid, commit.bytes)
+        let slice = CARWriter.encode(roots: [commit.cid], blocks: blockMap)
+        let time = AccountStore.timestamp()
+        let write = CommitWrite(commit: commit, blocks: blockMap, records: [], events: [
+            ("identity", { seq in EventFrame.identity(seq: seq, did: did, handle: handle, time: time) }),
+            ("account", { seq in EventFrame.account(seq: seq, did: did, active: true, status: nil, time: time) }),
+            ("commit", { seq in EventFrame.commit(seq: seq, did: did, commit: commit, since: nil, carSlice: slice, ops: [], prevData: nil, time: time) }),
+            ("sync", { seq in EventFrame.sync(seq: seq, did: did, commit: commit, time: time) }),
+        ])
+        let outcome = try await database.pool.write { db in
+            try RepositoryStore.apply(write, did: did, in: db)
+        }
+        head.withLock { $0 = Head(tree: tree, commit: commit) }
+        onCommit(outcome.sequenceNumbers)
+    }
+
+    /// Applies `writes` as one signed commit.
+    public func apply(_ writes: [RecordWrite], swapCommit: CID? = nil) async throws -> WriteOutcome {
+        guard !writes.isEmpty else { throw XRPCError.invalidRequest("No writes given") }
+        guard writes.count <= Self.maxWrites else { throw XRPCError.invalidRequest("Too many writes. Max: \(Self.maxWrites)") }
+        // Encode and check records before taking the writer: this is the CPU-heavy part.
+        let prepared = try writes.map(Self.prepare)
+        let did = self.did, key = self.key, clock = self.clock, blocks = self.blocks
+
+        let (outcome, results, newHead) = try await database.pool.writeWithoutTransaction { db -> (CommitOutcome?, [RecordWriteResult], Head?) in
+            guard let current = self.head.withLock({ $0 }) else { throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(did)") }
+            if let swapCommit, swapCommit != current.commit.cid {
+                throw XRPCError.badRequest("InvalidSwap", "Commit was at \(current.commit.cid)")
+            }
+            var tree = current.tree
+            var recordBlocks = BlockMap()
+            var changes: [RecordChange] = []
+            var results: [RecordWriteResult] = []
+            for write in prepared {
+                let path = write.collection + "/" + write.rkey
+                let existing = try tree.get(path)
+                switch write.write {
+                case .create:
+                    guard existing == nil else {
+                        throw XRPCError.invalidRequest("Record already exists: at://\(did)/\(path)")
+                    }
+                case .update(_, _, _, let swap), .delete(_, _, let swap):
+                    switch swap {
+                    case .any: break
+                    case .mustNotExist:
+                        if existing != nil { throw XRPCError.badRequest("InvalidSwap", "Record was at \(existing!)") }
+                    case .cid(let expected):
+                        if existing != expected {
+                            throw XRPCError.badRequest("InvalidSwap", "Record was at \(existing.map(\.string) ?? "null")")
+                        }
+                    }
+                }
+                if let (cid, bytes) = write.encoded {
+                    if existing == cid {
+                        results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: false))
+                        continue
+                    }
+                    recordBlocks.set(cid, bytes)
+                    _ = try tree.set(path, cid)
+                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs))
+                    results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
+                } else {
+                    guard existing != nil else {
+                        results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: false))
+                        continue
+                    }
+                    _ = try tree.remove(path)
+                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
+                    results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
+                }
+            }
+            guard !changes.isEmpty else { return (nil, results, nil) }
+
+            let (root, nodes) = tree.finalize()
+            let previousRev = current.commit.commit.rev.flatMap { try? TID($0) }
+            let rev = clock.next(after: previousRev).string
+            let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
+            let diff = try RepoDiff(from: current.tree, to: tree)
+            let slice = try diff.sliceCAR(commit: commit, records: LayeredBlockSource(top: recordBlocks, base: blocks))
+            guard slice.count <= Self.maxCommitSize else {
+                throw XRPCError.invalidRequest("Too many writes. Max event size: 2MB")
+            }
+            var blockMap = nodes
+            blockMap.merge(recordBlocks)
+            blockMap.set(commit.cid, commit.bytes)
+            let time = AccountStore.timestamp()
+            let since = current.commit.commit.rev
+            let prevData = current.commit.commit.data
+            let ops = diff.ops
+            let write = CommitWrite(commit: commit, blocks: blockMap, records: changes, events: [
+                ("commit", { seq in
+                    EventFrame.commit(seq: seq, did: did, commit: commit, since: since, carSlice: slice, ops: ops, prevData: prevData, time: time)
+                }),
+            ])
+            var stored: CommitOutcome?
+            try db.inTransaction {
+                stored = try RepositoryStore.apply(write, did: did, in: db)
+                return .commit
+            }
+            return (stored, results, Head(tree: tree, commit: commit))
+        }
+
+        guard let outcome, let newHead else { return WriteOutcome(results: results, commit: nil) }
+        head.withLock { $0 = newHead }
+        for blob in outcome.orphanedBlobs { blobs.delete(blob) }
+        onCommit(outcome.sequenceNumbers)
+        return WriteOutcome(results: results, commit: (newHead.commit.cid, newHead.commit.commit.rev ?? ""))
+    }
+
+    /// A write with its record encoded and checked.
+    struct PreparedWrite {
+        let write: RecordWrite
+        let collection: String
+        let rkey: String
+        /// The record's CID and canonical bytes (nil for deletes).
+        let encoded: (CID, [UInt8])?
+        let blobs: [BlobRef]
+    }
+
+    static func prepare(_ write: RecordWrite) throws -> PreparedWrite {
+        let collection = write.collection, rkey = write.rkey
+        guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("Invalid collection NSID: \(collection)") }
+        guard (try? RecordKey(rkey)) != nil else { throw XRPCError.invalidRequest("Invalid record key: \(rkey)") }
+        switch write {
+        case .delete:
+            return PreparedWrite(write: write, collection: collection, rkey: rkey, encoded: nil, blobs: [])
+        case .create(_, _, let record), .update(_, _, let record, _):
+            let bytes: [UInt8]
+            let references: DataReferences
+            do {
+                bytes = try DataModel.validateRecord(record)
+                references = try record.references()
+            } catch {
+                throw XRPCError.invalidRequest("Invalid record: \(error)")
+            }
+            return PreparedWrite(write: write, collection: collection, rkey: rkey,
+                                 encoded: (CID.dagCBOR(hashing: bytes), bytes), blobs: references.blobs)
+        }
+    }
+}

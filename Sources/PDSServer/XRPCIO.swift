@@ -1,0 +1,122 @@
+import ATData
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Reading XRPC inputs and writing XRPC outputs.
+///
+/// Bodies are parsed with ATData's strict JSON parser (one parser for records and for everything
+/// else), and every bad input becomes a 400 `InvalidRequest` whose message names the field, as
+/// the reference server's Lexicon validation does.
+extension Request {
+    /// Reads a JSON object body of at most `limit` bytes.
+    func jsonObject(context: PDSRequestContext, limit: Int = 150 * 1024) async throws -> XRPCInput {
+        try requireContentType("application/json")
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw XRPCError.payloadTooLarge()
+        }
+        let bytes = buffer.readableBytesView
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(Array(bytes))
+        } catch {
+            throw XRPCError.invalidRequest("Invalid JSON body: \(error)")
+        }
+        guard let object = value.objectValue else { throw XRPCError.invalidRequest("Input must be a JSON object") }
+        return XRPCInput(object: object)
+    }
+
+    /// Fails with the reference server's messages when the body's encoding is missing or wrong.
+    func requireContentType(_ expected: String) throws {
+        guard let contentType = headers[.contentType] else {
+            throw XRPCError.invalidRequest("Request encoding (Content-Type) required but not provided")
+        }
+        let base = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        guard base == expected else {
+            throw XRPCError.invalidRequest("Wrong request encoding (Content-Type): \(base)")
+        }
+    }
+
+    /// The query parameters.
+    var params: XRPCParams { XRPCParams(uri.queryParameters) }
+}
+
+/// Typed access to a JSON input object with protocol-style errors.
+struct XRPCInput {
+    let object: JSONObject
+
+    func value(_ key: String) -> JSONValue? {
+        guard let value = object[key], !value.isNull else { return nil }
+        return value
+    }
+
+    func requiredString(_ key: String, maxLength: Int = 8192) throws -> String {
+        guard let value = object[key] else { throw XRPCError.invalidRequest("Input must have the property \"\(key)\"") }
+        guard let string = value.stringValue else { throw XRPCError.invalidRequest("Input/\(key) must be a string") }
+        guard string.utf8.count <= maxLength else { throw XRPCError.invalidRequest("Input/\(key) must not be longer than \(maxLength) characters") }
+        return string
+    }
+
+    func optionalString(_ key: String, maxLength: Int = 8192) throws -> String? {
+        guard value(key) != nil else { return nil }
+        return try requiredString(key, maxLength: maxLength)
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard let bool = value.boolValue else { throw XRPCError.invalidRequest("Input/\(key) must be a boolean") }
+        return bool
+    }
+}
+
+/// Typed access to query parameters.
+struct XRPCParams {
+    let values: [String: [String]]
+
+    init(_ parameters: Parameters) {
+        var values: [String: [String]] = [:]
+        for (key, value) in parameters { values[String(key), default: []].append(String(value)) }
+        self.values = values
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = values[key]?.first else { throw XRPCError.invalidRequest("Params must have the property \"\(key)\"") }
+        return value
+    }
+
+    func optionalString(_ key: String) -> String? { values[key]?.first }
+
+    func optionalInteger(_ key: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let text = values[key]?.first else { return nil }
+        guard let number = Int(text) else { throw XRPCError.invalidRequest("\(key) must be an integer") }
+        guard range.contains(number) else {
+            throw XRPCError.invalidRequest("\(key) must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return number
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let text = values[key]?.first else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw XRPCError.invalidRequest("\(key) must be a boolean")
+        }
+    }
+}
+
+/// A JSON response.
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+}
+
+/// A JSON response from serialised bytes.
+func jsonResponse(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}

@@ -1,0 +1,112 @@
+/// The SQL schema, one constant per migration.
+///
+/// Conventions: times are ISO 8601 UTC text (sortable, readable in `sqlite3`); CIDs inside
+/// `repo_block` are binary (they are hashed and compared, never shown); elsewhere CIDs are their
+/// string form because they go straight into API responses. Secrets (password and token material)
+/// are stored only as scrypt or SHA-256 digests.
+enum PDSSchema {
+    static let v1 = """
+        -- The one account this server hosts (a table rather than config so the store is self-describing
+        -- and migration-in can create it like any other row).
+        CREATE TABLE account (
+            did TEXT PRIMARY KEY NOT NULL,
+            handle TEXT NOT NULL,
+            email TEXT,
+            email_confirmed_at TEXT,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            deactivated_at TEXT,
+            takedown_ref TEXT
+        );
+
+        -- App passwords: scrypt with a per-account salt so a presented password can be found by hash.
+        CREATE TABLE app_password (
+            name TEXT PRIMARY KEY NOT NULL,
+            password_hash TEXT NOT NULL UNIQUE,
+            privileged INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+
+        -- Refresh tokens, by SHA-256 of their jti. `next_id` links a rotated token to its successor
+        -- (the rotation grace period lets the old one keep working briefly).
+        CREATE TABLE refresh_token (
+            id TEXT PRIMARY KEY NOT NULL,
+            expires_at INTEGER NOT NULL,
+            app_password_name TEXT REFERENCES app_password(name) ON DELETE CASCADE,
+            next_id TEXT
+        );
+
+        -- The current commit of the repository.
+        CREATE TABLE repo_root (
+            did TEXT PRIMARY KEY NOT NULL,
+            cid TEXT NOT NULL,
+            rev TEXT NOT NULL,
+            indexed_at TEXT NOT NULL
+        );
+
+        -- Every block (commits, MST nodes, records) by binary CID, tagged with the rev that added it
+        -- so `getRepo?since=` can stream a diff.
+        CREATE TABLE repo_block (
+            cid BLOB PRIMARY KEY NOT NULL,
+            repo_rev TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content BLOB NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX repo_block_rev ON repo_block(repo_rev);
+
+        -- The record index: what the MST holds, for listRecords without walking the tree.
+        CREATE TABLE record (
+            collection TEXT NOT NULL,
+            rkey TEXT NOT NULL,
+            cid TEXT NOT NULL,
+            repo_rev TEXT NOT NULL,
+            indexed_at TEXT NOT NULL,
+            PRIMARY KEY (collection, rkey)
+        ) WITHOUT ROWID;
+        CREATE INDEX record_rev ON record(repo_rev);
+
+        -- Blob metadata; bytes live in blobs/<cid>. temp_key is set until a record references it.
+        CREATE TABLE blob (
+            cid TEXT PRIMARY KEY NOT NULL,
+            mime_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            temp_key TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        -- Which records reference which blobs (a blob is deleted with its last reference).
+        CREATE TABLE record_blob (
+            blob_cid TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            rkey TEXT NOT NULL,
+            PRIMARY KEY (blob_cid, collection, rkey)
+        ) WITHOUT ROWID;
+        CREATE INDEX record_blob_record ON record_blob(collection, rkey);
+
+        -- The firehose event log. AUTOINCREMENT: a seq is never reused, even after the newest rows
+        -- are deleted, because relays keep per-host cursors (REFERENCE-PDS.md §13.6).
+        CREATE TABLE repo_seq (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_type TEXT NOT NULL,
+            event BLOB NOT NULL,
+            sequenced_at TEXT NOT NULL
+        );
+        CREATE INDEX repo_seq_time ON repo_seq(sequenced_at);
+
+        -- did:plc operations this server created or submitted (the directory holds the truth; this
+        -- is the local record, and for dev accounts the only copy).
+        CREATE TABLE plc_operation (
+            cid TEXT PRIMARY KEY NOT NULL,
+            operation TEXT NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+
+        -- app.bsky.actor preferences, one row per preference object, in order.
+        CREATE TABLE account_pref (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            value_json TEXT NOT NULL
+        );
+        """
+}

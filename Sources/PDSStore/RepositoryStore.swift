@@ -1,0 +1,212 @@
+import ATData
+import ATRepo
+import Foundation
+import GRDB
+
+/// One record-index change in a commit.
+public struct RecordChange: Sendable {
+    public var collection: String
+    public var rkey: String
+    /// The new record CID, or nil for a delete.
+    public var cid: CID?
+    /// Blobs the new record references (empty for deletes).
+    public var blobs: [BlobRef]
+
+    public init(collection: String, rkey: String, cid: CID?, blobs: [BlobRef]) {
+        self.collection = collection
+        self.rkey = rkey
+        self.cid = cid
+        self.blobs = blobs
+    }
+}
+
+/// Everything one commit writes. `RepositoryStore.apply` stores it in a single transaction.
+public struct CommitWrite: Sendable {
+    public var commit: SignedCommit
+    /// New blocks: MST nodes, records, and the commit itself.
+    public var blocks: BlockMap
+    public var records: [RecordChange]
+    /// Builds the firehose event frames given their sequence numbers (assigned inside the
+    /// transaction so the stored frame carries its own `seq`). Each entry: (event type, builder).
+    public var events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])]
+
+    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange],
+                events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])]) {
+        self.commit = commit
+        self.blocks = blocks
+        self.records = records
+        self.events = events
+    }
+}
+
+/// What a stored commit produced.
+public struct CommitOutcome: Sendable {
+    /// Sequence numbers of the stored events, in order.
+    public var sequenceNumbers: [Int64]
+    /// Blobs no record references any more: their files can be deleted now that the transaction
+    /// committed.
+    public var orphanedBlobs: [CID]
+}
+
+/// A blob a record refers to that is unknown or does not match what was uploaded.
+public enum BlobReferenceError: Error, Equatable, Sendable {
+    case notFound(CID)
+    case mimeTypeMismatch(CID, stored: String, declared: String)
+    case sizeMismatch(CID, stored: Int64, declared: Int64)
+}
+
+/// Repository state in SQLite: blocks, the record index, blob references, the current root and
+/// the event log — written together, one transaction per commit (docs/ARCHITECTURE.md, "A write").
+public struct RepositoryStore: Sendable {
+    let database: PDSDatabase
+
+    public init(database: PDSDatabase) { self.database = database }
+
+    /// The current commit CID and rev, if the repository exists.
+    public func head() throws -> (cid: CID, rev: String)? {
+        try database.pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT cid, rev FROM repo_root LIMIT 1") else { return nil }
+            return (try CID(string: row["cid"]), row["rev"])
+        }
+    }
+
+    /// A block source over committed blocks.
+    public func blockSource() throws -> SQLiteBlockSource {
+        try SQLiteBlockSource(path: database.path)
+    }
+
+    /// Stores a commit atomically. `db` must be inside a write transaction (the caller's), so
+    /// the caller can update its in-memory state only after the transaction commits.
+    public static func apply(_ write: CommitWrite, did: String, in db: Database) throws -> CommitOutcome {
+        let rev = write.commit.commit.rev ?? ""
+        let now = AccountStore.timestamp()
+        let insertBlock = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
+        for (cid, bytes) in write.blocks {
+            try insertBlock.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
+        }
+
+        var touchedBlobs = Set<String>()
+        for change in write.records {
+            // The old record's blob references go; the new record's come.
+            let previous = try String.fetchAll(
+                db, sql: "SELECT blob_cid FROM record_blob WHERE collection = ? AND rkey = ?",
+                arguments: [change.collection, change.rkey])
+            touchedBlobs.formUnion(previous)
+            try db.execute(sql: "DELETE FROM record_blob WHERE collection = ? AND rkey = ?",
+                           arguments: [change.collection, change.rkey])
+            if let cid = change.cid {
+                try db.execute(
+                    sql: """
+                        INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev,
+                        indexed_at = excluded.indexed_at
+                        """,
+                    arguments: [change.collection, change.rkey, cid.string, rev, now])
+                for blob in change.blobs {
+                    let key = blob.ref.string
+                    guard let stored = try Row.fetchOne(db, sql: "SELECT mime_type, size FROM blob WHERE cid = ?", arguments: [key]) else {
+                        throw BlobReferenceError.notFound(blob.ref)
+                    }
+                    let storedType: String = stored["mime_type"], storedSize: Int64 = stored["size"]
+                    if !blob.isLegacy {
+                        guard storedType == blob.mimeType else {
+                            throw BlobReferenceError.mimeTypeMismatch(blob.ref, stored: storedType, declared: blob.mimeType)
+                        }
+                        if let size = blob.size, size != storedSize {
+                            throw BlobReferenceError.sizeMismatch(blob.ref, stored: storedSize, declared: size)
+                        }
+                    }
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO record_blob (blob_cid, collection, rkey) VALUES (?, ?, ?)",
+                        arguments: [key, change.collection, change.rkey])
+                    // Referenced now: no longer temporary, so the sweeper leaves it alone.
+                    try db.execute(sql: "UPDATE blob SET temp_key = NULL WHERE cid = ?", arguments: [key])
+                }
+            } else {
+                try db.execute(sql: "DELETE FROM record WHERE collection = ? AND rkey = ?",
+                               arguments: [change.collection, change.rkey])
+            }
+        }
+
+        // A blob whose last reference went away is deleted (REFERENCE-PDS.md §8, GC on delete).
+        var orphaned: [CID] = []
+        for key in touchedBlobs {
+            let stillUsed = try Int.fetchOne(db, sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1", arguments: [key]) != nil
+            if !stillUsed {
+                try db.execute(sql: "DELETE FROM blob WHERE cid = ?", arguments: [key])
+                if let cid = try? CID(string: key) { orphaned.append(cid) }
+            }
+        }
+
+        try db.execute(
+            sql: """
+                INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
+                """,
+            arguments: [did, write.commit.cid.string, rev, now])
+
+        let sequenceNumbers = try appendEvents(write.events, in: db)
+        return CommitOutcome(sequenceNumbers: sequenceNumbers, orphanedBlobs: orphaned)
+    }
+
+    /// Appends event frames to the log, assigning the next sequence numbers. Sequence numbers
+    /// come from `sqlite_sequence` (AUTOINCREMENT's high-water mark), so a number is never reused
+    /// even after rows are pruned.
+    public static func appendEvents(_ events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])], in db: Database) throws -> [Int64] {
+        var numbers: [Int64] = []
+        let now = AccountStore.timestamp()
+        for event in events {
+            let last = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'") ?? 0
+            let seq = last + 1
+            let frame = try event.frame(seq)
+            try db.execute(
+                sql: "INSERT INTO repo_seq (seq, event_type, event, sequenced_at) VALUES (?, ?, ?, ?)",
+                arguments: [seq, event.type, Data(frame), now])
+            numbers.append(seq)
+        }
+        return numbers
+    }
+
+    // MARK: Record index reads
+
+    /// One indexed record's CID.
+    public func recordCID(collection: String, rkey: String) throws -> CID? {
+        try database.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?", arguments: [collection, rkey])
+                .flatMap { try? CID(string: $0) }
+        }
+    }
+
+    /// A page of a collection, by rkey: descending by default (newest TIDs first), ascending with
+    /// `reverse`, as listRecords defines.
+    public func listRecords(collection: String, limit: Int, cursor: String?, reverse: Bool) throws -> [(rkey: String, cid: CID)] {
+        try database.pool.read { db in
+            var sql = "SELECT rkey, cid FROM record WHERE collection = ?"
+            var arguments: StatementArguments = [collection]
+            if let cursor {
+                sql += reverse ? " AND rkey > ?" : " AND rkey < ?"
+                arguments += [cursor]
+            }
+            sql += reverse ? " ORDER BY rkey ASC" : " ORDER BY rkey DESC"
+            sql += " LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
+                guard let cid = try? CID(string: row["cid"]) else { return nil }
+                return (row["rkey"], cid)
+            }
+        }
+    }
+
+    /// The collections that hold records.
+    public func collections() throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT collection FROM record ORDER BY collection") }
+    }
+
+    /// A block's bytes.
+    public func block(_ cid: CID) throws -> [UInt8]? {
+        try database.pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)]).map { Array($0) }
+        }
+    }
+}

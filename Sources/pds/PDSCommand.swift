@@ -1,0 +1,54 @@
+// pds: the appliance's command line. Thin: parses arguments, loads configuration, and hands off
+// to PDSServer. Exits non-zero with one clear line on bad configuration.
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PDSServer
+
+@main
+struct PDSCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pds",
+        abstract: "A personal AT Protocol server (PDS) for one account.",
+        subcommands: [DevCommand.self])
+}
+
+/// `pds dev`: a complete local server on loopback, plain HTTP, unpublished identity.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev", abstract: "Run a local development server (HTTP on 127.0.0.1, account created on first start).")
+
+    @Option(name: .long, help: "Data directory.") var data: String = "./data/dev"
+    @Option(name: .long, help: "Port to listen on.") var port: Int = 2583
+    @Option(name: .long, help: "Handle for the account created on first start.") var handle: String = "alice.test"
+    @Option(name: .long, help: "Password for the account created on first start (default: generated).") var password: String?
+
+    func run() async throws {
+        var logger = Logger(label: "pds")
+        logger.logLevel = .info
+        var environment = ProcessInfo.processInfo.environment
+        environment["PDS_DATA_DIRECTORY"] = environment["PDS_DATA_DIRECTORY"] ?? data
+        environment["PDS_PORT"] = String(port)
+        let config: PDSConfig
+        do {
+            config = try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
+        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
+        let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password)
+        print("""
+            pds dev is running (development mode: plain HTTP, identity not published)
+              URL:      \(config.publicURL)
+              handle:   \(summary.handle)
+              DID:      \(summary.did)
+              password: \(summary.password ?? "(unchanged; pass --password to reset it)")
+              data:     \(config.dataDirectory)
+            """)
+        fflush(nil)  // stdout is block-buffered when piped; show the summary now
+        let app = PDSApplication.make(server: state, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,100 @@
+import ATCrypto
+import ATData
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Multiformats
+import NIOCore
+import Testing
+@testable import PDSServer
+@testable import PDSStore
+
+/// Session JWTs: claims, expiry, forgery, rotation with its grace period, app-password scopes.
+@Suite struct SessionTokensTests {
+    final class Clock: @unchecked Sendable { var now: Int64 = 1_800_000_000 }
+
+    static func make() throws -> (SessionTokens, Clock, AccountStore, String) {
+        let directory = NSTemporaryDirectory() + "pds-tokens-\(UUID().uuidString)"
+        let database = try PDSDatabase(directory: directory)
+        let accounts = AccountStore(database: database)
+        let clock = Clock()
+        var tokens = SessionTokens(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: accounts)
+        tokens.now = { clock.now }
+        return (tokens, clock, accounts, directory)
+    }
+
+    static func request(bearer token: String?) -> Request {
+        var fields = HTTPFields()
+        if let token { fields[.authorization] = "Bearer " + token }
+        let head = HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/xrpc/x", headerFields: fields)
+        return Request(head: head, body: .init(buffer: ByteBuffer()))
+    }
+
+    static func errorName(_ body: () throws -> Void) -> String? {
+        do { try body(); return nil } catch let error as XRPCError { return error.name } catch { return "\(error)" }
+    }
+
+    @Test func accessTokensCarryTheReferenceClaimsAndExpire() throws {
+        let (tokens, clock, _, directory) = try Self.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pair = try tokens.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil)
+        let jwt = try JWT(parsing: pair.access)
+        #expect(jwt.header["typ"]?.stringValue == "at+jwt" && jwt.header["alg"]?.stringValue == "HS256")
+        #expect(jwt.string("scope") == "com.atproto.access" && jwt.string("sub") == "did:plc:abc")
+        #expect(jwt.string("aud") == "did:web:pds.example.com")
+        #expect(jwt.integer("exp")! - jwt.integer("iat")! == 7200)
+        #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull)
+
+        clock.now += 7201
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) } == "ExpiredToken")
+    }
+
+    @Test func forgedAndMisusedTokensAreRejected() throws {
+        let (tokens, _, _, directory) = try Self.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pair = try tokens.issue(did: "did:plc:abc", scope: .appPass, appPasswordName: nil)
+        let parts = pair.access.split(separator: ".").map(String.init)
+        // Payload changed (privilege escalation attempt), signature kept.
+        let escalated = Base64.encode(Array(#"{"scope":"com.atproto.access","aud":"did:web:pds.example.com","sub":"did:plc:abc","iat":1,"exp":99999999999}"#.utf8), alphabet: .urlSafe)
+        let noneHeader = Base64.encode(Array(#"{"typ":"at+jwt","alg":"none"}"#.utf8), alphabet: .urlSafe)
+        let otherSecret = SessionTokens(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: tokens.accounts)
+        let foreign = try otherSecret.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil).access
+        for forged in [parts[0] + "." + escalated + "." + parts[2], noneHeader + "." + parts[1] + ".", foreign, "garbage", parts[0] + "." + parts[1]] {
+            #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: forged)) } == "InvalidToken", "\(forged)")
+        }
+        // A refresh token is not an access token, and vice versa.
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.refresh)) } == "InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pair.access)) } == "InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: nil)) } == "AuthMissing")
+        // App-password sessions are not full sessions.
+        #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull == false)
+    }
+
+    @Test func rotationHasAGracePeriodWithTheSameSuccessor() throws {
+        let (tokens, clock, _, directory) = try Self.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try tokens.issue(did: "did:plc:abc", scope: .appPassPrivileged, appPasswordName: nil)
+        let verified = try tokens.verifyRefresh(Self.request(bearer: first.refresh))
+        let second = try tokens.rotate(verified)
+        clock.now += 60
+        // A retry with the old token inside the grace window yields the same successor session.
+        let retry = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh)))
+        #expect(try JWT(parsing: retry.refresh).string("jti") == JWT(parsing: second.refresh).string("jti"))
+        // The session keeps its privilege level across refreshes.
+        #expect(try tokens.verifyAccess(Self.request(bearer: second.access)).scope == .appPassPrivileged)
+        // After the grace period the old token is revoked; the new one still works.
+        clock.now += 2 * 3600
+        #expect(Self.errorName { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh))) } == "ExpiredToken")
+        #expect(throws: Never.self) { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: second.refresh))) }
+    }
+
+    @Test func passwordHashesVerifyAndResistTampering() throws {
+        let hash = try PasswordHash.make("correct horse")
+        #expect(hash.hasPrefix("scrypt$ln=14,r=8,p=1$"))
+        #expect(PasswordHash.verify("correct horse", against: hash))
+        #expect(!PasswordHash.verify("correct horsE", against: hash))
+        #expect(!PasswordHash.verify("correct horse", against: hash.replacingOccurrences(of: "ln=14", with: "ln=30")))
+        #expect(!PasswordHash.verify("correct horse", against: "plaintext"))
+        #expect(try PasswordHash.make("x") != PasswordHash.make("x"))  // random salt
+    }
+}
