@@ -62,7 +62,7 @@ enum CoreSuite {
 
         guard options.references else { return }
         compareWithReferences(
-            message: message, harness: harness, rounds: options.referenceRounds,
+            message: message, harness: harness, rounds: options.rounds,
             k256: (sign: { blackHole(k256.sign(message)) },
                    verify: { blackHole(k256.publicKey.verify(signature: k256Signature, message: message)) }),
             p256: (sign: { blackHole(try? p256.sign(message)) },

@@ -17,6 +17,19 @@ enum ProcessStats {
         return (peak, current)
     }
 
+    /// The 1, 5 and 15-minute load averages from /proc/loadavg, as printed there. On a shared
+    /// machine they say how much the wall-clock figures were squeezed by neighbours.
+    static func loadAverage() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
+    /// Prints the machine's CPU count and load average.
+    static func printLoad(_ when: String) {
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        print("machine: \(cpus) CPUs, load average \(loadAverage() ?? "unavailable") (1/5/15 min) \(when)")
+    }
+
     /// Prints the resident-set figures.
     static func printResidentSet() {
         print("")

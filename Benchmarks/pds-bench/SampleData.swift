@@ -64,3 +64,86 @@ enum SampleData {
         return DAGCBOR.encode(commit)
     }
 }
+
+/// A deterministic pseudo-random generator (SplitMix64), so every run benchmarks the same repo
+/// and figures compare across runs and machines.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension SampleData {
+    /// Words for generated post text: mostly short English, a little non-ASCII, as on the network.
+    private static let words = [
+        "the", "a", "and", "to", "of", "in", "is", "it", "that", "for", "on", "with", "this", "my",
+        "just", "so", "really", "today", "think", "people", "good", "new", "time", "like", "what",
+        "posting", "coffee", "morning", "weekend", "thread", "swift", "protocol", "server", "repo",
+        "café", "naïve", "über", "日本語", "🚀", "☕️", "—", "honestly", "anyway", "lol", "wow",
+    ]
+
+    /// A plausible `app.bsky.feed.post` record written at `micros` (UNIX microseconds): text of
+    /// 20–240 bytes, `langs`, and, like real feeds, some replies (30 %) and link facets (20 %).
+    /// Averages about 300 bytes of DAG-CBOR.
+    static func feedPost(createdAt micros: UInt64, replyTo parent: (uri: String, cid: CID)?,
+                         using generator: inout SeededGenerator) -> DataValue {
+        let targetLength = Int.random(in: 20...240, using: &generator)
+        var text = ""
+        while text.utf8.count < targetLength {
+            if !text.isEmpty { text += " " }
+            text += words.randomElement(using: &generator)!
+        }
+        var record: [String: DataValue] = [
+            "$type": "app.bsky.feed.post",
+            "text": .string(text),
+            "createdAt": .string(isoTimestamp(micros: micros)),
+            "langs": ["en"],
+        ]
+        if Int.random(in: 0..<10, using: &generator) < 2 {
+            let link = "https://example.com/p/\(generator.next() % 1_000_000)"
+            let start = text.utf8.count + 1
+            text += " " + link
+            record["text"] = .string(text)
+            record["facets"] = [[
+                "index": ["byteStart": .integer(Int64(start)), "byteEnd": .integer(Int64(text.utf8.count))],
+                "features": [["$type": "app.bsky.richtext.facet#link", "uri": .string(link)]],
+            ]]
+        }
+        if let parent, Int.random(in: 0..<10, using: &generator) < 3 {
+            // Replying within a thread: root and parent are the same post here.
+            let ref: DataValue = ["uri": .string(parent.uri), "cid": .string(parent.cid.string)]
+            record["reply"] = ["root": ref, "parent": ref]
+        }
+        return .map(record)
+    }
+
+    /// `micros` since the UNIX epoch as an atproto datetime, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static func isoTimestamp(micros: UInt64) -> String {
+        let seconds = Int(micros / 1_000_000), millis = Int(micros / 1_000 % 1_000)
+        let (days, secondOfDay) = (seconds / 86_400, seconds % 86_400)
+        // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(digits(year, 4))-\(digits(month, 2))-\(digits(day, 2))T\(digits(secondOfDay / 3_600, 2)):"
+            + "\(digits(secondOfDay / 60 % 60, 2)):\(digits(secondOfDay % 60, 2)).\(digits(millis, 3))Z"
+    }
+}
