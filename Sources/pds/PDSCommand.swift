@@ -47,7 +47,7 @@ struct DevCommand: AsyncParsableCommand {
               password: \(summary.password ?? "(unchanged; pass --password to reset it)")
               data:     \(config.dataDirectory)
             """)
-        fflush(stdout)
+        fflush(nil)  // stdout is block-buffered when piped; show the summary now
         let app = PDSApplication.make(server: state, logger: logger)
         try await app.runService()
     }
