@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import PDSStore
@@ -19,6 +20,7 @@ public enum PDSApplication {
         let router = Router(context: PDSRequestContext.self)
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
         addBasicRoutes(to: router, server: server)
+        SubscribeRepos.addPlainRoute(to: router)
         let xrpc = server.xrpcRouter()
         router.on("/xrpc/:nsid", method: .get) { request, context in
             try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
@@ -36,11 +38,16 @@ public enum PDSApplication {
         }
         return Application(
             router: router,
+            // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (ATPROTO.md §12).
+            server: .http1WebSocketUpgrade(webSocketRouter: SubscribeRepos.webSocketRouter(hub: server.firehose)),
             configuration: .init(
                 address: .hostname(server.config.bindAddress, port: server.config.port),
                 serverName: nil),
             // Background work that lives and stops with the server.
-            services: [TemporaryBlobSweeper(index: server.blobIndex, logger: logger)],
+            services: [
+                TemporaryBlobSweeper(index: server.blobIndex, logger: logger),
+                FirehoseService(hub: server.firehose, logger: logger),
+            ],
             onServerRunning: onServerRunning,
             logger: logger)
     }

@@ -28,6 +28,12 @@ public struct PDSConfig: Sendable {
     /// Privacy policy / terms links (`PDS_PRIVACY_POLICY_URL`, `PDS_TERMS_OF_SERVICE_URL`).
     public var privacyPolicyURL: String?
     public var termsOfServiceURL: String?
+    /// How long firehose events are kept and replayable (`PDS_FIREHOSE_RETENTION_HOURS`, default
+    /// 72). A `subscribeRepos` cursor older than this gets `#info OutdatedCursor` (ATPROTO.md §12).
+    public var firehoseRetention: Duration = .seconds(72 * 3600)
+    /// Live events a firehose consumer may lag behind before it is dropped with `ConsumerTooSlow`
+    /// (`PDS_MAX_SUBSCRIPTION_BUFFER`, default 500 as the reference server).
+    public var firehoseMaxPendingEvents: Int = 500
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
@@ -105,6 +111,8 @@ public struct PDSConfig: Sendable {
         config.contactEmail = merged["PDS_CONTACT_EMAIL_ADDRESS"]
         config.privacyPolicyURL = merged["PDS_PRIVACY_POLICY_URL"]
         config.termsOfServiceURL = merged["PDS_TERMS_OF_SERVICE_URL"]
+        config.firehoseRetention = .seconds(try integer("PDS_FIREHOSE_RETENTION_HOURS", default: 72, range: 1...87_600) * 3600)
+        config.firehoseMaxPendingEvents = try integer("PDS_MAX_SUBSCRIPTION_BUFFER", default: 500, range: 1...1_000_000)
         config.publicScheme = isDevelopment ? "http" : "https"
         return config
     }

@@ -14,6 +14,8 @@ public final class PDSServerState: Sendable {
     public let logger: Logger
     let tokens: SessionTokens
     let writer: Mutex<RepoWriter?> = Mutex(nil)
+    /// The `subscribeRepos` fan-out, woken by the repo writer after each commit.
+    public let firehose: FirehoseHub
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger) {
         self.config = config
@@ -25,6 +27,9 @@ public final class PDSServerState: Sendable {
         var tokens = SessionTokens(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts)
         tokens.accessLifetime = Int64(config.accessTokenLifetime)
         self.tokens = tokens
+        var firehoseLimits = FirehoseHub.Limits()
+        firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
+        firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
     }
 
     /// Opens storage under `config.dataDirectory`.
@@ -41,7 +46,9 @@ public final class PDSServerState: Sendable {
         guard let account = try accounts.account() else {
             throw XRPCError.badRequest("RepoNotFound", "This server has no account yet")
         }
-        let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger)
+        // onCommit runs after each commit's transaction: only then may the firehose send its events.
+        let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
+                                     onCommit: { [firehose] sequenceNumbers in firehose.committed(sequenceNumbers) })
         return writer.withLock { current in
             if let current { return current }
             current = created

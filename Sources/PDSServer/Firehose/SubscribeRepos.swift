@@ -1,0 +1,165 @@
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `com.atproto.sync.subscribeRepos`: the WebSocket side of the firehose (ATPROTO.md §12–13).
+///
+/// The upgrade is served by its own small router (`webSocketRouter`) on the same HTTP/1.1 server
+/// and port as the XRPC routes; a plain GET of the same path reaches the main router and gets an
+/// XRPC error (`addPlainRoute`).
+enum SubscribeRepos {
+    static let path = "/xrpc/com.atproto.sync.subscribeRepos"
+
+    /// The `cursor` query parameter: absent, or a non-negative integer.
+    static func cursor(_ request: Request) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get("cursor") else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw XRPCError.invalidRequest("cursor must be a non-negative integer")
+        }
+        return value
+    }
+
+    /// Non-upgrade requests: 426 with an XRPC error body (§12: "426 (no Upgrade)"). A malformed
+    /// cursor is reported first, as a 400, since upgrading would not help.
+    static func addPlainRoute(to router: Router<PDSRequestContext>) {
+        router.get(RouterPath(path)) { request, _ -> Response in
+            _ = try cursor(request)
+            throw XRPCError(.upgradeRequired, "InvalidRequest",
+                            "subscribeRepos is an event stream: connect with a WebSocket upgrade (HTTP/1.1)")
+        }
+    }
+
+    /// The router consulted for upgrade requests. Anything it declines (other paths, a bad cursor)
+    /// falls through to the main router as an ordinary request.
+    static func webSocketRouter(hub: FirehoseHub) -> Router<FirehoseRequestContext> {
+        let router = Router(context: FirehoseRequestContext.self)
+        router.ws(RouterPath(path)) { request, _ in
+            do {
+                _ = try cursor(request)
+                return .upgrade([:])
+            } catch {
+                return .dontUpgrade
+            }
+        } onUpgrade: { inbound, outbound, context in
+            // Checked in shouldUpgrade above; `try?` flattens, so a bad value cannot reach here as nil.
+            let cursor = try? cursor(context.request)
+            await serve(hub: hub, cursor: cursor, inbound: inbound, outbound: outbound,
+                        channel: context.requestContext.channel, logger: context.logger)
+        }
+        return router
+    }
+
+    /// How a connection's streaming phase ended.
+    enum Outcome: Sendable {
+        case streamEnded(FirehoseHub.End)
+        case failed(any Error)
+        case clientClosed
+        case tooSlow
+    }
+
+    /// One subscriber connection. Returning lets hummingbird-websocket send the close frame (1000).
+    static func serve(hub: FirehoseHub, cursor: Int64?, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                      channel: any Channel, logger: Logger) async {
+        let start: FirehoseHub.Start
+        do {
+            start = try await hub.subscribe(cursor: cursor)
+        } catch {
+            logger.error("subscribeRepos: cannot read the event log", metadata: ["error": "\(error)"])
+            return
+        }
+        let subscriber: FirehoseSubscriber
+        let outdated: Bool
+        switch start {
+        case .stopped:
+            return
+        case .futureCursor:
+            await sendFinalFrame(EventFrame.error("FutureCursor", message: "Cursor in the future."),
+                                 outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
+            return
+        case .replay(let started, let outdatedCursor):
+            subscriber = started
+            outdated = outdatedCursor
+        }
+        defer { hub.unsubscribe(subscriber) }
+
+        // Three things can end the stream: the stream itself (hub stopped, write failed), the client
+        // (close frame or disconnect; its data frames are ignored, §12), or the hub dropping the
+        // consumer. Whichever comes first cancels the others; cancellation also frees a send that
+        // is stuck on a full socket.
+        let outcome = await withGracefulShutdownHandler {
+            await withTaskGroup(of: Outcome.self) { group in
+                group.addTask {
+                    do {
+                        if outdated {
+                            // §13.5: not persisted, no seq; then the whole window follows.
+                            let info = EventFrame.info("OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events")
+                            try await outbound.write(.binary(ByteBuffer(bytes: info)))
+                        }
+                        return .streamEnded(try await hub.stream(subscriber) { frame in
+                            try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                        })
+                    } catch {
+                        return .failed(error)
+                    }
+                }
+                group.addTask {
+                    do {
+                        for try await _ in inbound {}
+                    } catch {}
+                    return .clientClosed
+                }
+                group.addTask {
+                    for await reason in subscriber.endSignal {
+                        switch reason {
+                        case .tooSlow: return .tooSlow
+                        case .shutdown: return .streamEnded(.stopped)
+                        }
+                    }
+                    return .streamEnded(.cancelled)
+                }
+                let first = await group.next() ?? .streamEnded(.cancelled)
+                group.cancelAll()
+                return first
+            }
+        } onGracefulShutdown: {
+            // Server shutdown: end this stream now; hummingbird-websocket then sends the close
+            // frame and gives the peer its close timeout to answer.
+            subscriber.shutDown()
+        }
+
+        switch outcome {
+        case .tooSlow:
+            await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
+                                 outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
+        case .failed(let error) where !(error is CancellationError):
+            logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
+        default:
+            break
+        }
+    }
+
+    /// Sends an error frame the connection closes after. If the peer does not take it within
+    /// `timeout` (its socket is full), the connection is closed without it rather than held open.
+    static func sendFinalFrame(_ frame: [UInt8], outbound: WebSocketOutboundWriter, channel: any Channel, timeout: Duration) async {
+        let delivered = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !delivered { channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+
+/// One stored firehose event: its sequence number and the complete frame (header ‖ body).
+public struct StoredEvent: Sendable {
+    public var seq: Int64
+    /// The frame exactly as it goes on the wire (ATPROTO.md §12: two concatenated DAG-CBOR objects).
+    public var frame: [UInt8]
+
+    public init(seq: Int64, frame: [UInt8]) {
+        self.seq = seq
+        self.frame = frame
+    }
+}
+
+/// Read and prune access to the `repo_seq` event log (the firehose's source of truth).
+///
+/// Events are only ever appended by `RepositoryStore.apply` inside a commit's transaction; readers
+/// here see committed rows only (WAL snapshot reads), and because SQLite has a single writer and
+/// seq is assigned inside the write transaction, the committed seqs always form a prefix of the
+/// numbering: a reader can never observe seq N+1 before seq N.
+public struct EventLogStore: Sendable {
+    let database: PDSDatabase
+
+    public init(database: PDSDatabase) { self.database = database }
+
+    /// The highest seq ever assigned (0 when none). This is `sqlite_sequence`'s high-water mark, not
+    /// `MAX(seq)`: it survives pruning, so "the current seq" never goes backwards.
+    public func highWaterMark() async throws -> Int64 {
+        try await database.pool.read { db in try Self.highWaterMark(db) }
+    }
+
+    static func highWaterMark(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'") ?? 0
+    }
+
+    /// Where a replay starts: the high-water mark and the first seq sequenced at or after `cutoff`
+    /// (the oldest event inside the retention window), nil when no event is that recent. Read in
+    /// one snapshot so the two agree.
+    public func window(since cutoff: Date) async throws -> (highWaterMark: Int64, firstInWindow: Int64?) {
+        let stamp = AccountStore.timestamp(cutoff)
+        return try await database.pool.read { db in
+            let high = try Self.highWaterMark(db)
+            // `sequenced_at` is fixed-width ISO 8601 UTC with milliseconds, so text order is time order.
+            let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM repo_seq WHERE sequenced_at >= ?", arguments: [stamp])
+            return (high, first)
+        }
+    }
+
+    /// Events with seq > `after`, in order: at most `limit` of them and, past the first, no more than
+    /// about `maxBytes` of frames, so one page of a long backlog holds bounded memory.
+    public func events(after: Int64, limit: Int, maxBytes: Int) async throws -> [StoredEvent] {
+        try await database.pool.read { db in
+            var page: [StoredEvent] = []
+            var bytes = 0
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT seq, event FROM repo_seq WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
+            while let row = try rows.next() {
+                let frame: Data = row["event"]
+                page.append(StoredEvent(seq: row["seq"], frame: [UInt8](frame)))
+                bytes += frame.count
+                if bytes >= maxBytes { break }
+            }
+            return page
+        }
+    }
+
+    /// Deletes events sequenced before `cutoff` and returns how many went. `sqlite_sequence` is left
+    /// alone (AUTOINCREMENT), so a seq is never reused (ATPROTO.md §12, "never reuse a seq").
+    @discardableResult
+    public func prune(before cutoff: Date) async throws -> Int {
+        let stamp = AccountStore.timestamp(cutoff)
+        return try await database.pool.write { db in
+            try db.execute(sql: "DELETE FROM repo_seq WHERE sequenced_at < ?", arguments: [stamp])
+            return db.changesCount
+        }
+    }
+}
