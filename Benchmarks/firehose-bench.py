@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Federation data-path benchmark on a real release `pds dev`.
+
+Measures (printed; nothing is asserted):
+- replay rate: one subscriber from cursor 0 over the whole event log (events/s);
+- live fan-out lag: with N subscribers connected, time from a commit's response to each
+  subscriber receiving its frame (p50/p99 over all deliveries);
+- getRepo: wall time and server RSS growth while streaming the full CAR of a large repository.
+
+Run it with the tools venv's Python (it needs `websockets` and `libipld`):
+  $(../shared/tools/tools-venv)/bin/python Benchmarks/firehose-bench.py [--events 50000] [--records 100000]
+"""
+import argparse, asyncio, http.client, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import libipld, websockets
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
+    return float("nan")
+
+def percentile(values, fraction):
+    ordered = sorted(values); return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+class Client:
+    def __init__(self, port):
+        self.port = port; self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60); self.token = None
+    def call(self, method, path, body=None):
+        headers = {"content-type": "application/json"} if body is not None else {}
+        if self.token: headers["authorization"] = "Bearer " + self.token
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = self.conn.getresponse(); payload = response.read()
+        if response.status != 200: raise SystemExit(f"{method} {path} -> {response.status} {payload[:300]!r}")
+        return json.loads(payload) if payload else None
+
+def frame_seq(message):
+    header, body = libipld.decode_dag_cbor_multi(message)
+    return header, body
+
+async def replay(port, expected):
+    start = time.perf_counter(); count = 0; last = 0
+    async with websockets.connect(f"ws://127.0.0.1:{port}/xrpc/com.atproto.sync.subscribeRepos?cursor=0", max_size=None) as ws:
+        while count < expected:
+            header, body = frame_seq(await ws.recv())
+            if header.get("op") != 1: raise SystemExit(f"error frame during replay: {body}")
+            if "seq" in body:
+                if body["seq"] <= last: raise SystemExit("seq went backwards")
+                last = body["seq"]; count += 1
+    return count, time.perf_counter() - start
+
+async def fanout(port, client, did, subscribers, commits):
+    sent_at = {}; lags = []; done = asyncio.Event(); remaining = [subscribers * commits]
+    async def subscribe(ready):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/xrpc/com.atproto.sync.subscribeRepos", max_size=None) as ws:
+            ready.set()
+            got = 0
+            while got < commits:
+                message = await ws.recv(); now = time.perf_counter()
+                header, body = frame_seq(message)
+                if header.get("t") != "#commit": continue
+                rev = body["rev"]
+                while rev not in sent_at: await asyncio.sleep(0)  # response may be parsed after delivery
+                lags.append(now - sent_at[rev]); got += 1
+    readies = [asyncio.Event() for _ in range(subscribers)]
+    tasks = [asyncio.create_task(subscribe(r)) for r in readies]
+    for r in readies: await r.wait()
+    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    for i in range(commits):
+        before = time.perf_counter()
+        result = await loop.run_in_executor(None, lambda: client.call("POST", "/xrpc/com.atproto.repo.createRecord",
+            {"repo": did, "collection": "app.bsky.feed.like", "record": {"subject": {"uri": f"at://{did}/app.bsky.feed.post/x{i}", "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}, "createdAt": "2026-11-22T00:00:00Z"}}))
+        # Lag is measured from the moment the request was sent: the event is published when the
+        # commit is durable, which is before the response.
+        sent_at[result["commit"]["rev"]] = before
+        await asyncio.sleep(0.02)
+    await asyncio.gather(*tasks)
+    return lags
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=".build-release/release/pds")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--commits", type=int, default=100)
+    args = parser.parse_args()
+    data = tempfile.mkdtemp(prefix="pds-fh-bench-"); port = free_port()
+    server = subprocess.Popen([args.binary, "dev", "--data", data, "--port", str(port), "--password", "bench-password"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = Client(port)
+        for _ in range(400):
+            try: client.call("GET", "/xrpc/_health"); break
+            except OSError: time.sleep(0.05); client = Client(port)
+        session = client.call("POST", "/xrpc/com.atproto.server.createSession", {"identifier": "alice.test", "password": "bench-password"})
+        client.token = session["accessJwt"]; did = session["did"]
+        post = {"$type": "app.bsky.feed.post", "text": "x" * 200, "createdAt": "2026-11-22T00:00:00.000Z"}
+
+        # Build the repository: `records` posts in batches of 200, then single commits up to `events`.
+        start = time.perf_counter(); written = 0
+        while written < args.records:
+            batch = min(200, args.records - written)
+            client.call("POST", "/xrpc/com.atproto.repo.applyWrites", {"repo": did, "writes": [
+                {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": post} for _ in range(batch)]})
+            written += batch
+        batches = (args.records + 199) // 200
+        singles = max(0, args.events - batches - 4)
+        for i in range(singles):
+            client.call("POST", "/xrpc/com.atproto.repo.createRecord", {"repo": did, "collection": "app.bsky.feed.post", "record": post})
+        setup = time.perf_counter() - start
+        total_events = 4 + batches + singles
+        print(f"setup: {args.records + singles} records in {batches + singles} commits, {total_events} events, {setup:.1f} s")
+
+        count, elapsed = asyncio.run(replay(port, total_events))
+        print(f"replay from cursor 0:        {count} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s")
+
+        lags = asyncio.run(fanout(port, client, did, args.subscribers, args.commits))
+        print(f"live fan-out, {args.subscribers} subscribers x {args.commits} commits: lag p50 {percentile(lags, .5) * 1000:.1f} ms, "
+              f"p99 {percentile(lags, .99) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms ({len(lags)} deliveries)")
+
+        before = rss_mib(server.pid); peak = [before]; stop = threading.Event()
+        def sample():
+            while not stop.is_set(): peak[0] = max(peak[0], rss_mib(server.pid)); time.sleep(0.01)
+        sampler = threading.Thread(target=sample); sampler.start()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        start = time.perf_counter()
+        conn.request("GET", f"/xrpc/com.atproto.sync.getRepo?did={did}")
+        response = conn.getresponse(); size = 0
+        while chunk := response.read(1 << 16): size += len(chunk)
+        elapsed = time.perf_counter() - start; stop.set(); sampler.join()
+        print(f"getRepo ({args.records + singles} records): {size / 1e6:.1f} MB in {elapsed:.2f} s = {size / 1e6 / elapsed:.1f} MB/s; "
+              f"server RSS {before:.1f} -> peak {peak[0]:.1f} MiB (growth {peak[0] - before:.1f} MiB)")
+    finally:
+        server.terminate()
+        try: server.wait(timeout=10)
+        except subprocess.TimeoutExpired: server.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
