@@ -20,14 +20,7 @@ extension PDSServerState {
             let record = try recordValue(input, key: "record", collection: collection)
             let outcome = try await repoWriter().apply(
                 [.create(collection: collection, rkey: rkey, record: record)], swapCommit: try swapCommit(input))
-            let result = outcome.results[0]
-            var output: JSONObject = [
-                "uri": .string("at://\(account.did)/\(collection)/\(rkey)"),
-                "cid": .string(result.cid!.string),
-                "validationStatus": .string(validation),
-            ]
-            if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
-            return jsonResponse(.object(output))
+            return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
         router.procedure("com.atproto.repo.putRecord") { [self] request, context in
@@ -41,14 +34,7 @@ extension PDSServerState {
             let outcome = try await repoWriter().apply(
                 [.update(collection: collection, rkey: rkey, record: record, swap: try recordSwap(input))],
                 swapCommit: try swapCommit(input))
-            let result = outcome.results[0]
-            var output: JSONObject = [
-                "uri": .string("at://\(account.did)/\(collection)/\(rkey)"),
-                "cid": .string(result.cid!.string),
-                "validationStatus": .string(validation),
-            ]
-            if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
-            return jsonResponse(.object(output))
+            return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
         router.procedure("com.atproto.repo.deleteRecord") { [self] request, context in
@@ -229,6 +215,19 @@ extension PDSServerState {
             throw XRPCError.invalidRequest("swapRecord must be a cid")
         }
         return .cid(cid)
+    }
+
+    /// The createRecord/putRecord output: `{uri, cid, commit?, validationStatus}` (`commit` is
+    /// absent when the write changed nothing).
+    static func recordWriteResponse(did: String, outcome: WriteOutcome, validation: String) -> Response {
+        let result = outcome.results[0]
+        var output: JSONObject = [
+            "uri": .string("at://\(did)/\(result.collection)/\(result.rkey)"),
+            "cid": .string(result.cid!.string),
+            "validationStatus": .string(validation),
+        ]
+        if let commit = outcome.commit { output["commit"] = commitMeta(commit) }
+        return jsonResponse(.object(output))
     }
 
     static func commitMeta(_ commit: (cid: CID, rev: String)) -> JSONValue {

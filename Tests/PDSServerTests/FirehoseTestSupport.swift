@@ -14,55 +14,11 @@ import Glibc
 import Darwin
 #endif
 
-/// A real server on a loopback port, started the way `pds dev` starts one, for the firehose tests.
-final class FirehoseTestServer: Sendable {
-    let state: PDSServerState
-    let port: Int
-    let directory: String
-    let services: ServiceGroup
-    let task: Task<Void, any Error>
+/// The firehose tests run against the shared test server (TestServer.swift).
+typealias FirehoseTestServer = TestServer
 
-    private init(state: PDSServerState, port: Int, directory: String, services: ServiceGroup, task: Task<Void, any Error>) {
-        self.state = state
-        self.port = port
-        self.directory = directory
-        self.services = services
-        self.task = task
-    }
-
-    /// Starts a server with a fresh data directory and account; `configure` adjusts the config.
-    static func start(configure: (inout PDSConfig) -> Void = { _ in }) async throws -> FirehoseTestServer {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("pds-firehose-\(UUID().uuidString)").path
-        let port = try freeLoopbackPort()
-        var config = try PDSConfig.load(
-            file: [:], environment: ["PDS_DATA_DIRECTORY": directory, "PDS_PORT": String(port)], isDevelopment: true)
-        configure(&config)
-        var logger = Logger(label: "firehose-test")
-        logger.logLevel = .warning
-        let keys = try DevBootstrap.loadKeys(dataDirectory: directory)
-        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
-        _ = try await DevBootstrap.ensureAccount(state: state, handle: "alice.test", password: "correct-horse")
-        let app = PDSApplication.make(server: state, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let task = Task { try await services.run() }
-        let server = FirehoseTestServer(state: state, port: port, directory: directory, services: services, task: task)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if let response = try? RawHTTP.get(port: port, path: "/xrpc/_health"), response.status == 200 { return server }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        await server.stop()
-        throw TestFailure("server did not come up on port \(port)")
-    }
-
-    /// Shuts the server down gracefully (as on SIGTERM) and removes its data.
-    func stop() async {
-        await services.triggerGracefulShutdown()
-        _ = try? await task.value
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
+/// Repository writes and log queries the firehose tests drive directly.
+extension TestServer {
     /// One commit creating a post (through the repo writer, as the XRPC handlers do).
     @discardableResult
     func createPost(_ text: String, padding: Int = 0) async throws -> (rkey: String, cid: CID) {
@@ -87,22 +43,6 @@ final class FirehoseTestServer: Sendable {
 
     /// The newest seq in the log.
     func highWaterMark() async throws -> Int64 { try await EventLogStore(database: state.database).highWaterMark() }
-
-    static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in.loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw TestFailure("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
