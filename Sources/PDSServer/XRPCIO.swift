@@ -35,7 +35,8 @@ extension Request {
         guard let contentType = headers[.contentType] else {
             throw XRPCError.invalidRequest("Request encoding (Content-Type) required but not provided")
         }
-        let base = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        // The media type before any parameters, compared case-insensitively (RFC 9110 §8.3.1).
+        let base = String(contentType.prefix(while: { $0 != ";" })).lowercased().filter { $0 != " " && $0 != "\t" }
         guard base == expected else {
             throw XRPCError.invalidRequest("Wrong request encoding (Content-Type): \(base)")
         }

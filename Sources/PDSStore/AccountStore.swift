@@ -1,6 +1,8 @@
 import ATCrypto
+import ATSyntax
 import Foundation
 import GRDB
+import Synchronization
 
 /// The account row.
 public struct Account: Sendable, Equatable {
@@ -35,15 +37,25 @@ public struct RefreshTokenRow: Sendable, Equatable {
 /// Account, app-password and session-token storage.
 public struct AccountStore: Sendable {
     let database: PDSDatabase
+    /// The account row, kept in memory: every authenticated request needs it, and it changes only
+    /// through this store (which refreshes it), so reading SQLite each time was pure overhead.
+    let cache: AccountCache
 
-    public init(database: PDSDatabase) { self.database = database }
+    public init(database: PDSDatabase) {
+        self.database = database
+        cache = AccountCache()
+    }
+
+    final class AccountCache: Sendable {
+        let value = Mutex<Account??>(nil)
+    }
 
     /// An ISO 8601 UTC timestamp with milliseconds, the form atproto uses.
+    ///
+    /// Written by ATSyntax's `Datetime` rather than Foundation's `ISO8601DateFormatter`: building
+    /// an ICU formatter per call was the largest single CPU cost of a repository write.
     public static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        Datetime(microsecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))).string
     }
 
     // MARK: Account
@@ -57,14 +69,21 @@ public struct AccountStore: Sendable {
                 sql: "INSERT INTO account (did, handle, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [did, handle, email, passwordHash, Self.timestamp()])
         }
+        invalidate()
     }
 
     /// The hosted account, if it has been created.
     public func account() throws -> Account? {
-        try database.pool.read { db in
+        if let cached = cache.value.withLock({ $0 }) { return cached }
+        let fresh = try database.pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM account LIMIT 1").map(Self.account(from:))
         }
+        cache.value.withLock { $0 = .some(fresh) }
+        return fresh
     }
+
+    /// Drops the cached row after a change.
+    func invalidate() { cache.value.withLock { $0 = nil } }
 
     static func account(from row: Row) -> Account {
         Account(did: row["did"], handle: row["handle"], email: row["email"], emailConfirmedAt: row["email_confirmed_at"],
@@ -84,6 +103,7 @@ public struct AccountStore: Sendable {
     /// Updates the handle.
     public func setHandle(_ handle: String) throws {
         try database.pool.write { db in try db.execute(sql: "UPDATE account SET handle = ?", arguments: [handle]) }
+        invalidate()
     }
 
     /// Records a did:plc operation (JSON) this server made.

@@ -117,7 +117,7 @@ struct SessionTokens: Sendable {
         }
         let jwt: JWT
         do {
-            jwt = try JWT(parsing: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+            jwt = try JWT(parsing: String(header.dropFirst(7).drop(while: { $0 == " " })))
             try jwt.verifyHS256(secret: secret)
         } catch {
             throw XRPCError.invalidToken()
