@@ -10,8 +10,12 @@ public enum PDSApplication {
     /// The version reported by `/xrpc/_health` and the banner.
     public static let version = "0.1.0"
 
-    /// The application for `server` listening per its configuration.
-    public static func make(server: PDSServerState, logger: Logger) -> some ApplicationProtocol {
+    /// The application for `server` listening per its configuration. `onServerRunning` receives
+    /// the listening channel (its `localAddress` tells the port when the configuration says 0).
+    public static func make(
+        server: PDSServerState, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
         addBasicRoutes(to: router, server: server)
@@ -35,6 +39,9 @@ public enum PDSApplication {
             configuration: .init(
                 address: .hostname(server.config.bindAddress, port: server.config.port),
                 serverName: nil),
+            // Background work that lives and stops with the server.
+            services: [TemporaryBlobSweeper(index: server.blobIndex, logger: logger)],
+            onServerRunning: onServerRunning,
             logger: logger)
     }
 

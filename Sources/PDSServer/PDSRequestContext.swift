@@ -13,7 +13,8 @@ public struct PDSRequestContext: RequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// Request bodies larger than this are refused before handlers see them (uploadBlob streams
-    /// and enforces its own limit).
+    /// The cap Hummingbird applies when it *collects* or decodes a body for a handler. Streaming
+    /// `request.body` is not capped by it: uploadBlob streams and enforces `PDS_BLOB_UPLOAD_LIMIT`
+    /// itself, and JSON inputs pass their own smaller limit to `jsonObject(context:limit:)`.
     public var maxUploadSize: Int { 1_000_000 }
 }

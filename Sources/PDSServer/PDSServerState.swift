@@ -53,6 +53,7 @@ public final class PDSServerState: Sendable {
     func xrpcRouter() -> XRPCRouter {
         var router = XRPCRouter()
         registerServerMethods(on: &router)
+        registerBlobMethods(on: &router)
         return router
     }
 }
