@@ -126,7 +126,8 @@ enum P256Curve {
 /// Owns an `EVP_PKEY` and frees it with the last reference.
 ///
 /// @unchecked Sendable: OpenSSL 3.0 documents EVP_PKEY as safe for concurrent read-only use, and
-/// each operation here creates its own EVP_PKEY_CTX; the key is never modified after creation.
+/// each operation runs on an EVP_PKEY_CTX no other thread holds (`EVPKeyContextPool`); the key
+/// is never modified after creation.
 final class EVPKey: @unchecked Sendable {
     let pointer: OpaquePointer
 

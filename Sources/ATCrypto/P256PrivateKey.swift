@@ -7,6 +7,8 @@ import COpenSSL
 /// produce by itself, so every signature is normalised here (INFRA.md §3 "Gotchas").
 public struct P256PrivateKey: SigningKey {
     let key: EVPKey
+    /// Sign-initialised contexts for `key`, shared by copies of this value.
+    let signers: EVPKeyContextPool
     /// The matching public key.
     public let publicKey: P256PublicKey
 
@@ -26,6 +28,7 @@ public struct P256PrivateKey: SigningKey {
               EVP_PKEY_generate(context, &generated) == 1, let generated
         else { throw .openSSL(OpenSSLError("EVP_PKEY_generate(P-256)")) }
         let key = EVPKey(generated)
+        self.signers = EVPKeyContextPool(key: key, operation: .sign)
 
         // OSSL_PKEY_PARAM_PUB_KEY comes out uncompressed by default; P256PublicKey compresses it.
         var uncompressed = [UInt8](repeating: 0, count: 65)
@@ -62,6 +65,7 @@ public struct P256PrivateKey: SigningKey {
         let compressed = P256Curve.encode(point, compressed: true)
         let key = try P256Curve.makeKey(publicPoint: compressed, privateScalar: scalar)
         self.key = key
+        self.signers = EVPKeyContextPool(key: key, operation: .sign)
         // The public-only EVP_PKEY is separate so that verifying never touches the secret key.
         self.publicKey = try P256PublicKey(bytes: compressed)
     }
@@ -81,22 +85,22 @@ public struct P256PrivateKey: SigningKey {
 
     /// Signs SHA-256(`message`): 64-byte r‖s with s ≤ n/2.
     ///
-    /// OpenSSL signs the prehashed digest (`EVP_PKEY_sign`, with SHA-256 computed by the shared
-    /// prefetched digest rather than a per-call `EVP_DigestSignInit_ex` name lookup) and returns
-    /// DER; that is unpacked to fixed-width r‖s and s is replaced by n − s when it is high.
+    /// OpenSSL signs the prehashed digest (`EVP_PKEY_sign` on a pooled, already initialised
+    /// context, with SHA-256 computed by the shared prefetched digest rather than a per-call
+    /// `EVP_DigestSignInit_ex` name lookup) and returns DER; that is unpacked to fixed-width r‖s
+    /// and s is replaced by n − s when it is high.
     public func sign(_ message: [UInt8]) throws(CryptoError) -> [UInt8] {
         // 72 bytes is the longest DER for a P-256 signature; 80 leaves slack.
         var der: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         let derLength: Int = withMessageDigest(of: message) { digest in
             withUnsafeMutableBytes(of: &der) { out in
-                guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else { return 0 }
-                defer { EVP_PKEY_CTX_free(context) }
-                var length = out.count
-                guard EVP_PKEY_sign_init(context) == 1,
-                      EVP_PKEY_sign(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length, digest, 32) == 1
-                else { return 0 }
-                return length
+                signers.withContext { context in
+                    var length = out.count
+                    guard EVP_PKEY_sign(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length, digest, 32) == 1
+                    else { return 0 }
+                    return length
+                } ?? 0
             }
         }
         guard derLength > 0 else { throw .openSSL(OpenSSLError("EVP_PKEY_sign")) }

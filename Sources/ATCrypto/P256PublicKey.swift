@@ -3,6 +3,8 @@ import COpenSSL
 /// A NIST P-256 (secp256r1, JWT `ES256`) public key, verified through OpenSSL 3.0.
 public struct P256PublicKey: VerifyingKey {
     let key: EVPKey
+    /// Verify-initialised contexts for `key`, shared by copies of this value.
+    let verifiers: EVPKeyContextPool
     /// The SEC1 compressed encoding, which is also the key's identity for equality and hashing.
     public let compressedBytes: [UInt8]
 
@@ -29,6 +31,7 @@ public struct P256PublicKey: VerifyingKey {
 
     init(key: EVPKey, compressedBytes: [UInt8]) {
         self.key = key
+        self.verifiers = EVPKeyContextPool(key: key, operation: .verify)
         self.compressedBytes = compressedBytes
     }
 
@@ -72,10 +75,9 @@ public struct P256PublicKey: VerifyingKey {
         }
         let verified = withMessageDigest(of: message) { digest in
             withUnsafeBytes(of: &der) { derBytes in
-                guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else { return false }
-                defer { EVP_PKEY_CTX_free(context) }
-                return EVP_PKEY_verify_init(context) == 1
-                    && EVP_PKEY_verify(context, derBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), Int(derLength), digest, 32) == 1
+                verifiers.withContext { context in
+                    EVP_PKEY_verify(context, derBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), Int(derLength), digest, 32) == 1
+                } ?? false
             }
         }
         // A failed verification leaves entries on the thread's error queue; don't let them leak

@@ -84,9 +84,11 @@ public struct CBORWriter: Sendable {
             for element in array { write(element) }
         case .map(let map):
             writeMapHead(count: map.count)
-            for key in DAGCBOR.canonicalOrder(map.keys) {
+            // Sort the entries themselves rather than the keys: looking each value up again by key
+            // would hash every key a second time.
+            for (key, element) in map.sorted(by: { DAGCBOR.precedesCanonically($0.key, $1.key) }) {
                 write(text: key)
-                write(map[key]!)
+                write(element)
             }
         }
     }

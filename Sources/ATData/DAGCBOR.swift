@@ -141,7 +141,7 @@ struct CBORReader {
     mutating func readText(length: Int) throws(DataError) -> String {
         let slice = UnsafeBufferPointer(rebasing: buffer[position..<(position + length)])
         position += length
-        guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8 }
+        guard let string = String(validatingUTF8Bytes: slice) else { throw .invalidUTF8 }
         return string
     }
 

@@ -238,7 +238,7 @@ struct JSONParser<Builder: JSONTreeBuilder> {
     @inline(__always)
     func validatedString(_ bytes: UnsafeBufferPointer<UInt8>, offset: Int) throws(DataError) -> String {
         // Swift's validation rejects overlong forms, encoded surrogates and bytes above U+10FFFF.
-        guard let string = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8 }
+        guard let string = String(validatingUTF8Bytes: bytes) else { throw .invalidUTF8 }
         return string
     }
 
@@ -253,7 +253,7 @@ struct JSONParser<Builder: JSONTreeBuilder> {
                 position += 1
                 // Escapes only ever add whole, valid sequences, so validating the rebuilt bytes
                 // once also catches any invalid raw bytes between them.
-                guard let string = String(validating: scratch, as: UTF8.self) else { throw .invalidUTF8 }
+                guard let string = scratch.withUnsafeBufferPointer({ String(validatingUTF8Bytes: $0) }) else { throw .invalidUTF8 }
                 return string
             case UInt8(ascii: "\\"):
                 let escapeOffset = position

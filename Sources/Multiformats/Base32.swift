@@ -10,6 +10,14 @@ public enum Base32 {
 
     /// Encodes `bytes` as lowercase base32 with no padding.
     public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        // The public entry points are generic and not inlinable, so a loop written against
+        // `Bytes` runs through protocol witnesses on every byte; CID strings are built and parsed
+        // on every JSON record, so the work is done on a contiguous buffer instead.
+        if let encoded = bytes.withContiguousStorageIfAvailable(encode(buffer:)) { return encoded }
+        return Array(bytes).withUnsafeBufferPointer(encode(buffer:))
+    }
+
+    static func encode(buffer bytes: UnsafeBufferPointer<UInt8>) -> String {
         var output = [UInt8]()
         output.reserveCapacity((bytes.count * 8 + 4) / 5)
         var buffer: UInt32 = 0
@@ -28,11 +36,22 @@ public enum Base32 {
 
     /// Decodes lowercase unpadded base32. Uppercase, padding and non-zero trailing bits are rejected.
     public static func decode(_ text: some StringProtocol) throws(MultiformatsError) -> [UInt8] {
+        // Contiguous fast path, as in `encode`; a String or Substring's UTF-8 is contiguous
+        // unless it is a bridged or foreign string.
+        let result = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            Result { () throws(MultiformatsError) in try decode(utf8: utf8) }
+        } ?? Array(text.utf8).withUnsafeBufferPointer { utf8 in
+            Result { () throws(MultiformatsError) in try decode(utf8: utf8) }
+        }
+        return try result.get()
+    }
+
+    static func decode(utf8 text: UnsafeBufferPointer<UInt8>) throws(MultiformatsError) -> [UInt8] {
         var output = [UInt8]()
-        output.reserveCapacity(text.utf8.count * 5 / 8)
+        output.reserveCapacity(text.count * 5 / 8)
         var buffer: UInt32 = 0
         var bits = 0
-        for (offset, char) in text.utf8.enumerated() {
+        for (offset, char) in text.enumerated() {
             let value = decodeTable[Int(char)]
             guard value >= 0 else { throw .invalidCharacter(offset: offset) }
             buffer = (buffer << 5) | UInt32(value)

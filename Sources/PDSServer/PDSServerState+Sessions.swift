@@ -94,7 +94,7 @@ extension PDSServerState {
 
     /// App-password tokens may not manage the account or other app passwords.
     func requireFull(_ auth: AccessAuth) throws {
-        guard auth.isFull else { throw XRPCError.invalidToken("Bad token scope") }
+        guard auth.isFull else { throw XRPCError.badTokenScope }
     }
 
     /// The hosted account, checking that the token's subject is it.

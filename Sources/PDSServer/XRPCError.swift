@@ -68,10 +68,14 @@ extension XRPCError {
     public static func expiredToken(_ message: String = "Token has expired") -> XRPCError {
         XRPCError(.badRequest, "ExpiredToken", message)
     }
-    /// 400 `InvalidToken`.
+    /// 401 `InvalidToken`: the token failed verification (forged, malformed, wrong type or
+    /// audience). 401 makes clients drop or refresh the session rather than retry as is.
     public static func invalidToken(_ message: String = "Token could not be verified") -> XRPCError {
-        XRPCError(.badRequest, "InvalidToken", message)
+        XRPCError(.unauthorized, "InvalidToken", message, headers: [.wwwAuthenticate: "Bearer"])
     }
+    /// 400 `InvalidToken` "Bad token scope": a genuine token whose session may not do this (an
+    /// app password managing the account), as the reference server answers.
+    public static let badTokenScope = XRPCError(.badRequest, "InvalidToken", "Bad token scope")
     /// 403 `Forbidden`.
     public static func forbidden(_ message: String) -> XRPCError { XRPCError(.forbidden, "Forbidden", message) }
     /// 404 for routes that are not XRPC methods.

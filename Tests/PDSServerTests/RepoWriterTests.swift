@@ -167,6 +167,34 @@ import Testing
         #expect(tree.finalize().root == reopened.currentCommit?.commit.data)
     }
 
+    @Test func concurrentWritesAllLandInOneChain() async throws {
+        let fixture = try await Self.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let writer = fixture.writer
+        // 40 writers at once: every record must be in the final tree, and the events must form
+        // one chain (each since/prevData = the previous commit's rev/data), i.e. no write started
+        // from a stale tree.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    _ = try await writer.apply([.create(collection: "app.bsky.feed.post", rkey: "c\(index)", record: Self.post("\(index)"))])
+                }
+            }
+            try await group.waitForAll()
+        }
+        var tree = try #require(writer.currentTree)
+        #expect(try tree.count() == 40)
+        #expect(tree.finalize().root == writer.currentCommit?.commit.data)
+        let events = try Self.commitEvents(fixture.state)
+        #expect(events.count == 41)
+        for (previous, next) in zip(events, events.dropFirst()) {
+            let (roots, blocks) = try CARReader.read(try #require(previous["blocks"]?.bytesValue))
+            let previousCommit = try SignedCommit(bytes: try blocks.requireBlock(roots[0]))
+            #expect(next["since"]?.stringValue == previousCommit.commit.rev)
+            #expect(next["prevData"]?.linkValue == previousCommit.commit.data)
+        }
+    }
+
     @Test func tooManyWritesAreRefused() async throws {
         let fixture = try await Self.fixture()
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }

@@ -30,8 +30,9 @@ import Testing
         return Request(head: head, body: .init(buffer: ByteBuffer()))
     }
 
+    /// "<status> <name>" of the XRPC error `body` throws.
     static func errorName(_ body: () throws -> Void) -> String? {
-        do { try body(); return nil } catch let error as XRPCError { return error.name } catch { return "\(error)" }
+        do { try body(); return nil } catch let error as XRPCError { return "\(error.status.code) \(error.name)" } catch { return "\(error)" }
     }
 
     @Test func accessTokensCarryTheReferenceClaimsAndExpire() throws {
@@ -46,7 +47,7 @@ import Testing
         #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull)
 
         clock.now += 7201
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) } == "ExpiredToken")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) } == "400 ExpiredToken")
     }
 
     @Test func forgedAndMisusedTokensAreRejected() throws {
@@ -60,12 +61,12 @@ import Testing
         let otherSecret = SessionTokens(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: tokens.accounts)
         let foreign = try otherSecret.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil).access
         for forged in [parts[0] + "." + escalated + "." + parts[2], noneHeader + "." + parts[1] + ".", foreign, "garbage", parts[0] + "." + parts[1]] {
-            #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: forged)) } == "InvalidToken", "\(forged)")
+            #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: forged)) } == "401 InvalidToken", "\(forged)")
         }
         // A refresh token is not an access token, and vice versa.
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.refresh)) } == "InvalidToken")
-        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pair.access)) } == "InvalidToken")
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: nil)) } == "AuthMissing")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.refresh)) } == "401 InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pair.access)) } == "401 InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: nil)) } == "401 AuthMissing")
         // App-password sessions are not full sessions.
         #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull == false)
     }
@@ -84,7 +85,7 @@ import Testing
         #expect(try tokens.verifyAccess(Self.request(bearer: second.access)).scope == .appPassPrivileged)
         // After the grace period the old token is revoked; the new one still works.
         clock.now += 2 * 3600
-        #expect(Self.errorName { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh))) } == "ExpiredToken")
+        #expect(Self.errorName { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh))) } == "400 ExpiredToken")
         #expect(throws: Never.self) { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: second.refresh))) }
     }
 

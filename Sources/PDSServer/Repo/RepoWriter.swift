@@ -121,10 +121,16 @@ public final class RepoWriter: Sendable {
             ("commit", { seq in EventFrame.commit(seq: seq, did: did, commit: commit, since: nil, carSlice: slice, ops: [], prevData: nil, time: time) }),
             ("sync", { seq in EventFrame.sync(seq: seq, did: did, commit: commit, time: time) }),
         ])
-        let outcome = try await database.pool.write { db in
-            try RepositoryStore.apply(write, did: did, in: db)
+        let finalTree = tree
+        let outcome = try await database.pool.writeWithoutTransaction { db in
+            var stored: CommitOutcome?
+            try db.inTransaction {
+                stored = try RepositoryStore.apply(write, did: did, in: db)
+                return .commit
+            }
+            self.head.withLock { $0 = Head(tree: finalTree, commit: commit) }
+            return stored!
         }
-        head.withLock { $0 = Head(tree: tree, commit: commit) }
         onCommit(outcome.sequenceNumbers)
     }
 
@@ -145,6 +151,8 @@ public final class RepoWriter: Sendable {
             var recordBlocks = BlockMap()
             var changes: [RecordChange] = []
             var results: [RecordWriteResult] = []
+            // Net effect per path (the CID before this commit, the CID after), for the firehose ops.
+            var net: [String: (before: CID?, after: CID?)] = [:]
             for write in prepared {
                 let path = write.collection + "/" + write.rkey
                 let existing = try tree.get(path)
@@ -171,6 +179,7 @@ public final class RepoWriter: Sendable {
                     }
                     recordBlocks.set(cid, bytes)
                     _ = try tree.set(path, cid)
+                    net[path] = (net[path]?.before ?? existing, cid)
                     changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs))
                     results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
                 } else {
@@ -179,18 +188,36 @@ public final class RepoWriter: Sendable {
                         continue
                     }
                     _ = try tree.remove(path)
+                    net[path] = (net[path]?.before ?? existing, nil)
                     changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
                     results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
                 }
             }
             guard !changes.isEmpty else { return (nil, results, nil) }
 
+            // The ops come from what the writer did rather than from diffing two whole trees
+            // (RepoDiff): the writer already knows every changed path and its previous CID, and a
+            // full diff was the largest cost of a commit.
+            let ops: [RepoOp] = net.keys.sorted().compactMap { path in
+                let (before, after) = net[path]!
+                switch (before, after) {
+                case (nil, let cid?): return .create(path, cid)
+                case (let old?, let cid?) where old != cid: return .update(path, cid, prev: old)
+                case (let old?, nil): return .delete(path, prev: old)
+                default: return nil
+                }
+            }
             let (root, nodes) = tree.finalize()
             let previousRev = current.commit.commit.rev.flatMap { try? TID($0) }
             let rev = clock.next(after: previousRev).string
             let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
-            let diff = try RepoDiff(from: current.tree, to: tree)
-            let slice = try diff.sliceCAR(commit: commit, records: LayeredBlockSource(top: recordBlocks, base: blocks))
+            // CAR slice (spec §4.4): the commit, the new nodes, the nodes needed to invert the ops
+            // (covering paths of every changed key), and the new record blocks.
+            var sliceBlocks = try tree.proofNodes(for: ops.map(\.path))
+            sliceBlocks.merge(nodes)
+            for op in ops { if let cid = op.cid, let bytes = recordBlocks[cid] { sliceBlocks.set(cid, bytes) } }
+            sliceBlocks.set(commit.cid, commit.bytes)
+            let slice = CARWriter.encode(roots: [commit.cid], blocks: sliceBlocks)
             guard slice.count <= Self.maxCommitSize else {
                 throw XRPCError.invalidRequest("Too many writes. Max event size: 2MB")
             }
@@ -200,7 +227,6 @@ public final class RepoWriter: Sendable {
             let time = AccountStore.timestamp()
             let since = current.commit.commit.rev
             let prevData = current.commit.commit.data
-            let ops = diff.ops
             let write = CommitWrite(commit: commit, blocks: blockMap, records: changes, events: [
                 ("commit", { seq in
                     EventFrame.commit(seq: seq, did: did, commit: commit, since: since, carSlice: slice, ops: ops, prevData: prevData, time: time)
@@ -211,12 +237,15 @@ public final class RepoWriter: Sendable {
                 stored = try RepositoryStore.apply(write, did: did, in: db)
                 return .commit
             }
-            return (stored, results, Head(tree: tree, commit: commit))
+            // Still on the writer connection: the next write must start from this commit, and a
+            // concurrent upload of the same bytes must not interleave with the file deletion.
+            let newHead = Head(tree: tree, commit: commit)
+            self.head.withLock { $0 = newHead }
+            for blob in stored?.orphanedBlobs ?? [] { self.blobs.delete(blob) }
+            return (stored, results, newHead)
         }
 
         guard let outcome, let newHead else { return WriteOutcome(results: results, commit: nil) }
-        head.withLock { $0 = newHead }
-        for blob in outcome.orphanedBlobs { blobs.delete(blob) }
         onCommit(outcome.sequenceNumbers)
         return WriteOutcome(results: results, commit: (newHead.commit.cid, newHead.commit.commit.rev ?? ""))
     }
