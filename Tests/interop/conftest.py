@@ -19,6 +19,12 @@ from atproto import Client
 
 TIMEOUT = 30
 
+# A token that fails verification (forged, malformed, wrong `typ`) answers 401 InvalidToken with
+# `WWW-Authenticate: Bearer`: the project's decision (issue 3), so clients drop or refresh the session.
+# The reference PDS answers 400 here. A genuine token used beyond its scope (an app password managing
+# app passwords) answers 400 InvalidToken "Bad token scope", as the reference does.
+INVALID_TOKEN_STATUS = 401
+
 
 def _env(name):
     value = os.environ.get(name)
@@ -84,6 +90,13 @@ def assert_xrpc_error(response, status, error):
     assert body.get("error") == error, f"expected error {error!r}, got {body!r}"
     assert isinstance(body.get("message"), str) and body["message"], f"error without a message: {body!r}"
     assert set(body) <= {"error", "message"}, f"unexpected fields in error body: {body!r}"
+    return body
+
+
+def assert_invalid_token(response):
+    """The token failed verification (see INVALID_TOKEN_STATUS)."""
+    body = assert_xrpc_error(response, INVALID_TOKEN_STATUS, "InvalidToken")
+    assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), "401 without WWW-Authenticate"
     return body
 
 

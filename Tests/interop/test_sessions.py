@@ -7,7 +7,7 @@ import pytest
 from atproto import Client, SessionEvent
 from atproto.exceptions import BadRequestError, UnauthorizedError
 
-from conftest import assert_sdk_error, assert_xrpc_error, jwt_parts, unique
+from conftest import assert_invalid_token, assert_sdk_error, assert_xrpc_error, jwt_parts, unique
 
 APP_PASSWORD_FORMAT = re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$")
 
@@ -87,9 +87,11 @@ def test_app_password_lifecycle(server, client, did):
     with pytest.raises(BadRequestError) as excinfo:
         app_client.com.atproto.server.create_app_password({"name": unique("nested-")})
     assert_sdk_error(excinfo, 400, "InvalidToken")
+    assert excinfo.value.response.content.message == "Bad token scope"
     with pytest.raises(BadRequestError) as excinfo:
         app_client.com.atproto.server.revoke_app_password({"name": name})
     assert_sdk_error(excinfo, 400, "InvalidToken")
+    assert excinfo.value.response.content.message == "Bad token scope"
     assert name in [entry.name for entry in client.com.atproto.server.list_app_passwords().passwords]
 
     # The same name twice is refused.
@@ -158,9 +160,9 @@ def test_raw_refresh_rotates_with_grace(server, session):
 
 def test_tokens_are_not_interchangeable(server, session):
     response = server.post("com.atproto.server.refreshSession", token=session["accessJwt"])
-    assert_xrpc_error(response, 400, "InvalidToken")
+    assert_invalid_token(response)
     response = server.get("com.atproto.server.getSession", token=session["refreshJwt"])
-    assert_xrpc_error(response, 400, "InvalidToken")
+    assert_invalid_token(response)
 
 
 def test_delete_session_revokes_the_refresh_token(server, session):
@@ -173,7 +175,7 @@ def test_delete_session_revokes_the_refresh_token(server, session):
 def test_delete_session_needs_a_refresh_token(server, session):
     assert_xrpc_error(server.post("com.atproto.server.deleteSession"), 401, "AuthMissing")
     response = server.post("com.atproto.server.deleteSession", token=session["accessJwt"])
-    assert_xrpc_error(response, 400, "InvalidToken")
+    assert_invalid_token(response)
 
 
 def test_sdk_logout_flow(server):
