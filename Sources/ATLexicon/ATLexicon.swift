@@ -1,0 +1,1 @@
+// ATLexicon placeholder header
