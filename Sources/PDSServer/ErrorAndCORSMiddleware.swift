@@ -29,6 +29,8 @@ struct ErrorAndCORSMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as XRPCError {
             response = try error.response(from: request, context: context)
+        } catch let error as XRPCErrorConvertible {
+            response = try error.xrpcError.response(from: request, context: context)
         } catch let error as HTTPError {
             // Hummingbird's own errors (unknown route, body too large, bad method).
             let xrpc: XRPCError

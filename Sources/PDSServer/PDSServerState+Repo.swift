@@ -102,7 +102,9 @@ extension PDSServerState {
             let params = request.params
             let account = try requireHostedRepo(try params.requiredString("repo"))
             let collection = try params.requiredString("collection")
+            guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let rkey = try params.requiredString("rkey")
+            guard (try? RecordKey(rkey)) != nil else { throw XRPCError.invalidRequest("rkey must be a valid record key") }
             let uri = "at://\(account.did)/\(collection)/\(rkey)"
             guard let cid = try repository.recordCID(collection: collection, rkey: rkey) else {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
@@ -160,6 +162,7 @@ extension PDSServerState {
 
     /// The hosted account if `repo` (DID or handle) names it.
     func requireHostedRepo(_ repo: String) throws -> Account {
+        guard (try? ATIdentifier(repo)) != nil else { throw XRPCError.invalidRequest("repo must be a valid did or handle") }
         guard let account = try accounts.account(), repo == account.did || repo.lowercased() == account.handle else {
             throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(repo)")
         }

@@ -13,9 +13,13 @@ extension Request {
     /// Reads a JSON object body of at most `limit` bytes.
     func jsonObject(context: PDSRequestContext, limit: Int = 150 * 1024) async throws -> XRPCInput {
         try requireContentType("application/json")
+        // Refuse a declared oversize body before reading it.
+        if let length = headers[.contentLength].flatMap(Int.init), length > limit { throw XRPCError.payloadTooLarge() }
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw XRPCError.payloadTooLarge()
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw XRPCError.payloadTooLarge()
         }
@@ -43,7 +47,7 @@ extension Request {
     }
 
     /// The query parameters.
-    var params: XRPCParams { XRPCParams(uri.queryParameters) }
+    var params: XRPCParams { XRPCParams(query: uri.query ?? "") }
 }
 
 /// Typed access to a JSON input object with protocol-style errors.
@@ -78,10 +82,22 @@ struct XRPCInput {
 struct XRPCParams {
     let values: [String: [String]]
 
-    init(_ parameters: Parameters) {
+    /// Parses `application/x-www-form-urlencoded` query text: `+` is a space and `%XX` escapes
+    /// are decoded (as the reference server's Express does). Repeated keys form arrays (XRPC §10).
+    init(query: String) {
         var values: [String: [String]] = [:]
-        for (key, value) in parameters { values[String(key), default: []].append(String(value)) }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Self.decode(parts[0])
+            let value = parts.count > 1 ? Self.decode(parts[1]) : ""
+            values[key, default: []].append(value)
+        }
         self.values = values
+    }
+
+    static func decode(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
     }
 
     func requiredString(_ key: String) throws -> String {

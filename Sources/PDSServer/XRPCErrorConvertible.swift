@@ -1,0 +1,22 @@
+import PDSStore
+
+/// An error from a lower layer that has a protocol meaning. The error middleware answers with
+/// `xrpcError` instead of a 500, so storage stays free of HTTP concerns.
+public protocol XRPCErrorConvertible: Error {
+    var xrpcError: XRPCError { get }
+}
+
+extension BlobReferenceError: XRPCErrorConvertible {
+    /// Error names as the reference server uses them when a record's blob does not match an
+    /// upload (REFERENCE-PDS.md §8: `BlobNotFound`, `InvalidMimeType`, `InvalidSize`).
+    public var xrpcError: XRPCError {
+        switch self {
+        case .notFound(let cid):
+            .badRequest("BlobNotFound", "Could not find blob: \(cid)")
+        case .mimeTypeMismatch(let cid, let stored, let declared):
+            .badRequest("InvalidMimeType", "Referenced mimeType \(declared) does not match stored blob \(cid) (\(stored))")
+        case .sizeMismatch(let cid, let stored, let declared):
+            .badRequest("InvalidSize", "Referenced size \(declared) does not match stored blob \(cid) (\(stored) bytes)")
+        }
+    }
+}
