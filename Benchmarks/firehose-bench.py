@@ -22,6 +22,10 @@ def rss_mib(pid):
         if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
     return float("nan")
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def percentile(values, fraction):
     ordered = sorted(values); return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
@@ -115,8 +119,12 @@ def main():
         total_events = 4 + batches + singles
         print(f"setup: {args.records + singles} records in {batches + singles} commits, {total_events} events, {setup:.1f} s")
 
+        cpu_before = cpu_seconds(server.pid)
         count, elapsed = asyncio.run(replay(port, total_events))
-        print(f"replay from cursor 0:        {count} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s")
+        server_cpu = cpu_seconds(server.pid) - cpu_before
+        # Server CPU per event shows whether the server or this Python client is the bottleneck.
+        print(f"replay from cursor 0:        {count} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s "
+              f"(server CPU {server_cpu:.2f} s = {count / max(server_cpu, 1e-9):,.0f} events per server CPU second)")
 
         lags = asyncio.run(fanout(port, client, did, args.subscribers, args.commits))
         print(f"live fan-out, {args.subscribers} subscribers x {args.commits} commits: lag p50 {percentile(lags, .5) * 1000:.1f} ms, "

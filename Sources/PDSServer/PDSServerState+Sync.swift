@@ -93,9 +93,12 @@ extension PDSServerState {
                 }
             } else {
                 pipe.startProducer { pipe in
-                    // No dedup set: memory stays flat however many records there are.
-                    try RepoExport.stream(commit: commit, store: source, deduplicateRecords: false) { chunk in
-                        try pipe.put(chunk)
+                    // One read transaction for the whole walk; no dedup set, so memory stays flat
+                    // however many records there are.
+                    try source.withSnapshot { snapshot in
+                        try RepoExport.stream(commit: commit, store: snapshot, deduplicateRecords: false) { chunk in
+                            try pipe.put(chunk)
+                        }
                     }
                 }
             }

@@ -26,4 +26,23 @@ public final class SQLiteBlockSource: BlockSource, @unchecked Sendable {
                 .map { Array($0) }
         }
     }
+
+    /// Runs `body` with a block source bound to one read transaction: a consistent snapshot, and
+    /// one transaction for a whole repository walk instead of one per block (a full `getRepo`
+    /// reads every block; per-block transactions made it several times slower).
+    public func withSnapshot<T>(_ body: (any BlockSource) throws -> T) throws -> T {
+        try queue.read { db in try body(TransactionBlockSource(db: db)) }
+    }
+}
+
+/// Blocks read through an open GRDB connection, valid only inside the `read` closure that
+/// created it (which is why it is internal and handed out only by `withSnapshot`).
+struct TransactionBlockSource: BlockSource, @unchecked Sendable {
+    // @unchecked: used synchronously on the connection's own queue, inside one read closure.
+    let db: Database
+
+    func block(_ cid: CID) throws -> [UInt8]? {
+        let statement = try db.cachedStatement(sql: "SELECT content FROM repo_block WHERE cid = ?")
+        return try Data.fetchOne(statement, arguments: [Data(cid.bytes)]).map { Array($0) }
+    }
 }
