@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "PDSStore", "Multiformats",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "PDSStore", "Multiformats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

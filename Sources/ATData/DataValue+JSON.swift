@@ -87,8 +87,11 @@ extension DataValue {
         } else if let data = map["$bytes"] {
             if map.count == 1, case .string(let string) = data {
                 // Standard alphabet (RFC 4648 §4); padding optional on input (ATPROTO.md §1.2).
+                // Non-zero trailing bits are accepted: the interop Lexicon vectors treat
+                // `{"$bytes": "123"}` as valid data, as the JS and Go decoders do. The bytes are
+                // the same either way and CBOR has one spelling of them, so nothing is ambiguous.
                 do {
-                    return .bytes(try Base64.decode(string, alphabet: .standard, padding: .optional))
+                    return .bytes(try Base64.decode(string, alphabet: .standard, padding: .optional, allowTrailingBits: true))
                 } catch {
                     throw .invalidValue("$bytes is not valid standard base64")
                 }

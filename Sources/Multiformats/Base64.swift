@@ -50,9 +50,11 @@ public enum Base64 {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Decodes base64, rejecting characters outside `alphabet`, bad padding and non-zero trailing bits.
+    /// Decodes base64, rejecting characters outside `alphabet` and bad padding. Non-zero trailing
+    /// bits (a second spelling of the same bytes) are rejected unless `allowTrailingBits` is set.
     public static func decode(
-        _ text: some StringProtocol, alphabet: Alphabet = .standard, padding: Padding = .forbidden
+        _ text: some StringProtocol, alphabet: Alphabet = .standard, padding: Padding = .forbidden,
+        allowTrailingBits: Bool = false
     ) throws(MultiformatsError) -> [UInt8] {
         var input = Array(text.utf8)
         var padCount = 0
@@ -85,7 +87,7 @@ public enum Base64 {
                 output.append(UInt8((buffer >> UInt32(bits)) & 0xff))
             }
         }
-        guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }
+        guard allowTrailingBits || buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }
         return output
     }
 }

@@ -1,5 +1,6 @@
 import ATData
 import ATIdentity
+import ATLexicon
 import ATRepo
 import ATSyntax
 import Foundation
@@ -16,8 +17,8 @@ extension PDSServerState {
             let account = try requireWritableRepo(input, auth: auth)
             let collection = try input.requiredString("collection")
             let rkey = try input.optionalString("rkey") ?? TIDClock.shared.next().string
-            let validation = try validationStatus(input, collection: collection)
             let record = try recordValue(input, key: "record", collection: collection)
+            let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
             let outcome = try await repoWriter().apply(
                 [.create(collection: collection, rkey: rkey, record: record)], swapCommit: try swapCommit(input))
             return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
@@ -29,8 +30,8 @@ extension PDSServerState {
             let account = try requireWritableRepo(input, auth: auth)
             let collection = try input.requiredString("collection")
             let rkey = try input.requiredString("rkey")
-            let validation = try validationStatus(input, collection: collection)
             let record = try recordValue(input, key: "record", collection: collection)
+            let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
             let outcome = try await repoWriter().apply(
                 [.update(collection: collection, rkey: rkey, record: record, swap: try recordSwap(input))],
                 swapCommit: try swapCommit(input))
@@ -57,6 +58,7 @@ extension PDSServerState {
             guard let writesValue = input.object["writes"] else { throw XRPCError.invalidRequest("Input must have the property \"writes\"") }
             guard let writeList = writesValue.arrayValue else { throw XRPCError.invalidRequest("Input/writes must be an array") }
             guard writeList.count <= RepoWriter.maxWrites else { throw XRPCError.invalidRequest("Too many writes. Max: \(RepoWriter.maxWrites)") }
+            let mode = try input.optionalBool("validate")
             var writes: [RecordWrite] = []
             var statuses: [String?] = []
             for (index, item) in writeList.enumerated() {
@@ -67,12 +69,14 @@ extension PDSServerState {
                 switch type {
                 case "com.atproto.repo.applyWrites#create":
                     let rkey = try write.optionalString("rkey") ?? TIDClock.shared.next().string
-                    writes.append(.create(collection: collection, rkey: rkey, record: try recordValue(write, key: "value", collection: collection)))
-                    statuses.append(try validationStatus(input, collection: collection))
+                    let record = try recordValue(write, key: "value", collection: collection)
+                    statuses.append(try validateRecord(record, collection: collection, rkey: rkey, mode: mode))
+                    writes.append(.create(collection: collection, rkey: rkey, record: record))
                 case "com.atproto.repo.applyWrites#update":
                     let rkey = try write.requiredString("rkey")
-                    writes.append(.update(collection: collection, rkey: rkey, record: try recordValue(write, key: "value", collection: collection), swap: .any))
-                    statuses.append(try validationStatus(input, collection: collection))
+                    let record = try recordValue(write, key: "value", collection: collection)
+                    statuses.append(try validateRecord(record, collection: collection, rkey: rkey, mode: mode))
+                    writes.append(.update(collection: collection, rkey: rkey, record: record, swap: .any))
                 case "com.atproto.repo.applyWrites#delete":
                     writes.append(.delete(collection: collection, rkey: try write.requiredString("rkey"), swap: .any))
                     statuses.append(nil)
@@ -86,12 +90,13 @@ extension PDSServerState {
                 let isCreate = writes.first { $0.collection == result.collection && $0.rkey == result.rkey }.map {
                     if case .create = $0 { return true } else { return false }
                 } ?? false
-                return [
+                var output: JSONObject = [
                     "$type": .string(isCreate ? "com.atproto.repo.applyWrites#createResult" : "com.atproto.repo.applyWrites#updateResult"),
                     "uri": .string("at://\(account.did)/\(result.collection)/\(result.rkey)"),
                     "cid": .string(cid.string),
-                    "validationStatus": .string(status ?? "unknown"),
                 ]
+                if let status { output["validationStatus"] = .string(status) }
+                return .object(output)
             }
             var output: JSONObject = ["results": .array(results)]
             if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
@@ -177,14 +182,25 @@ extension PDSServerState {
         return account
     }
 
-    /// `validate`: true demands a schema check (none is bundled for this collection, so it is an
-    /// error, as the reference server does for unknown Lexicons); unset or false stores the record
-    /// after data-model checks only and reports `unknown`.
-    func validationStatus(_ input: XRPCInput, collection: String) throws -> String {
-        if try input.optionalBool("validate") == true {
-            throw XRPCError.invalidRequest("Lexicon not found: \(collection)")
+    /// Lexicon validation as the reference does it (`repo/prepare.ts`): `validate` unset checks
+    /// the record if its collection has a built-in schema and answers `unknown` otherwise; `true`
+    /// refuses a collection without one; `false` skips the check and the status is omitted.
+    /// An invalid record is refused before it reaches the writer, so nothing is stored.
+    func validateRecord(_ record: DataValue, collection: String, rkey: String, mode: Bool?) throws -> String? {
+        if mode == false { return nil }
+        let outcome: LexiconCatalog.RecordValidation
+        do {
+            outcome = try LexiconCatalog.builtIn.validateRecord(record, collection: collection, rkey: rkey)
+        } catch {
+            throw XRPCError.invalidRequest("Invalid \(collection) record: \(error.message)")
         }
-        return "unknown"
+        switch outcome {
+        case .valid:
+            return "valid"
+        case .unknownLexicon:
+            if mode == true { throw XRPCError.invalidRequest("Lexicon not found: \(collection)") }
+            return "unknown"
+        }
     }
 
     /// The record from `input[key]` as data-model value, `$type` filled in or checked.
@@ -222,13 +238,13 @@ extension PDSServerState {
 
     /// The createRecord/putRecord output: `{uri, cid, commit?, validationStatus}` (`commit` is
     /// absent when the write changed nothing).
-    static func recordWriteResponse(did: String, outcome: WriteOutcome, validation: String) -> Response {
+    static func recordWriteResponse(did: String, outcome: WriteOutcome, validation: String?) -> Response {
         let result = outcome.results[0]
         var output: JSONObject = [
             "uri": .string("at://\(did)/\(result.collection)/\(result.rkey)"),
             "cid": .string(result.cid!.string),
-            "validationStatus": .string(validation),
         ]
+        if let validation { output["validationStatus"] = .string(validation) }
         if let commit = outcome.commit { output["commit"] = commitMeta(commit) }
         return jsonResponse(.object(output))
     }

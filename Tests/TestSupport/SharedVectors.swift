@@ -39,6 +39,13 @@ public enum SharedVectors {
         return url
     }
 
+    /// The `shared/lexicons` folder (the published Lexicon schemas), or a `Missing` error.
+    public static func lexiconsDirectory() throws -> URL {
+        let url = sharedDirectory.appendingPathComponent("lexicons", isDirectory: true)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw Missing(path: url.path) }
+        return url
+    }
+
     /// The bytes of a vector file.
     public static func data(_ relativePath: String) throws -> Data {
         try Data(contentsOf: url(relativePath))

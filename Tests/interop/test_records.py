@@ -1,5 +1,6 @@
 """Record writes and reads: posts, likes, a profile, batches, paging, swaps."""
 
+from datetime import datetime
 import pytest
 from atproto import models
 from atproto.exceptions import BadRequestError
@@ -47,7 +48,8 @@ def test_send_post_and_read_it_back(server, client, did):
     value = raw.json()["value"]
     assert value["$type"] == POST
     assert value["text"] == text
-    assert value["createdAt"].endswith("Z")
+    # Stored as written: the SDK's timestamp (`+00:00`), not rewritten by the server.
+    assert datetime.fromisoformat(value["createdAt"]).tzinfo is not None
 
     # by handle as well as by DID
     by_handle = _get_record(server, server.handle, POST, _rkey(post.uri))
@@ -77,6 +79,74 @@ def test_validate_true_on_unknown_collection_is_refused(server, token, did):
     assert_xrpc_error(response, 400, "InvalidRequest")
 
 
+def _record_count(server, did, collection):
+    response = server.get("com.atproto.repo.listRecords", {"repo": did, "collection": collection, "limit": 100})
+    assert response.status_code == 200, response.text
+    return len(response.json()["records"])
+
+
+@pytest.mark.parametrize("name,record,rkey,fragment", [
+    ("text over 300 graphemes", {"text": "a" * 301}, None, "Record/text must not be longer than 300 graphemes"),
+    ("missing createdAt", {"text": "x", "createdAt": None}, None, "createdAt"),
+    ("bad datetime", {"text": "x", "createdAt": "yesterday"}, None, "Record/createdAt must be a valid datetime"),
+    ("too many langs", {"text": "x", "langs": ["en", "de", "fr", "es"]}, None, "Record/langs"),
+    ("bad language", {"text": "x", "langs": ["not a tag"]}, None, "Record/langs/0"),
+    ("embed without $type", {"text": "x", "embed": {"images": []}}, None, "Record/embed"),
+    ("image with text mime", {"text": "x", "embed": {"$type": "app.bsky.embed.images", "images": [{"alt": "", "image": {
+        "$type": "blob", "ref": {"$link": "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"},
+        "mimeType": "text/html", "size": 10}}]}}, None, "mime"),
+    ("post under a non-TID key", {"text": "x"}, "not-a-tid", "Record key"),
+])
+def test_invalid_app_bsky_records_are_refused_and_not_stored(server, token, did, name, record, rkey, fragment):
+    """With `validate` unset, a collection with a known Lexicon is validated (REFERENCE-PDS.md §1,
+    createRecord); a bad record is a 400 InvalidRequest naming the field, and nothing is written."""
+    body = {"$type": POST, "createdAt": "2026-01-01T00:00:00.000Z", **record}
+    body = {k: v for k, v in body.items() if v is not None}
+    before = _record_count(server, did, POST)
+    head = _latest_commit(server, did)
+    request = {"repo": did, "collection": POST, "record": body}
+    if rkey:
+        request["rkey"] = rkey
+    response = server.post("com.atproto.repo.createRecord", request, token=token)
+    error = assert_xrpc_error(response, 400, "InvalidRequest")
+    assert error["message"].startswith(f"Invalid {POST} record: "), error
+    assert fragment.lower() in error["message"].lower(), error
+    assert _latest_commit(server, did) == head
+    assert _record_count(server, did, POST) == before
+
+
+def test_validate_false_stores_without_checking(server, token, did):
+    """`validate: false` skips the Lexicon (the reference omits `validationStatus` then)."""
+    response = server.post("com.atproto.repo.createRecord", {
+        "repo": did, "collection": POST, "validate": False,
+        "record": {"$type": POST, "text": "a" * 301, "createdAt": "2026-01-01T00:00:00.000Z"}}, token=token)
+    assert response.status_code == 200, response.text
+    assert "validationStatus" not in response.json()
+
+
+def test_profile_must_live_at_self(server, token, did):
+    response = server.post("com.atproto.repo.putRecord", {
+        "repo": did, "collection": PROFILE, "rkey": "other",
+        "record": {"$type": PROFILE, "displayName": "Alice"}}, token=token)
+    assert_xrpc_error(response, 400, "InvalidRequest")
+
+
+def test_apply_writes_validates_each_write_and_writes_none_on_failure(server, token, did):
+    head = _latest_commit(server, did)
+    good = {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
+            "value": {"$type": POST, "text": "fine", "createdAt": "2026-01-01T00:00:00.000Z"}}
+    bad = {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
+           "value": {"$type": POST, "text": 7, "createdAt": "2026-01-01T00:00:00.000Z"}}
+    response = server.post("com.atproto.repo.applyWrites", {"repo": did, "writes": [good, bad]}, token=token)
+    error = assert_xrpc_error(response, 400, "InvalidRequest")
+    assert "Record/text must be a string" in error["message"]
+    assert _latest_commit(server, did) == head
+
+    response = server.post("com.atproto.repo.applyWrites", {"repo": did, "writes": [good]}, token=token)
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["validationStatus"] == "valid"
+
+
 def test_create_record_output(server, client, did):
     rkey = unique("r")
     created = server.post("com.atproto.repo.createRecord", {
@@ -104,7 +174,8 @@ def test_like_and_unlike(server, client, did):
         subject=models.ComAtprotoRepoStrongRef.Main(uri=post.uri, cid=post.cid)))
     assert like.uri.startswith(f"at://{did}/{LIKE}/")
     value = _get_record(server, did, LIKE, _rkey(like.uri)).json()["value"]
-    assert value["subject"] == {"uri": post.uri, "cid": post.cid}
+    # Stored as the SDK wrote it (its models add the ref's `$type`).
+    assert {k: v for k, v in value["subject"].items() if k != "$type"} == {"uri": post.uri, "cid": post.cid}
     assert value["$type"] == LIKE
 
     assert client.unlike(like.uri) is True
