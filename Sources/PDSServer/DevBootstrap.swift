@@ -50,7 +50,7 @@ public enum DevBootstrap {
     }
 
     /// Creates the account on first start (or resets the password when one is given later).
-    public static func ensureAccount(state: PDSServerState, handle: String, password: String?) async throws -> Summary {
+    public static func ensureAccount(state: PDSServerState, handle: String, password: String?, didWeb: Bool = false) async throws -> Summary {
         if let account = try state.accounts.account() {
             if let password {
                 try state.accounts.setPasswordHash(try PasswordHash.make(password))
@@ -60,18 +60,31 @@ public enum DevBootstrap {
         }
         let handle = try Handle(handle)
         let password = password ?? PDSServerState.generateAppPassword()
-        guard let rotationKey = state.keys.rotationKey else {
-            throw KeyFiles.Problem(description: "a did:plc account needs a rotation key")
+        let did: String
+        if didWeb {
+            // did:web:<host>[%3A<port>]: the document is served by this server at /.well-known/did.json.
+            let host = state.config.isDevelopment ? "\(state.config.hostname)%3A\(state.config.port)" : state.config.hostname
+            did = "did:web:" + host
+            try state.accounts.createAccount(did: did, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
+        } else {
+            guard let rotationKey = state.keys.rotationKey else {
+                throw KeyFiles.Problem(description: "a did:plc account needs a rotation key")
+            }
+            // A genuine genesis operation, signed by the rotation key, so the DID is computed exactly
+            // as the directory computes it. Published before anything is stored: if the directory
+            // refuses it, nothing is created and the next start tries again.
+            let genesis = try PLCOperation.signedGenesis(
+                handle: handle, signingKey: state.keys.signingKey.publicKey.didKey,
+                pdsEndpoint: state.config.publicURL, serverRotationKey: rotationKey, recoveryKey: state.config.recoveryDIDKey)
+            if state.config.publishesIdentity {
+                try await state.plcDirectory.submit(genesis.operation, did: genesis.did.string)
+            }
+            did = genesis.did.string
+            try state.accounts.createAccount(did: did, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
+            try state.accounts.storePLCOperation(cid: genesis.operation.cid.string, json: genesis.operation.jsonBytes,
+                                                 published: state.config.publishesIdentity)
         }
-        // A genuine genesis operation, signed by the rotation key, so the DID is computed exactly as
-        // the directory would; in dev it is stored but never published.
-        let genesis = try PLCOperation.signedGenesis(
-            handle: handle, signingKey: state.keys.signingKey.publicKey.didKey,
-            pdsEndpoint: state.config.publicURL, serverRotationKey: rotationKey)
-        try state.accounts.createAccount(
-            did: genesis.did.string, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
-        try state.accounts.storePLCOperation(cid: genesis.operation.cid.string, json: genesis.operation.jsonBytes, published: false)
         try await state.repoWriter().createRepository(handle: handle.string)
-        return Summary(did: genesis.did.string, handle: handle.string, password: password, created: true)
+        return Summary(did: did, handle: handle.string, password: password, created: true)
     }
 }

@@ -1,3 +1,5 @@
+import ATIdentity
+import ATSyntax
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -60,6 +62,22 @@ public enum PDSApplication {
         router.get("/robots.txt") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: "# Hello!\n\n# Crawling the public API is allowed\nUser-agent: *\nAllow: /\n")))
+        }
+        // Handle resolution over HTTPS for a handle served by this host (ATPROTO.md §9).
+        router.get("/.well-known/atproto-did") { _, _ in
+            guard let account = try server.accounts.account() else { throw XRPCError.notFound("no user by that handle") }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: account.did)))
+        }
+        // A did:web account's document lives here (did:web:<hostname>, ATPROTO.md §8.3).
+        router.get("/.well-known/did.json") { _, _ in
+            guard let account = try server.accounts.account(), account.did == "did:web:" + server.config.hostname,
+                  let did = try? DID(account.did), let handle = try? Handle(account.handle)
+            else { throw XRPCError.notFound() }
+            let document = DIDDocument.web(did: did, handle: handle, signingKey: server.keys.signingKey.publicKey,
+                                           pdsEndpoint: server.config.publicURL)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: document.jsonBytes)))
         }
         router.get("/xrpc/_health") { _, _ in
             // The reference answers 503 when its database does not respond (REFERENCE-PDS.md §9).

@@ -35,6 +35,27 @@ public struct PDSConfig: Sendable {
     /// (`PDS_MAX_SUBSCRIPTION_BUFFER`, default 500 as the reference server).
     public var firehoseMaxPendingEvents: Int = 500
 
+    /// The PLC directory (`PDS_DID_PLC_URL`, default `https://plc.directory`). In dev mode the
+    /// identity is published only when this key is set explicitly (tests point it at a stand-in).
+    public var plcURL: String = "https://plc.directory"
+    /// Whether did:plc operations are sent to `plcURL` (always in production; in dev only when set).
+    public var publishesIdentity: Bool = true
+    /// The AppView that `app.bsky.*` requests go to by default (`PDS_BSKY_APP_VIEW_URL` /
+    /// `PDS_BSKY_APP_VIEW_DID`; the reference distribution's values by default). An empty URL
+    /// turns default proxying off.
+    public var appViewURL: String = "https://api.bsky.app"
+    public var appViewDID: String = "did:web:api.bsky.app"
+    /// Relays to notify with `requestCrawl` after new events (`PDS_CRAWLERS`, comma-separated URLs).
+    public var crawlers: [String] = []
+    /// The DNS server for handle TXT lookups, `host:port` (`PDS_DNS_RESOLVER`; default: the first
+    /// `nameserver` of /etc/resolv.conf).
+    public var dnsResolver: String?
+    /// A recovery rotation key (`did:key`) listed first in new PLC documents (`PDS_RECOVERY_DID_KEY`).
+    public var recoveryDIDKey: String?
+    /// SMTP URL for the PLC-operation e-mail token (`PDS_EMAIL_SMTP_URL`); without it the token is
+    /// shown by `pds account plc-token`.
+    public var smtpURL: String?
+
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
     /// The public base URL (`https://host` or `http://127.0.0.1:port` in dev).
@@ -52,6 +73,8 @@ public struct PDSConfig: Sendable {
         self.blobUploadLimit = 104_857_600
         self.publicScheme = "https"
         self.isDevelopment = isDevelopment
+        // A dev server keeps its identity local unless a directory is named (`load` does that).
+        self.publishesIdentity = !isDevelopment
     }
 
     /// A configuration problem, reported as one clear line before anything starts.
@@ -97,6 +120,14 @@ public struct PDSConfig: Sendable {
             return number
         }
 
+        func url(_ key: String, _ text: String) throws -> String {
+            guard let parsed = URL(string: text), let scheme = parsed.scheme, scheme == "https" || scheme == "http",
+                  parsed.host != nil else {
+                throw Invalid(description: "\(key)=\(text) is not an http(s) URL")
+            }
+            return text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+
         let hostname = merged["PDS_HOSTNAME"] ?? (isDevelopment ? "127.0.0.1" : "")
         guard !hostname.isEmpty else { throw Invalid(description: "PDS_HOSTNAME is not set (the server's public hostname, e.g. pds.example.com)") }
         guard !hostname.contains("/"), !hostname.contains(":"), !hostname.contains(" ") else {
@@ -114,6 +145,28 @@ public struct PDSConfig: Sendable {
         config.firehoseRetention = .seconds(try integer("PDS_FIREHOSE_RETENTION_HOURS", default: 72, range: 1...87_600) * 3600)
         config.firehoseMaxPendingEvents = try integer("PDS_MAX_SUBSCRIPTION_BUFFER", default: 500, range: 1...1_000_000)
         config.publicScheme = isDevelopment ? "http" : "https"
+        if let plc = merged["PDS_DID_PLC_URL"], !plc.isEmpty {
+            config.plcURL = try url("PDS_DID_PLC_URL", plc)
+        } else if isDevelopment {
+            config.publishesIdentity = false
+        }
+        if let appView = merged["PDS_BSKY_APP_VIEW_URL"] {
+            config.appViewURL = appView.isEmpty ? "" : try url("PDS_BSKY_APP_VIEW_URL", appView)
+        }
+        if let appViewDID = merged["PDS_BSKY_APP_VIEW_DID"], !appViewDID.isEmpty {
+            guard appViewDID.hasPrefix("did:") else { throw Invalid(description: "PDS_BSKY_APP_VIEW_DID=\(appViewDID) is not a DID") }
+            config.appViewDID = appViewDID
+        }
+        if let crawlers = merged["PDS_CRAWLERS"] {
+            config.crawlers = try crawlers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.map { try url("PDS_CRAWLERS", $0) }
+        }
+        if let resolver = merged["PDS_DNS_RESOLVER"], !resolver.isEmpty { config.dnsResolver = resolver }
+        if let recovery = merged["PDS_RECOVERY_DID_KEY"], !recovery.isEmpty {
+            guard recovery.hasPrefix("did:key:") else { throw Invalid(description: "PDS_RECOVERY_DID_KEY must be a did:key") }
+            config.recoveryDIDKey = recovery
+        }
+        if let smtp = merged["PDS_EMAIL_SMTP_URL"], !smtp.isEmpty { config.smtpURL = smtp }
         return config
     }
 }

@@ -28,7 +28,8 @@ extension PDSServerState {
     /// declares no length). Either way the answer is 413 `PayloadTooLarge` "request entity too
     /// large", as the reference's `decodeBodyStream` (§8), and the partial file is removed.
     func uploadBlob(_ request: Request) async throws -> Response {
-        let auth = try tokens.verifyAccess(request)
+        // A session, or a service token for uploadBlob (the app's video service, REFERENCE-PDS.md §4.7).
+        let auth = try verifyAccessOrServiceAuth(request, lxm: "com.atproto.repo.uploadBlob")
         _ = try requireAccount(auth.did)
         let limit = config.blobUploadLimit
         if let declared = request.headers[.contentLength], let length = Int(declared), length > limit {

@@ -153,10 +153,16 @@ extension PDSServerState {
         router.query("com.atproto.identity.resolveHandle") { [self] request, _ in
             let text = try request.params.requiredString("handle")
             guard let handle = try? Handle(text) else { throw XRPCError.invalidRequest("handle must be a valid handle") }
-            guard let account = try accounts.account(), account.handle == handle.string else {
+            if let account = try accounts.account(), account.handle == handle.string {
+                return jsonResponse(["did": .string(account.did)])
+            }
+            // Someone else's handle: resolved here (DNS, then HTTPS) and checked backwards
+            // against the DID document, so a handle that merely claims a DID is not answered.
+            do {
+                return jsonResponse(["did": .string(try await resolver.verifiedDID(forHandle: handle.string))])
+            } catch {
                 throw XRPCError.badRequest("HandleNotFound", "Unable to resolve handle")
             }
-            return jsonResponse(["did": .string(account.did)])
         }
     }
 
@@ -259,10 +265,15 @@ extension PDSServerState {
         return try DAGCBOR.decode(bytes, limits: .init(maxDepth: 64)).jsonValue
     }
 
-    /// The account's DID document as this server knows it (from its latest PLC operation).
+    /// The account's DID document as this server knows it: from its latest PLC operation, or
+    /// built from the keys for a did:web account (whose document this server serves itself).
     func didDocument() throws -> DIDDocument? {
-        guard let account = try accounts.account(), let did = try? DID(account.did),
-              let json = try accounts.latestPLCOperation(),
+        guard let account = try accounts.account(), let did = try? DID(account.did) else { return nil }
+        if account.did.hasPrefix("did:web:") {
+            return DIDDocument.web(did: did, handle: try? Handle(account.handle), signingKey: keys.signingKey.publicKey,
+                                   pdsEndpoint: config.publicURL)
+        }
+        guard let json = try accounts.latestPLCOperation(),
               let operation = try? PLCOperation(jsonBytes: json), let state = operation.state
         else { return nil }
         return DIDDocument.plc(did: did, state: state)

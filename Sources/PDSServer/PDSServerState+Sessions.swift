@@ -112,6 +112,8 @@ extension PDSServerState {
         if let refresh { object["refreshJwt"] = .string(refresh) }
         object["handle"] = .string(account.handle)
         object["did"] = .string(account.did)
+        // The app sends later requests to the document's #atproto_pds endpoint (REFERENCE-PDS.md §4).
+        if let document = try? didDocument() { object["didDoc"] = document.json }
         if let email = account.email {
             object["email"] = .string(email)
             object["emailConfirmed"] = .bool(account.emailConfirmedAt != nil)

@@ -16,8 +16,25 @@ public final class PDSServerState: Sendable {
     let writer: Mutex<RepoWriter?> = Mutex(nil)
     /// The `subscribeRepos` fan-out, woken by the repo writer after each commit.
     public let firehose: FirehoseHub
+    /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
+    let http: any OutboundHTTP
+    /// Other parties' DIDs and handles.
+    let resolver: IdentityResolver
+    /// The did:plc directory.
+    let plcDirectory: PLCDirectory
+    /// `requestCrawl` to the configured relays after new events.
+    let crawlNotifier: CrawlNotifier
+    /// `jti`s of service-auth tokens already accepted (replay protection, ATPROTO.md §11).
+    let seenServiceTokens = ReplayGuard()
 
-    public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger) {
+    public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
+                http: (any OutboundHTTP)? = nil) {
+        let http = http ?? URLSessionHTTP()
+        self.http = http
+        resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
+                                    isDevelopment: config.isDevelopment)
+        plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
+        crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
         self.config = config
         self.database = database
         self.blobs = blobs
@@ -33,11 +50,11 @@ public final class PDSServerState: Sendable {
     }
 
     /// Opens storage under `config.dataDirectory`.
-    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger) throws -> PDSServerState {
+    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: (any OutboundHTTP)? = nil) throws -> PDSServerState {
         let database = try PDSDatabase(directory: config.dataDirectory)
         let blobs = try BlobStore(directory: config.dataDirectory + "/blobs")
         blobs.removeStaleTemporaryFiles()
-        return PDSServerState(config: config, database: database, blobs: blobs, keys: keys, logger: logger)
+        return PDSServerState(config: config, database: database, blobs: blobs, keys: keys, logger: logger, http: http)
     }
 
     /// The repository writer (created once the account exists; the writer needs its DID).
@@ -48,7 +65,10 @@ public final class PDSServerState: Sendable {
         }
         // onCommit runs after each commit's transaction: only then may the firehose send its events.
         let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
-                                     onCommit: { [firehose] sequenceNumbers in firehose.committed(sequenceNumbers) })
+                                     onCommit: { [firehose, crawlNotifier] sequenceNumbers in
+                                         firehose.committed(sequenceNumbers)
+                                         crawlNotifier.eventsSequenced()
+                                     })
         return writer.withLock { current in
             if let current { return current }
             current = created
@@ -61,6 +81,9 @@ public final class PDSServerState: Sendable {
         var router = XRPCRouter()
         registerServerMethods(on: &router)
         registerBlobMethods(on: &router)
+        registerIdentityMethods(on: &router)
+        registerPreferenceMethods(on: &router)
+        registerProxy(on: &router)
         return router
     }
 }

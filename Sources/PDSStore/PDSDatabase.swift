@@ -47,6 +47,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("v1-initial") { db in
             try db.execute(sql: PDSSchema.v1)
         }
+        migrator.registerMigration("v2-email-tokens") { db in
+            try db.execute(sql: PDSSchema.v2)
+        }
         return migrator
     }
 

@@ -109,4 +109,14 @@ enum PDSSchema {
             value_json TEXT NOT NULL
         );
         """
+
+    static let v2 = """
+        -- One-time confirmation tokens (e.g. purpose 'plc_operation' for signPlcOperation), stored as
+        -- SHA-256 of the token; one live token per purpose.
+        CREATE TABLE email_token (
+            purpose TEXT PRIMARY KEY NOT NULL,
+            token_hash TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        """
 }

@@ -11,7 +11,7 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [DevCommand.self])
+        subcommands: [DevCommand.self, AccountCommand.self])
 }
 
 /// `pds dev`: a complete local server on loopback, plain HTTP, unpublished identity.
@@ -23,6 +23,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Port to listen on.") var port: Int = 2583
     @Option(name: .long, help: "Handle for the account created on first start.") var handle: String = "alice.test"
     @Option(name: .long, help: "Password for the account created on first start (default: generated).") var password: String?
+    @Flag(name: .long, help: "Create the account as did:web:<host> (served by this server) instead of did:plc.") var didWeb = false
 
     func run() async throws {
         var logger = Logger(label: "pds")
@@ -38,7 +39,7 @@ struct DevCommand: AsyncParsableCommand {
         }
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
         let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
-        let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password)
+        let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
         print("""
             pds dev is running (development mode: plain HTTP, identity not published)
               URL:      \(config.publicURL)
@@ -50,5 +51,25 @@ struct DevCommand: AsyncParsableCommand {
         fflush(nil)  // stdout is block-buffered when piped; show the summary now
         let app = PDSApplication.make(server: state, logger: logger)
         try await app.runService()
+    }
+}
+
+/// `pds account …`: operations on the hosted account that need the box itself.
+struct AccountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self])
+}
+
+/// `pds account plc-token`: issues the one-time token `signPlcOperation` asks for (the reference
+/// e-mails it; a single-user box shows it to its owner instead).
+struct PLCTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plc-token", abstract: "Print a fresh token for com.atproto.identity.signPlcOperation (valid 15 minutes).")
+
+    @Option(name: .long, help: "Data directory.") var data: String = "./data/dev"
+
+    func run() async throws {
+        let token = try AccountTokens.issuePLCToken(dataDirectory: data)
+        print(token)
     }
 }

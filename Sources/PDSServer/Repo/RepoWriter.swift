@@ -140,7 +140,7 @@ public final class RepoWriter: Sendable {
         guard writes.count <= Self.maxWrites else { throw XRPCError.invalidRequest("Too many writes. Max: \(Self.maxWrites)") }
         // Encode and check records before taking the writer: this is the CPU-heavy part.
         let prepared = try writes.map(Self.prepare)
-        let did = self.did, key = self.key, clock = self.clock, blocks = self.blocks
+        let did = self.did, key = self.key, clock = self.clock
 
         let (outcome, results, newHead) = try await database.pool.writeWithoutTransaction { db -> (CommitOutcome?, [RecordWriteResult], Head?) in
             guard let current = self.head.withLock({ $0 }) else { throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(did)") }

@@ -1,0 +1,123 @@
+import ATSyntax
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Service proxying (REFERENCE-PDS.md §2): every XRPC method without a local handler goes to the
+/// service named by `atproto-proxy: <did>#<service>`, or by default to the configured AppView,
+/// with a service-auth token in place of the session token. Status, body and the relevant headers
+/// come back streamed.
+extension PDSServerState {
+    /// Request headers passed on (the reference's list); everything else, cookies and the
+    /// session token included, stays here.
+    static let forwardedRequestHeaders = [
+        "accept-language", "atproto-accept-labelers", "x-bsky-topics", "content-type", "content-encoding",
+    ]
+    /// Response headers passed back.
+    static let forwardedResponseHeaders = [
+        "content-type", "content-language", "content-encoding", "atproto-repo-rev", "atproto-content-labelers", "retry-after",
+    ]
+
+    /// Where a proxied request goes: the service DID (the token's audience) and its base URL.
+    struct ProxyTarget {
+        let did: String
+        let serviceID: String
+        let url: String
+    }
+
+    func registerProxy(on router: inout XRPCRouter) {
+        registerServiceAuth(on: &router)
+        router.fallback = { [self] request, context in
+            let nsid = String(request.uri.path.dropFirst("/xrpc/".count))
+            return try await proxy(request, context: context, nsid: nsid)
+        }
+    }
+
+    /// The target of `request`: its `atproto-proxy` header, else the AppView for everything
+    /// (the reference's default for all NSIDs but moderation ones, which need no default here).
+    func proxyTarget(_ request: Request, nsid: String) async throws -> ProxyTarget {
+        guard let header = request.headers[HTTPField.Name("atproto-proxy")!] else {
+            guard !config.appViewURL.isEmpty else { throw XRPCError.invalidRequest("No service configured for \(nsid)") }
+            return ProxyTarget(did: config.appViewDID, serviceID: "bsky_appview", url: config.appViewURL)
+        }
+        let parts = header.split(separator: "#", omittingEmptySubsequences: false)
+        guard parts.count == 2, !header.contains(" ") else { throw XRPCError.invalidRequest("invalid proxy header format") }
+        let did = String(parts[0]), serviceID = String(parts[1])
+        guard !did.isEmpty, DID.isValid(did) else { throw XRPCError.invalidRequest("no did specified in proxy header") }
+        guard !serviceID.isEmpty else { throw XRPCError.invalidRequest("no service id specified in proxy header") }
+        if did == config.appViewDID && serviceID == "bsky_appview" && !config.appViewURL.isEmpty {
+            return ProxyTarget(did: did, serviceID: serviceID, url: config.appViewURL)
+        }
+        do {
+            return ProxyTarget(did: did, serviceID: serviceID, url: try await resolver.serviceEndpoint(did: did, fragment: serviceID))
+        } catch {
+            throw XRPCError.invalidRequest("could not resolve proxy did service url")
+        }
+    }
+
+    /// True when the request's proxy header is absent or names the configured AppView: the
+    /// methods served locally "for the AppView" (preferences) are then answered here.
+    func isForDefaultAppView(_ request: Request) -> Bool {
+        guard let header = request.headers[HTTPField.Name("atproto-proxy")!] else { return true }
+        return header == config.appViewDID + "#bsky_appview"
+    }
+
+    /// Forwards `request` for `nsid` and streams the answer back.
+    func proxy(_ request: Request, context: PDSRequestContext, nsid: String, audience: String? = nil, lxm: String? = nil) async throws -> Response {
+        guard NSID.isValid(nsid) else { throw XRPCError.invalidRequest("Invalid XRPC method name: \(nsid)") }
+        guard request.method == .get || request.method == .head || request.method == .post else {
+            throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
+        }
+        let auth = try tokens.verifyAccess(request)
+        let account = try requireAccount(auth.did)
+        guard account.isActive else { throw XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated") }
+        if Self.protectedMethods.contains(nsid) { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
+        if Self.isPrivilegedMethod(nsid) && !auth.isPrivileged { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
+        let target = try await proxyTarget(request, nsid: nsid)
+
+        var path = target.url + "/xrpc/" + nsid
+        if let query = request.uri.query, !query.isEmpty { path += "?" + query }
+        guard let url = URL(string: path) else { throw XRPCError.invalidRequest("invalid proxy target URL") }
+        // The reference sends the bare DID as the audience for now (REFERENCE-PDS.md §2.2).
+        let token = try serviceToken(audience: audience ?? target.did, lxm: lxm ?? nsid)
+        var headers: [(name: String, value: String)] = [("Authorization", "Bearer " + token)]
+        for name in Self.forwardedRequestHeaders {
+            if let field = HTTPField.Name(name), let value = request.headers[field] { headers.append((name, value)) }
+        }
+        // Identity unless the client asked otherwise: the body passes through untouched either way.
+        headers.append(("accept-encoding", request.headers[.acceptEncoding] ?? "identity"))
+        var body: [UInt8]?
+        if request.method == .post {
+            let limit = config.blobUploadLimit
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw XRPCError.payloadTooLarge() }
+            do {
+                body = Array(try await request.body.collect(upTo: limit).readableBytesView)
+            } catch is NIOTooManyBytesError {
+                throw XRPCError.payloadTooLarge()
+            }
+        }
+        let upstream: OutboundStream
+        do {
+            upstream = try await http.stream(OutboundRequest(method: request.method.rawValue, url: url, headers: headers, body: body, timeout: 10))
+        } catch {
+            logger.warning("proxy upstream unreachable", metadata: ["nsid": "\(nsid)", "target": "\(target.url)", "error": "\(error)"])
+            throw XRPCError(.badGateway, "UpstreamFailure", "Upstream service unreachable")
+        }
+        if upstream.status >= 500 {
+            // The upstream's own error name when it gave one, with the reference's 502.
+            var bytes: [UInt8] = []
+            for try await chunk in upstream.body where bytes.count < 65536 { bytes += chunk }
+            let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+            throw XRPCError(.badGateway, "UpstreamFailure", (object?["message"] as? String) ?? "Upstream service failure")
+        }
+        var fields = HTTPFields()
+        for name in Self.forwardedResponseHeaders {
+            if let value = upstream.headers[name], let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        let stream = upstream.body
+        return Response(
+            status: HTTPResponse.Status(code: upstream.status), headers: fields,
+            body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
+    }
+}

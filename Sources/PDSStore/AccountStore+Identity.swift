@@ -1,0 +1,46 @@
+import ATCrypto
+import Foundation
+import GRDB
+
+extension AccountStore {
+    /// Sets the handle and sequences the `#identity` event in the same transaction, so the
+    /// firehose never announces a handle the server does not hold (or the reverse). Returns the
+    /// event's sequence numbers for the firehose to wake on.
+    public func updateHandle(_ handle: String, identityEvent: @escaping @Sendable (Int64) throws -> [UInt8]) throws -> [Int64] {
+        let sequenceNumbers = try database.pool.write { db -> [Int64] in
+            try db.execute(sql: "UPDATE account SET handle = ?", arguments: [handle])
+            return try RepositoryStore.appendEvents([(type: "identity", frame: identityEvent)], in: db)
+        }
+        invalidate()
+        return sequenceNumbers
+    }
+
+    /// Sequences an `#identity` event alone (after a PLC change that keeps the handle).
+    public func sequenceIdentityEvent(_ frame: @escaping @Sendable (Int64) throws -> [UInt8]) throws -> [Int64] {
+        try database.pool.write { db in try RepositoryStore.appendEvents([(type: "identity", frame: frame)], in: db) }
+    }
+
+    // MARK: One-time tokens
+
+    /// Stores a fresh token for `purpose` (replacing any earlier one), valid for `lifetime` seconds.
+    public func storeToken(_ token: String, purpose: String, lifetime: Int64 = 15 * 60, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        let hash = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        try database.pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO email_token (purpose, token_hash, expires_at) VALUES (?, ?, ?)",
+                           arguments: [purpose, hash, now + lifetime])
+        }
+    }
+
+    /// Consumes the token for `purpose` if `token` matches and has not expired. One use only.
+    public func consumeToken(_ token: String, purpose: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        let hash = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        return try database.pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT token_hash, expires_at FROM email_token WHERE purpose = ?", arguments: [purpose])
+            else { return false }
+            let stored: String = row["token_hash"], expiresAt: Int64 = row["expires_at"]
+            guard expiresAt > now, HMAC.constantTimeEquals(Array(stored.utf8), Array(hash.utf8)) else { return false }
+            try db.execute(sql: "DELETE FROM email_token WHERE purpose = ?", arguments: [purpose])
+            return true
+        }
+    }
+}
