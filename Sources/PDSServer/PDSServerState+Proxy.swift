@@ -65,6 +65,12 @@ extension PDSServerState {
 
     /// Forwards `request` for `nsid` and streams the answer back.
     func proxy(_ request: Request, context: PDSRequestContext, nsid: String, audience: String? = nil, lxm: String? = nil) async throws -> Response {
+        Self.streamedResponse(try await proxyUpstream(request, nsid: nsid, audience: audience, lxm: lxm))
+    }
+
+    /// Sends `request` upstream and returns the response head with the body still streaming.
+    /// Unreachable upstreams and upstream 5xx are `UpstreamFailure` (502), as the reference.
+    func proxyUpstream(_ request: Request, nsid: String, audience: String? = nil, lxm: String? = nil) async throws -> OutboundStream {
         guard NSID.isValid(nsid) else { throw XRPCError.invalidRequest("Invalid XRPC method name: \(nsid)") }
         guard request.method == .get || request.method == .head || request.method == .post else {
             throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
@@ -111,13 +117,20 @@ extension PDSServerState {
             let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
             throw XRPCError(.badGateway, "UpstreamFailure", (object?["message"] as? String) ?? "Upstream service failure")
         }
+        return upstream
+    }
+
+    /// The client's response for an upstream one: its status, the forwarded headers, its body.
+    static func streamedResponse(_ upstream: OutboundStream) -> Response {
+        Response(status: HTTPResponse.Status(code: upstream.status), headers: forwardedHeaders(upstream),
+                 body: ResponseBody(asyncSequence: upstream.body.map { ByteBuffer(bytes: $0) }))
+    }
+
+    static func forwardedHeaders(_ upstream: OutboundStream) -> HTTPFields {
         var fields = HTTPFields()
-        for name in Self.forwardedResponseHeaders {
+        for name in forwardedResponseHeaders {
             if let value = upstream.headers[name], let field = HTTPField.Name(name) { fields[field] = value }
         }
-        let stream = upstream.body
-        return Response(
-            status: HTTPResponse.Status(code: upstream.status), headers: fields,
-            body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
+        return fields
     }
 }

@@ -24,8 +24,6 @@ public final class PDSServerState: Sendable {
     let plcDirectory: PLCDirectory
     /// `requestCrawl` to the configured relays after new events.
     let crawlNotifier: CrawlNotifier
-    /// `jti`s of service-auth tokens already accepted (replay protection, ATPROTO.md §11).
-    let seenServiceTokens = ReplayGuard()
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
                 http: (any OutboundHTTP)? = nil) {
@@ -83,6 +81,7 @@ public final class PDSServerState: Sendable {
         registerBlobMethods(on: &router)
         registerIdentityMethods(on: &router)
         registerPreferenceMethods(on: &router)
+        registerReadAfterWrite(on: &router)
         registerProxy(on: &router)
         return router
     }
