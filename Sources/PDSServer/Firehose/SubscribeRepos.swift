@@ -133,6 +133,10 @@ enum SubscribeRepos {
         case .tooSlow:
             await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
                                  outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
+        case .streamEnded(.stopped):
+            // Server shutdown: 1001 "going away" tells relays to reconnect later with their cursor
+            // (RFC 6455 §7.4.1), rather than 1000 "done".
+            try? await outbound.close(.goingAway, reason: "server shutting down")
         case .failed(let error) where !(error is CancellationError):
             logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
         default:
