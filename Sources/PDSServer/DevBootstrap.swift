@@ -58,33 +58,8 @@ public enum DevBootstrap {
             }
             return Summary(did: account.did, handle: account.handle, password: nil, created: false)
         }
-        let handle = try Handle(handle)
         let password = password ?? PDSServerState.generateAppPassword()
-        let did: String
-        if didWeb {
-            // did:web:<host>[%3A<port>]: the document is served by this server at /.well-known/did.json.
-            let host = state.config.isDevelopment ? "\(state.config.hostname)%3A\(state.config.port)" : state.config.hostname
-            did = "did:web:" + host
-            try state.accounts.createAccount(did: did, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
-        } else {
-            guard let rotationKey = state.keys.rotationKey else {
-                throw KeyFiles.Problem(description: "a did:plc account needs a rotation key")
-            }
-            // A genuine genesis operation, signed by the rotation key, so the DID is computed exactly
-            // as the directory computes it. Published before anything is stored: if the directory
-            // refuses it, nothing is created and the next start tries again.
-            let genesis = try PLCOperation.signedGenesis(
-                handle: handle, signingKey: state.keys.signingKey.publicKey.didKey,
-                pdsEndpoint: state.config.publicURL, serverRotationKey: rotationKey, recoveryKey: state.config.recoveryDIDKey)
-            if state.config.publishesIdentity {
-                try await state.plcDirectory.submit(genesis.operation, did: genesis.did.string)
-            }
-            did = genesis.did.string
-            try state.accounts.createAccount(did: did, handle: handle.string, email: nil, passwordHash: try PasswordHash.make(password))
-            try state.accounts.storePLCOperation(cid: genesis.operation.cid.string, json: genesis.operation.jsonBytes,
-                                                 published: state.config.publishesIdentity)
-        }
-        try await state.repoWriter().createRepository(handle: handle.string)
-        return Summary(did: did, handle: handle.string, password: password, created: true)
+        let did = try await AccountBootstrap.create(state: state, handle: handle, password: password, email: nil, didWeb: didWeb)
+        return Summary(did: did, handle: handle.lowercased(), password: password, created: true)
     }
 }

@@ -52,9 +52,27 @@ public struct PDSConfig: Sendable {
     public var dnsResolver: String?
     /// A recovery rotation key (`did:key`) listed first in new PLC documents (`PDS_RECOVERY_DID_KEY`).
     public var recoveryDIDKey: String?
-    /// SMTP URL for the PLC-operation e-mail token (`PDS_EMAIL_SMTP_URL`); without it the token is
-    /// shown by `pds account plc-token`.
-    public var smtpURL: String?
+
+    /// How `pds serve` unlocks the age-encrypted key files (`PDS_KEY_UNLOCK`: `identity` or
+    /// `passphrase`), and where the secret comes from when not a systemd credential or a prompt.
+    public var keyUnlock: KeyUnlock.Method = .identity
+    public var keyIdentityFile: String?
+    public var keyPassphraseFile: String?
+    /// TLS (`PDS_TLS`): `acme` (certificates obtained and renewed here), `files` (`PDS_TLS_CERT_FILE`
+    /// and `PDS_TLS_KEY_FILE`, reloaded when they change) or `off` (plain HTTP, behind a proxy).
+    public var tlsMode: TLSMode = .acme
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// The ACME directory (`PDS_ACME_DIRECTORY_URL`, Let's Encrypt by default) and contact e-mail.
+    public var acmeDirectoryURL: String = "https://acme-v02.api.letsencrypt.org/directory"
+    public var acmeEmail: String?
+    /// `/metrics` in Prometheus text format (`PDS_METRICS_ENABLED`, off by default).
+    public var metricsEnabled = false
+    /// Log lines as JSON (`PDS_LOG_FORMAT=json`), or readable text (`text`); default: JSON unless
+    /// standard error is a terminal.
+    public var logFormat: String?
+
+    public enum TLSMode: String, Sendable { case acme, files, off }
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
@@ -106,6 +124,15 @@ public struct PDSConfig: Sendable {
         return values
     }
 
+    /// Reads `pds.conf` at `path` and overlays `environment`; every problem is one line.
+    public static func load(path: String, environment: [String: String]) throws -> PDSConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Invalid(description: "cannot read the configuration file \(path): \(error.localizedDescription)")
+        }
+        return try load(file: try parse(text, source: path), environment: environment)
+    }
+
     /// Builds a configuration from parsed file values overlaid with `environment`.
     public static func load(file values: [String: String], environment: [String: String],
                             isDevelopment: Bool = false) throws -> PDSConfig {
@@ -147,6 +174,7 @@ public struct PDSConfig: Sendable {
         config.publicScheme = isDevelopment ? "http" : "https"
         if let plc = merged["PDS_DID_PLC_URL"], !plc.isEmpty {
             config.plcURL = try url("PDS_DID_PLC_URL", plc)
+            config.publishesIdentity = true
         } else if isDevelopment {
             config.publishesIdentity = false
         }
@@ -161,12 +189,42 @@ public struct PDSConfig: Sendable {
             config.crawlers = try crawlers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.map { try url("PDS_CRAWLERS", $0) }
         }
+        if let unlock = merged["PDS_KEY_UNLOCK"], !unlock.isEmpty {
+            guard let method = KeyUnlock.Method(rawValue: unlock) else {
+                throw Invalid(description: "PDS_KEY_UNLOCK=\(unlock) must be identity or passphrase")
+            }
+            config.keyUnlock = method
+        }
+        config.keyIdentityFile = merged["PDS_KEY_IDENTITY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        config.keyPassphraseFile = merged["PDS_KEY_PASSPHRASE_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let tls = merged["PDS_TLS"], !tls.isEmpty {
+            guard let mode = TLSMode(rawValue: tls) else { throw Invalid(description: "PDS_TLS=\(tls) must be acme, files or off") }
+            config.tlsMode = mode
+        } else if isDevelopment {
+            config.tlsMode = .off
+        }
+        config.tlsCertificateFile = merged["PDS_TLS_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        config.tlsKeyFile = merged["PDS_TLS_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if config.tlsMode == .files && (config.tlsCertificateFile == nil || config.tlsKeyFile == nil) {
+            throw Invalid(description: "PDS_TLS=files needs PDS_TLS_CERT_FILE and PDS_TLS_KEY_FILE")
+        }
+        if let acme = merged["PDS_ACME_DIRECTORY_URL"], !acme.isEmpty { config.acmeDirectoryURL = try url("PDS_ACME_DIRECTORY_URL", acme) }
+        config.acmeEmail = merged["PDS_ACME_EMAIL"].flatMap { $0.isEmpty ? nil : $0 } ?? config.contactEmail
+        if let metrics = merged["PDS_METRICS_ENABLED"], !metrics.isEmpty {
+            guard let enabled = ["true": true, "false": false, "1": true, "0": false][metrics.lowercased()] else {
+                throw Invalid(description: "PDS_METRICS_ENABLED=\(metrics) must be true or false")
+            }
+            config.metricsEnabled = enabled
+        }
+        if let format = merged["PDS_LOG_FORMAT"], !format.isEmpty {
+            guard format == "json" || format == "text" else { throw Invalid(description: "PDS_LOG_FORMAT=\(format) must be json or text") }
+            config.logFormat = format
+        }
         if let resolver = merged["PDS_DNS_RESOLVER"], !resolver.isEmpty { config.dnsResolver = resolver }
         if let recovery = merged["PDS_RECOVERY_DID_KEY"], !recovery.isEmpty {
             guard recovery.hasPrefix("did:key:") else { throw Invalid(description: "PDS_RECOVERY_DID_KEY must be a did:key") }
             config.recoveryDIDKey = recovery
         }
-        if let smtp = merged["PDS_EMAIL_SMTP_URL"], !smtp.isEmpty { config.smtpURL = smtp }
         return config
     }
 }

@@ -107,7 +107,9 @@ final class IdentityResolver: Sendable {
         } catch {
             reasons.append("DNS: \(error)")
         }
-        if let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
+        // Dev mode resolves by DNS only (against PDS_DNS_RESOLVER in tests): an HTTPS lookup of an
+        // arbitrary name would leave the machine.
+        if !isDevelopment, let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
             do {
                 let response = try await http.send(OutboundRequest(url: url, timeout: 3), maxResponseBytes: 2048)
                 let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
