@@ -13,8 +13,7 @@ public enum AccountBootstrap {
         let did: String
         if didWeb {
             // did:web:<host>[%3A<port>]: the document is served by this server at /.well-known/did.json.
-            let host = state.config.isDevelopment ? "\(state.config.hostname)%3A\(state.config.port)" : state.config.hostname
-            did = "did:web:" + host
+            did = state.config.webDID
             try state.accounts.createAccount(did: did, handle: handle.string, email: email, passwordHash: try PasswordHash.make(password))
         } else {
             guard let rotationKey = state.keys.rotationKey else {

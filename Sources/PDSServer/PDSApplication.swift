@@ -20,6 +20,7 @@ public enum PDSApplication {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
+        if server.config.metricsEnabled { router.add(middleware: MetricsMiddleware(metrics: server.metrics)) }
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
         addBasicRoutes(to: router, server: server)
         SubscribeRepos.addPlainRoute(to: router)
@@ -71,13 +72,19 @@ public enum PDSApplication {
         }
         // A did:web account's document lives here (did:web:<hostname>, ATPROTO.md §8.3).
         router.get("/.well-known/did.json") { _, _ in
-            guard let account = try server.accounts.account(), account.did == "did:web:" + server.config.hostname,
+            guard let account = try server.accounts.account(), account.did == server.config.webDID,
                   let did = try? DID(account.did), let handle = try? Handle(account.handle)
             else { throw XRPCError.notFound() }
             let document = DIDDocument.web(did: did, handle: handle, signingKey: server.keys.signingKey.publicKey,
                                            pdsEndpoint: server.config.publicURL)
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(bytes: document.jsonBytes)))
+        }
+        if server.config.metricsEnabled {
+            router.get("/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(string: await server.metrics.render(state: server))))
+            }
         }
         router.get("/xrpc/_health") { _, _ in
             // The reference answers 503 when its database does not respond (REFERENCE-PDS.md §9).

@@ -76,6 +76,9 @@ public struct PDSConfig: Sendable {
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
+    /// The did:web this host stands for (`did:web:<hostname>`, with `%3A<port>` in dev, where
+    /// the port is part of the address; ATPROTO.md §8.3).
+    public var webDID: String { "did:web:" + (isDevelopment ? "\(hostname)%3A\(port)" : hostname) }
     /// The public base URL (`https://host` or `http://127.0.0.1:port` in dev).
     public var publicURL: String {
         isDevelopment ? "http://\(hostname):\(port)" : "\(publicScheme)://\(hostname)"

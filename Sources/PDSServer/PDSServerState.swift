@@ -24,6 +24,8 @@ public final class PDSServerState: Sendable {
     let plcDirectory: PLCDirectory
     /// `requestCrawl` to the configured relays after new events.
     let crawlNotifier: CrawlNotifier
+    /// Request counters for `/metrics`.
+    public let metrics = Metrics()
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
                 http: (any OutboundHTTP)? = nil) {

@@ -11,7 +11,7 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [DevCommand.self, AccountCommand.self])
+        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, KeyCommand.self])
 }
 
 /// `pds dev`: a complete local server on loopback, plain HTTP, unpublished identity.
@@ -49,8 +49,7 @@ struct DevCommand: AsyncParsableCommand {
               data:     \(config.dataDirectory)
             """)
         fflush(nil)  // stdout is block-buffered when piped; show the summary now
-        let app = PDSApplication.make(server: state, logger: logger)
-        try await app.runService()
+        try await PDSServing.run(state: state, logger: logger)
     }
 }
 

@@ -1,0 +1,17 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Runs the application as the configuration says: plain HTTP (`PDS_TLS=off`, dev, or behind a
+/// proxy) or TLS terminated here. Returns when the server has shut down (SIGTERM/SIGINT: in-flight
+/// requests finish, firehose connections close with 1001, then exit 0).
+public enum PDSServing {
+    public static func run(state: PDSServerState, logger: Logger) async throws {
+        switch state.config.tlsMode {
+        case .off:
+            try await PDSApplication.make(server: state, logger: logger).runService()
+        case .acme, .files:
+            throw PDSConfig.Invalid(description: "PDS_TLS=\(state.config.tlsMode.rawValue) is not available in this build; set PDS_TLS=off and terminate TLS in front of the server")
+        }
+    }
+}

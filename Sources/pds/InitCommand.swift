@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PDSServer
+
+/// `pds init`: sets up a new appliance (at most five questions; each has a flag for scripts).
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Create the keys, the account and its did:plc, and pds.conf.")
+
+    @Option(help: "Public hostname of this server, e.g. pds.example.com.") var hostname: String?
+    @Option(help: "The account's handle (your own domain, e.g. alice.example.com).") var handle: String?
+    @Option(help: "Account password (prefer the prompt; a flag is visible to other local users).") var password: String?
+    @Option(help: "Read the account password from this file instead.") var passwordFile: String?
+    @Option(help: "How keys are unlocked: identity (a file or systemd credential) or passphrase.") var unlock: String?
+    @Option(help: "With --unlock passphrase: read the passphrase from this file.") var passphraseFile: String?
+    @Option(help: "With --unlock identity: the age identity file (created if missing).") var identityFile: String?
+    @Option(help: "Contact e-mail (optional; shown by describeServer, used for ACME).") var email: String?
+    @Flag(help: "Do not ask for an e-mail address.") var noEmail = false
+    @Option(help: "Data directory.") var data: String = "/var/lib/pds"
+    @Option(help: "Where to write the configuration.") var config: String = "/etc/pds/pds.conf"
+    @Option(help: "Also write the recovery key, age-encrypted, to this path.") var recoveryKeyFile: String?
+    @Option(help: "Extra KEY=value lines for pds.conf (repeatable), e.g. PDS_DID_PLC_URL=…") var set: [String] = []
+
+    func run() async throws {
+        JSONLogHandler.bootstrap(format: "text")
+        let logger = Logger(label: "pds")
+        if let found = ApplianceInit.existingInstallation(dataDirectory: data, configPath: config) {
+            throw ValidationError("this server is already initialised (\(found)). `pds serve --config \(config)` runs it; to start over, move the data directory and the config away first")
+        }
+        func ask(_ value: String?, _ question: String, flag: String) throws -> String {
+            if let value, !value.isEmpty { return value }
+            guard Terminal.isInteractive, let answer = Terminal.readLine(prompt: question), !answer.isEmpty else {
+                throw ValidationError("\(flag) is required (not on a terminal, so it cannot be asked)")
+            }
+            return answer.trimmingCharacters(in: .whitespaces)
+        }
+        func secret(_ value: String?, file: String?, _ question: String, flag: String) throws -> String {
+            if let value, !value.isEmpty { return value }
+            if let file {
+                let text = try KeyUnlock.readSecretFile(file)
+                return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            }
+            guard let first = try Terminal.readSecret(prompt: question), !first.isEmpty else {
+                throw ValidationError("\(flag) is required (not on a terminal, so it cannot be asked)")
+            }
+            guard try Terminal.readSecret(prompt: "Again: ") == first else { throw ValidationError("the two entries differ") }
+            return first
+        }
+        let hostname = try ask(hostname, "1/5 Hostname of this server (e.g. pds.example.com): ", flag: "--hostname")
+        let handle = try ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
+        let password = try secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
+        guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
+        let unlockText = try ask(unlock, "4/5 Unlock keys with an identity file (systemd credential) or a passphrase? [identity/passphrase]: ", flag: "--unlock")
+        guard let method = KeyUnlock.Method(rawValue: unlockText) else { throw ValidationError("--unlock must be identity or passphrase") }
+        let passphrase = method == .passphrase
+            ? try secret(nil, file: passphraseFile, "Key passphrase: ", flag: "--passphrase-file") : nil
+        var email = email
+        if email == nil && !noEmail && Terminal.isInteractive {
+            email = Terminal.readLine(prompt: "5/5 Contact e-mail (optional, Enter to skip): ").flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var settings: [(String, String)] = []
+        for line in set {
+            guard let equals = line.firstIndex(of: "="), line.hasPrefix("PDS_") else { throw ValidationError("--set takes PDS_KEY=value, got \(line)") }
+            settings.append((String(line[..<equals]), String(line[line.index(after: equals)...])))
+        }
+        let result: ApplianceInit.Result
+        do {
+            result = try await ApplianceInit.run(ApplianceInit.Options(
+                hostname: hostname, handle: handle, password: password, unlock: method, passphrase: passphrase,
+                identityFile: identityFile.map { Self.absolute($0) }, email: email, dataDirectory: Self.absolute(data),
+                configPath: Self.absolute(config), recoveryKeyFile: recoveryKeyFile.map { Self.absolute($0) }, settings: settings),
+                environment: ProcessInfo.processInfo.environment, logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        print("""
+            Initialised.
+              handle:  \(result.handle)
+              DID:     \(result.did)
+              config:  \(Self.absolute(config))
+
+            RECOVERY KEY (shown once; store it off this machine — it can take your identity back
+            from this server within 72 hours of any change it makes):
+              private key (hex): \(result.recoveryKeyHex)
+              did:key:           \(result.recoveryDIDKey)
+
+            Next: add the DNS records for \(hostname) and _atproto.\(result.handle) (see README),
+            then `pds serve --config \(Self.absolute(config))` or enable systemd/pds.service.
+            """)
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

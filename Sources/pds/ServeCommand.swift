@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PDSServer
+
+/// `pds serve --config FILE`: production. Refuses to start half-configured: a bad config, a
+/// missing, plaintext or group-readable key file, or keys that do not open each stop it with one
+/// clear line and a non-zero exit.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the server.")
+
+    @Option(help: "The configuration file.") var config: String = "/etc/pds/pds.conf"
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let settings: PDSConfig
+        do { settings = try PDSConfig.load(path: config, environment: environment) } catch {
+            throw ValidationError("\(error)")
+        }
+        JSONLogHandler.bootstrap(format: settings.logFormat)
+        let logger = Logger(label: "pds")
+        let state: PDSServerState
+        do {
+            let keys = try ServerKeys.unlock(config: settings, environment: environment)
+            state = try PDSServerState.open(config: settings, keys: keys, logger: logger)
+            guard try state.accounts.account() != nil else {
+                throw ValidationError("\(settings.dataDirectory) holds no account: run `pds init` first")
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        logger.info("starting", metadata: ["hostname": "\(settings.hostname)", "port": "\(settings.port)", "tls": "\(settings.tlsMode.rawValue)"])
+        try await PDSServing.run(state: state, logger: logger)
+    }
+}
+
+/// `pds key import`: installs a key file made elsewhere (e.g. with the `age` CLI).
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage the key files.", subcommands: [KeyImportCommand.self])
+}
+
+struct KeyImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Install an age-encrypted key file (plaintext: the private key in hex; `p256:` prefix for P-256).")
+
+    @Option(help: "The configuration file.") var config: String = "/etc/pds/pds.conf"
+    @Option(help: "Which key: signing or rotation.") var kind: String
+    @Argument(help: "The age-encrypted key file, e.g. made with: echo <hex> | age -r <recipient> > key.age") var file: String
+
+    func run() async throws {
+        do {
+            let settings = try PDSConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
+            let didKey = try ServerKeys.importKeyFile(file, kind: kind, config: settings, environment: ProcessInfo.processInfo.environment)
+            print("installed the \(kind) key \(didKey); if the account already exists, its DID document must list it (see getRecommendedDidCredentials)")
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
