@@ -62,3 +62,20 @@ struct KeyImportCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `pds doctor`: checks the installation and prints a fix for each problem.
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check config, keys, DNS, TLS, identity and relays.")
+
+    @Option(help: "The configuration file.") var config: String = "/etc/pds/pds.conf"
+
+    func run() async throws {
+        let findings = await Doctor.run(configPath: config, environment: ProcessInfo.processInfo.environment) { finding in
+            print("\(finding.ok ? "ok  " : "FAIL") \(finding.check): \(finding.detail)")
+            if let fix = finding.fix { print("     fix: \(fix)") }
+        }
+        let failures = findings.filter { !$0.ok }.count
+        print(failures == 0 ? "all \(findings.count) checks passed" : "\(failures) of \(findings.count) checks failed")
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

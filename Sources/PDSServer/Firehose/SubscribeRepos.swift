@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import ServiceLifecycle
 
 /// `com.atproto.sync.subscribeRepos`: the WebSocket side of the firehose (ATPROTO.md §12–13).
@@ -124,8 +125,14 @@ enum SubscribeRepos {
                 return first
             }
         } onGracefulShutdown: {
-            // Server shutdown: end this stream now; hummingbird-websocket then sends the close
-            // frame and gives the peer its close timeout to answer.
+            // Server shutdown: 1001 "going away" tells relays to come back later with their cursor
+            // (RFC 6455 §7.4.1). hummingbird-websocket's own shutdown handler (registered before
+            // this one) queues a 1000 close in a new task; writing our close frame now, straight on
+            // the channel, puts it first on the wire, and the peer acts on the first close frame.
+            var payload = ByteBuffer()
+            payload.writeInteger(UInt16(1001))
+            payload.writeString("server shutting down")
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload), promise: nil)
             subscriber.shutDown()
         }
 
@@ -134,8 +141,8 @@ enum SubscribeRepos {
             await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
                                  outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
         case .streamEnded(.stopped):
-            // Server shutdown: 1001 "going away" tells relays to reconnect later with their cursor
-            // (RFC 6455 §7.4.1), rather than 1000 "done".
+            // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a
+            // graceful shutdown the frame is already out (above) and this is a no-op on the wire.
             try? await outbound.close(.goingAway, reason: "server shutting down")
         case .failed(let error) where !(error is CancellationError):
             logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])

@@ -1,0 +1,158 @@
+import ATCrypto
+import ATIdentity
+import Foundation
+import Logging
+
+/// `pds doctor`: checks what a self-hoster usually gets wrong (REFERENCE-PDS.md §10) and says how
+/// to fix each problem: config, key unlock, DNS for the hostname and the handle, the TLS
+/// certificate, the DID document, relay reachability. Read-only; safe next to a running server.
+public enum Doctor {
+    public struct Finding: Sendable {
+        public let ok: Bool
+        public let check: String
+        public let detail: String
+        /// What to do about a failure.
+        public let fix: String?
+    }
+
+    /// Runs every check; `report` receives each finding as it is made.
+    public static func run(configPath: String, environment: [String: String], http: (any OutboundHTTP)? = nil,
+                           report: (Finding) -> Void) async -> [Finding] {
+        var findings: [Finding] = []
+        func note(_ finding: Finding) {
+            findings.append(finding)
+            report(finding)
+        }
+        func pass(_ check: String, _ detail: String) { note(Finding(ok: true, check: check, detail: detail, fix: nil)) }
+        func fail(_ check: String, _ detail: String, fix: String) { note(Finding(ok: false, check: check, detail: detail, fix: fix)) }
+
+        let config: PDSConfig
+        do {
+            config = try PDSConfig.load(path: configPath, environment: environment)
+            pass("config", "\(configPath) is valid (hostname \(config.hostname))")
+        } catch {
+            fail("config", "\(error)", fix: "edit \(configPath); every key is described in pds.conf.example")
+            return findings
+        }
+
+        var keys: ServerKeys?
+        do {
+            keys = try ServerKeys.unlock(config: config, environment: environment)
+            pass("keys", "the signing and rotation keys open")
+        } catch {
+            fail("keys", "\(error)", fix: "check PDS_KEY_UNLOCK and the identity/passphrase source (systemd credential pds-unlock, PDS_KEY_IDENTITY_FILE or PDS_KEY_PASSPHRASE_FILE); key files must be age files with mode 0600")
+        }
+
+        let http = http ?? URLSessionHTTP()
+        let resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
+                                        isDevelopment: config.isDevelopment)
+        // The account, from the database (read-only use).
+        var account: (did: String, handle: String)?
+        if let state = try? PDSServerState.open(config: config, keys: keys ?? ServerKeys(signingKey: K256PrivateKey(), rotationKey: nil),
+                                                logger: Logger(label: "pds-doctor"), http: http),
+           let row = try? state.accounts.account() {
+            account = (row.did, row.handle)
+            pass("account", "\(row.handle) (\(row.did))")
+        } else {
+            fail("account", "no account in \(config.dataDirectory)", fix: "run `pds init` (or point PDS_DATA_DIRECTORY at the initialised directory)")
+        }
+
+        // DNS: the hostname must resolve to this machine's public address.
+        let addresses = resolveAddresses(config.hostname)
+        if addresses.isEmpty {
+            fail("dns-hostname", "\(config.hostname) does not resolve",
+                 fix: "add an A (and AAAA) record for \(config.hostname) pointing at this server's public IP")
+        } else {
+            pass("dns-hostname", "\(config.hostname) → \(addresses.joined(separator: ", "))")
+        }
+
+        if let account {
+            do {
+                let did = try await resolver.resolveHandle(account.handle, fresh: true)
+                if did == account.did {
+                    pass("handle", "\(account.handle) resolves to \(did)")
+                } else {
+                    fail("handle", "\(account.handle) resolves to \(did), not \(account.did)",
+                         fix: "set the DNS TXT record _atproto.\(account.handle) to \"did=\(account.did)\"")
+                }
+            } catch {
+                fail("handle", "\(error)", fix: "add the DNS TXT record _atproto.\(account.handle) with the value \"did=\(account.did)\"")
+            }
+
+            do {
+                let document = try await resolver.document(account.did, fresh: true)
+                var problems: [String] = []
+                if document.pdsEndpoint != config.publicURL { problems.append("#atproto_pds is \(document.pdsEndpoint ?? "missing"), not \(config.publicURL)") }
+                if let keys, document.atprotoSigningKey?.didKey != keys.signingKey.didKey { problems.append("#atproto is not this server's signing key") }
+                if document.handle?.string != account.handle { problems.append("alsoKnownAs names \(document.handle?.string ?? "no handle"), not \(account.handle)") }
+                if problems.isEmpty {
+                    pass("did-document", "\(account.did) points at \(config.publicURL) with this signing key and handle")
+                } else {
+                    fail("did-document", problems.joined(separator: "; "),
+                         fix: "update the DID document: `com.atproto.identity.updateHandle` for the handle, or sign a PLC operation with getRecommendedDidCredentials' values")
+                }
+            } catch {
+                fail("did-document", "\(error)", fix: account.did.hasPrefix("did:plc:")
+                     ? "check PDS_DID_PLC_URL and that the genesis operation was published (pds init publishes it)"
+                     : "serve https://\(config.hostname)/.well-known/did.json (pds serve does) and check TLS")
+            }
+        }
+
+        switch config.tlsMode {
+        case .off:
+            pass("tls", "PDS_TLS=off: TLS is terminated in front of this server")
+        case .files, .acme:
+            let certificate = config.tlsCertificateFile ?? config.dataDirectory + "/tls/certificate.pem"
+            if FileManager.default.fileExists(atPath: certificate) {
+                pass("tls", "certificate file \(certificate) is present")
+            } else if config.tlsMode == .acme {
+                fail("tls", "no certificate yet at \(certificate)",
+                     fix: "start `pds serve` with ports 80 and 443 reachable from the internet; it obtains one from \(config.acmeDirectoryURL)")
+            } else {
+                fail("tls", "\(certificate) is missing", fix: "set PDS_TLS_CERT_FILE and PDS_TLS_KEY_FILE to your certificate chain and key")
+            }
+            if let url = URL(string: "https://\(config.hostname)/xrpc/_health") {
+                do {
+                    let response = try await http.send(OutboundRequest(url: url, timeout: 5), maxResponseBytes: 4096)
+                    if response.status == 200 { pass("https", "https://\(config.hostname) answers with a certificate this machine trusts") }
+                    else { fail("https", "https://\(config.hostname)/xrpc/_health answered \(response.status)", fix: "check that pds serve is running") }
+                } catch {
+                    fail("https", "https://\(config.hostname) is not reachable with a valid certificate: \(error)",
+                         fix: "open port 443, check the certificate's names and expiry (`openssl s_client -connect \(config.hostname):443`)")
+                }
+            }
+        }
+
+        for crawler in config.crawlers {
+            guard let url = URL(string: crawler + "/xrpc/_health") else { continue }
+            do {
+                let response = try await http.send(OutboundRequest(url: url, timeout: 5), maxResponseBytes: 4096)
+                if response.status < 500 { pass("relay", "\(crawler) is reachable (HTTP \(response.status))") }
+                else { fail("relay", "\(crawler) answered \(response.status)", fix: "retry later; relays come and go") }
+            } catch {
+                fail("relay", "\(crawler) is not reachable: \(error)", fix: "check outbound HTTPS from this machine (firewall, DNS) and PDS_CRAWLERS")
+            }
+        }
+        return findings
+    }
+
+    /// The addresses `name` resolves to through the system resolver.
+    static func resolveAddresses(_ name: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &result) == 0 else { return [] }
+        defer { freeaddrinfo(result) }
+        var addresses: [String] = []
+        var cursor = result
+        while let entry = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let text = String(cString: buffer)
+                if !addresses.contains(text) { addresses.append(text) }
+            }
+            cursor = entry.pointee.ai_next
+        }
+        return addresses
+    }
+}
