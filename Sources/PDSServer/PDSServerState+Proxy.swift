@@ -34,11 +34,19 @@ extension PDSServerState {
         }
     }
 
-    /// The target of `request`: its `atproto-proxy` header, else the AppView for everything
-    /// (the reference's default for all NSIDs but moderation ones, which need no default here).
+    /// Methods sent to the AppView when no `atproto-proxy` header names a service: the app.bsky
+    /// namespace, and the com.atproto reads the AppView answers for a PDS (REFERENCE-PDS.md §2.1).
+    /// The reference sends *every* unknown NSID there; an unknown method of another namespace is
+    /// answered here with 501 instead, which is what it is.
+    static func isAppViewMethod(_ nsid: String) -> Bool {
+        nsid.hasPrefix("app.bsky.") || nsid.hasPrefix("com.atproto.label.") || nsid == "com.atproto.identity.resolveDid"
+            || nsid == "com.atproto.identity.resolveIdentity" || nsid == "com.atproto.moderation.createReport"
+    }
+
+    /// The target of `request`: its `atproto-proxy` header, else the AppView for its methods.
     func proxyTarget(_ request: Request, nsid: String) async throws -> ProxyTarget {
         guard let header = request.headers[HTTPField.Name("atproto-proxy")!] else {
-            guard !config.appViewURL.isEmpty else { throw XRPCError.invalidRequest("No service configured for \(nsid)") }
+            guard Self.isAppViewMethod(nsid), !config.appViewURL.isEmpty else { throw XRPCError.methodNotImplemented(nsid) }
             return ProxyTarget(did: config.appViewDID, serviceID: "bsky_appview", url: config.appViewURL)
         }
         let parts = header.split(separator: "#", omittingEmptySubsequences: false)
@@ -74,6 +82,9 @@ extension PDSServerState {
         guard NSID.isValid(nsid) else { throw XRPCError.invalidRequest("Invalid XRPC method name: \(nsid)") }
         guard request.method == .get || request.method == .head || request.method == .post else {
             throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
+        }
+        if request.headers[HTTPField.Name("atproto-proxy")!] == nil && !Self.isAppViewMethod(nsid) {
+            throw XRPCError.methodNotImplemented(nsid)
         }
         let auth = try tokens.verifyAccess(request)
         let account = try requireAccount(auth.did)
