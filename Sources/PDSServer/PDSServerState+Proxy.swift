@@ -19,6 +19,9 @@ extension PDSServerState {
         "content-type", "content-language", "content-encoding", "atproto-repo-rev", "atproto-content-labelers", "retry-after",
     ]
 
+    /// `atproto-proxy: <did>#<service id>` (ATPROTO.md §11, "Service proxying").
+    static let proxyHeader = HTTPField.Name("atproto-proxy")!
+
     /// Where a proxied request goes: the service DID (the token's audience) and its base URL.
     struct ProxyTarget {
         let did: String
@@ -45,7 +48,7 @@ extension PDSServerState {
 
     /// The target of `request`: its `atproto-proxy` header, else the AppView for its methods.
     func proxyTarget(_ request: Request, nsid: String) async throws -> ProxyTarget {
-        guard let header = request.headers[HTTPField.Name("atproto-proxy")!] else {
+        guard let header = request.headers[Self.proxyHeader] else {
             guard Self.isAppViewMethod(nsid), !config.appViewURL.isEmpty else { throw XRPCError.methodNotImplemented(nsid) }
             return ProxyTarget(did: config.appViewDID, serviceID: "bsky_appview", url: config.appViewURL)
         }
@@ -67,7 +70,7 @@ extension PDSServerState {
     /// True when the request's proxy header is absent or names the configured AppView: the
     /// methods served locally "for the AppView" (preferences) are then answered here.
     func isForDefaultAppView(_ request: Request) -> Bool {
-        guard let header = request.headers[HTTPField.Name("atproto-proxy")!] else { return true }
+        guard let header = request.headers[Self.proxyHeader] else { return true }
         return header == config.appViewDID + "#bsky_appview"
     }
 
@@ -83,7 +86,7 @@ extension PDSServerState {
         guard request.method == .get || request.method == .head || request.method == .post else {
             throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
         }
-        if request.headers[HTTPField.Name("atproto-proxy")!] == nil && !Self.isAppViewMethod(nsid) {
+        if request.headers[Self.proxyHeader] == nil && !Self.isAppViewMethod(nsid) {
             throw XRPCError.methodNotImplemented(nsid)
         }
         let auth = try tokens.verifyAccess(request)

@@ -52,7 +52,7 @@ final class IdentityResolver: Sendable {
             throw Failure(description: "\(did) has an invalid DID document: \(error)")
         }
         guard document.id == did else { throw Failure(description: "the DID document for \(did) names \(document.id)") }
-        documents.withLock { $0[did] = (document, Date()) }
+        documents.withLock { Self.insert(document, for: did, into: &$0) }
         return document
     }
 
@@ -85,6 +85,19 @@ final class IdentityResolver: Sendable {
         return endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
     }
 
+    /// Anyone may ask this server to resolve a handle, so the caches are bounded: past
+    /// `maxEntries`, stale entries go, and if that is not enough, everything does.
+    static let maxEntries = 1000
+
+    static func insert<Value>(_ value: Value, for key: String, into cache: inout [String: (Value, Date)]) {
+        if cache.count >= maxEntries {
+            let now = Date()
+            cache = cache.filter { now.timeIntervalSince($0.value.1) < 3600 }
+            if cache.count >= maxEntries { cache.removeAll(keepingCapacity: true) }
+        }
+        cache[key] = (value, Date())
+    }
+
     // MARK: Handles
 
     /// The DID `handle` claims to be (DNS TXT first, then HTTPS), not yet checked backwards.
@@ -96,7 +109,7 @@ final class IdentityResolver: Sendable {
             let records = try await dns.txt("_atproto." + handle)
             let dids = Set(records.compactMap { $0.hasPrefix("did=") ? String($0.dropFirst(4)) : nil })
             if dids.count == 1, let did = dids.first, DID.isValid(did) {
-                handles.withLock { $0[handle] = (did, Date()) }
+                handles.withLock { Self.insert(did, for: handle, into: &$0) }
                 return did
             }
             // Several distinct DIDs is a failure, not a choice (ATPROTO.md §9).
@@ -114,7 +127,7 @@ final class IdentityResolver: Sendable {
                 let response = try await http.send(OutboundRequest(url: url, timeout: 3), maxResponseBytes: 2048)
                 let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 if response.status == 200, DID.isValid(text) {
-                    handles.withLock { $0[handle] = (text, Date()) }
+                    handles.withLock { Self.insert(text, for: handle, into: &$0) }
                     return text
                 }
                 reasons.append("HTTPS well-known answered \(response.status)")
