@@ -45,7 +45,7 @@ public enum Doctor {
 
         let http = http ?? URLSessionHTTP()
         let resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
-                                        isDevelopment: config.isDevelopment)
+                                        isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         // The account, from the database (read-only use).
         var account: (did: String, handle: String)?
         if let state = try? PDSServerState.open(config: config, keys: keys ?? ServerKeys(signingKey: K256PrivateKey(), rotationKey: nil),

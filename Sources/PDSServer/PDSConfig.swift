@@ -50,6 +50,9 @@ public struct PDSConfig: Sendable {
     /// The DNS server for handle TXT lookups, `host:port` (`PDS_DNS_RESOLVER`; default: the first
     /// `nameserver` of /etc/resolv.conf).
     public var dnsResolver: String?
+    /// Whether handles may also resolve by HTTPS `/.well-known/atproto-did` when DNS has no
+    /// record (`PDS_HANDLE_HTTPS_RESOLUTION`, default true; off in dev and in loopback-only tests).
+    public var handleHTTPSResolution = true
     /// A recovery rotation key (`did:key`) listed first in new PLC documents (`PDS_RECOVERY_DID_KEY`).
     public var recoveryDIDKey: String?
 
@@ -222,6 +225,14 @@ public struct PDSConfig: Sendable {
         if let format = merged["PDS_LOG_FORMAT"], !format.isEmpty {
             guard format == "json" || format == "text" else { throw Invalid(description: "PDS_LOG_FORMAT=\(format) must be json or text") }
             config.logFormat = format
+        }
+        if let https = merged["PDS_HANDLE_HTTPS_RESOLUTION"], !https.isEmpty {
+            guard let enabled = ["true": true, "false": false, "1": true, "0": false][https.lowercased()] else {
+                throw Invalid(description: "PDS_HANDLE_HTTPS_RESOLUTION=\(https) must be true or false")
+            }
+            config.handleHTTPSResolution = enabled
+        } else if isDevelopment {
+            config.handleHTTPSResolution = false
         }
         if let resolver = merged["PDS_DNS_RESOLVER"], !resolver.isEmpty { config.dnsResolver = resolver }
         if let recovery = merged["PDS_RECOVERY_DID_KEY"], !recovery.isEmpty {

@@ -32,7 +32,7 @@ public final class PDSServerState: Sendable {
         let http = http ?? URLSessionHTTP()
         self.http = http
         resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
-                                    isDevelopment: config.isDevelopment)
+                                    isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
         self.config = config

@@ -22,16 +22,18 @@ struct InitCommand: AsyncParsableCommand {
     @Option(help: "Also write the recovery key, age-encrypted, to this path.") var recoveryKeyFile: String?
     @Option(help: "Extra KEY=value lines for pds.conf (repeatable), e.g. PDS_DID_PLC_URL=…") var set: [String] = []
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         JSONLogHandler.bootstrap(format: "text")
         let logger = Logger(label: "pds")
         if let found = ApplianceInit.existingInstallation(dataDirectory: data, configPath: config) {
-            throw ValidationError("this server is already initialised (\(found)). `pds serve --config \(config)` runs it; to start over, move the data directory and the config away first")
+            throw CommandFailure("this server is already initialised (\(found)). `pds serve --config \(config)` runs it; to start over, move the data directory and the config away first")
         }
         func ask(_ value: String?, _ question: String, flag: String) throws -> String {
             if let value, !value.isEmpty { return value }
             guard Terminal.isInteractive, let answer = Terminal.readLine(prompt: question), !answer.isEmpty else {
-                throw ValidationError("\(flag) is required (not on a terminal, so it cannot be asked)")
+                throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
             }
             return answer.trimmingCharacters(in: .whitespaces)
         }
@@ -42,17 +44,17 @@ struct InitCommand: AsyncParsableCommand {
                 return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
             }
             guard let first = try Terminal.readSecret(prompt: question), !first.isEmpty else {
-                throw ValidationError("\(flag) is required (not on a terminal, so it cannot be asked)")
+                throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
             }
-            guard try Terminal.readSecret(prompt: "Again: ") == first else { throw ValidationError("the two entries differ") }
+            guard try Terminal.readSecret(prompt: "Again: ") == first else { throw CommandFailure("the two entries differ") }
             return first
         }
         let hostname = try ask(hostname, "1/5 Hostname of this server (e.g. pds.example.com): ", flag: "--hostname")
         let handle = try ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
         let password = try secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
-        guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
+        guard password.count >= 8 else { throw CommandFailure("the password must have at least 8 characters") }
         let unlockText = try ask(unlock, "4/5 Unlock keys with an identity file (systemd credential) or a passphrase? [identity/passphrase]: ", flag: "--unlock")
-        guard let method = KeyUnlock.Method(rawValue: unlockText) else { throw ValidationError("--unlock must be identity or passphrase") }
+        guard let method = KeyUnlock.Method(rawValue: unlockText) else { throw CommandFailure("--unlock must be identity or passphrase") }
         let passphrase = method == .passphrase
             ? try secret(nil, file: passphraseFile, "Key passphrase: ", flag: "--passphrase-file") : nil
         var email = email
@@ -61,7 +63,7 @@ struct InitCommand: AsyncParsableCommand {
         }
         var settings: [(String, String)] = []
         for line in set {
-            guard let equals = line.firstIndex(of: "="), line.hasPrefix("PDS_") else { throw ValidationError("--set takes PDS_KEY=value, got \(line)") }
+            guard let equals = line.firstIndex(of: "="), line.hasPrefix("PDS_") else { throw CommandFailure("--set takes PDS_KEY=value, got \(line)") }
             settings.append((String(line[..<equals]), String(line[line.index(after: equals)...])))
         }
         let result: ApplianceInit.Result
@@ -72,7 +74,7 @@ struct InitCommand: AsyncParsableCommand {
                 configPath: Self.absolute(config), recoveryKeyFile: recoveryKeyFile.map { Self.absolute($0) }, settings: settings),
                 environment: ProcessInfo.processInfo.environment, logger: logger)
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         print("""
             Initialised.

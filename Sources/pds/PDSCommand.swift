@@ -25,7 +25,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Password for the account created on first start (default: generated).") var password: String?
     @Flag(name: .long, help: "Create the account as did:web:<host> (served by this server) instead of did:plc.") var didWeb = false
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         var logger = Logger(label: "pds")
         logger.logLevel = .info
         var environment = ProcessInfo.processInfo.environment
@@ -35,7 +37,7 @@ struct DevCommand: AsyncParsableCommand {
         do {
             config = try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
         let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
@@ -67,7 +69,9 @@ struct PLCTokenCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Data directory.") var data: String = "./data/dev"
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         let token = try AccountTokens.issuePLCToken(dataDirectory: data)
         print(token)
     }

@@ -12,11 +12,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "The configuration file.") var config: String = "/etc/pds/pds.conf"
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         let environment = ProcessInfo.processInfo.environment
         let settings: PDSConfig
         do { settings = try PDSConfig.load(path: config, environment: environment) } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         JSONLogHandler.bootstrap(format: settings.logFormat)
         let logger = Logger(label: "pds")
@@ -25,12 +27,12 @@ struct ServeCommand: AsyncParsableCommand {
             let keys = try ServerKeys.unlock(config: settings, environment: environment)
             state = try PDSServerState.open(config: settings, keys: keys, logger: logger)
             guard try state.accounts.account() != nil else {
-                throw ValidationError("\(settings.dataDirectory) holds no account: run `pds init` first")
+                throw CommandFailure("\(settings.dataDirectory) holds no account: run `pds init` first")
             }
-        } catch let error as ValidationError {
+        } catch let error as CommandFailure {
             throw error
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         logger.info("starting", metadata: ["hostname": "\(settings.hostname)", "port": "\(settings.port)", "tls": "\(settings.tlsMode.rawValue)"])
         try await PDSServing.run(state: state, logger: logger)
@@ -52,13 +54,15 @@ struct KeyImportCommand: AsyncParsableCommand {
     @Option(help: "Which key: signing or rotation.") var kind: String
     @Argument(help: "The age-encrypted key file, e.g. made with: echo <hex> | age -r <recipient> > key.age") var file: String
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         do {
             let settings = try PDSConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
             let didKey = try ServerKeys.importKeyFile(file, kind: kind, config: settings, environment: ProcessInfo.processInfo.environment)
             print("installed the \(kind) key \(didKey); if the account already exists, its DID document must list it (see getRecommendedDidCredentials)")
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
     }
 }
@@ -69,7 +73,9 @@ struct DoctorCommand: AsyncParsableCommand {
 
     @Option(help: "The configuration file.") var config: String = "/etc/pds/pds.conf"
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         let findings = await Doctor.run(configPath: config, environment: ProcessInfo.processInfo.environment) { finding in
             print("\(finding.ok ? "ok  " : "FAIL") \(finding.check): \(finding.detail)")
             if let fix = finding.fix { print("     fix: \(fix)") }

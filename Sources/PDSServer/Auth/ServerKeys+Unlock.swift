@@ -35,7 +35,10 @@ extension ServerKeys {
         let staging = files.directory + "/.import-\(getpid()).age"
         try KeyFiles.writeSecretFile([UInt8](sealed), to: staging)
         defer { unlink(staging) }
-        let key = try files.read(staging, identities: identities)
+        let key: any SigningKey
+        do { key = try files.read(staging, identities: identities) } catch let problem as KeyFiles.Problem {
+            throw KeyFiles.Problem(description: problem.description.replacingOccurrences(of: staging, with: path))
+        }
         try KeyFiles.writeSecretFile([UInt8](sealed), to: destination)
         return key.didKey
     }

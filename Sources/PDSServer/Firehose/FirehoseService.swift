@@ -23,6 +23,8 @@ public struct FirehoseService: Service {
             while !Task.isCancelled {
                 do {
                     try await hub.prune()
+                } catch is CancellationError {
+                    break
                 } catch {
                     logger.error("firehose pruning failed", metadata: ["error": "\(error)"])
                 }

@@ -14,13 +14,16 @@ final class IdentityResolver: Sendable {
     let plcURL: String
     let dns: DNSClient
     let isDevelopment: Bool
+    /// Whether a handle without a DNS record may resolve through HTTPS well-known.
+    let httpsFallback: Bool
     /// Cached entries stay fresh this long (the reference: DID cache stale after 1 h).
     let freshFor: TimeInterval = 3600
 
     private let documents = Mutex<[String: (DIDDocument, Date)]>([:])
     private let handles = Mutex<[String: (String, Date)]>([:])
 
-    init(http: any OutboundHTTP, plcURL: String, dns: DNSClient, isDevelopment: Bool) {
+    init(http: any OutboundHTTP, plcURL: String, dns: DNSClient, isDevelopment: Bool, httpsFallback: Bool) {
+        self.httpsFallback = httpsFallback
         self.http = http
         self.plcURL = plcURL
         self.dns = dns
@@ -120,9 +123,9 @@ final class IdentityResolver: Sendable {
         } catch {
             reasons.append("DNS: \(error)")
         }
-        // Dev mode resolves by DNS only (against PDS_DNS_RESOLVER in tests): an HTTPS lookup of an
-        // arbitrary name would leave the machine.
-        if !isDevelopment, let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
+        // Dev mode (and PDS_HANDLE_HTTPS_RESOLUTION=false) resolves by DNS only: in loopback tests an
+        // HTTPS lookup of an arbitrary name would leave the machine.
+        if httpsFallback, let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
             do {
                 let response = try await http.send(OutboundRequest(url: url, timeout: 3), maxResponseBytes: 2048)
                 let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

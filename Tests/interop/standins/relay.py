@@ -1,5 +1,6 @@
 """Loopback stand-in for a relay: records `POST /xrpc/com.atproto.sync.requestCrawl {hostname}`
-(REFERENCE-PDS.md §5.1) and answers 200 `{}`. Anything else a PDS sends it is a failure."""
+(REFERENCE-PDS.md §5.1) and answers 200 `{}`; answers `GET /xrpc/_health`. Anything else a PDS
+sends it is a failure."""
 
 import re
 import time
@@ -18,6 +19,10 @@ class Relay(StandinServer):
 
     def handle(self, request):
         self.record({"method": request.command, "path": request.path, "body": request.body})
+        if request.url_path == "/xrpc/_health" and request.command == "GET":
+            # What a relay answers for a liveness check (`pds doctor` asks).
+            request.reply(200, {"version": "relay-standin"})
+            return
         if request.url_path != "/xrpc/com.atproto.sync.requestCrawl":
             self.fail(f"unexpected request {request.command} {request.path}")
             request.reply(404, {"error": "MethodNotImplemented", "message": "the relay stand-in only takes requestCrawl"})
