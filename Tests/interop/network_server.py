@@ -64,9 +64,9 @@ class PdsProcess:
         assert response.status_code == 200, f"createSession: {response.status_code} {response.text[:300]}"
         return response.json()
 
-    def sdk(self, identifier=None, password=None):
+    def sdk(self, identifier=None, password=None, fetch_bsky_profile=False):
         client = Client(base_url=self.url)
-        client.login(identifier or self.handle, password or self.password, fetch_bsky_profile=False)
+        client.login(identifier or self.handle, password or self.password, fetch_bsky_profile=fetch_bsky_profile)
         return client
 
     def run_cli(self, *args, timeout=TIMEOUT):
@@ -101,28 +101,38 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=process_env)
     server = PdsProcess(f"http://127.0.0.1:{port}", port, handle, password, data_dir, log_path, process)
     try:
-        deadline = time.time() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"pds dev exited with {process.returncode} during start-up:\n{server.log_tail()}")
-            try:
-                if server.http.get(f"{server.url}/xrpc/_health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"pds dev did not become healthy in {STARTUP_SECONDS} s:\n{server.log_tail()}")
-            time.sleep(0.1)
+        wait_healthy(process, server.http, server.url, server.log_tail, "pds dev")
         match = re.search(r"DID:\s+(did:\S+)", log_path.read_text(errors="replace"))
         server.did = match.group(1) if match else server.create_session()["did"]
         yield server
     finally:
-        process.terminate()
+        stop(process)
+
+
+def wait_healthy(process, http, url, log_tail, what, seconds=STARTUP_SECONDS):
+    """Waits until `url`/xrpc/_health answers 200; fails with the log if the process exits or time runs out."""
+    deadline = time.time() + seconds
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode} during start-up:\n{log_tail()}")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            if http.get(f"{url}/xrpc/_health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.time() > deadline:
+            pytest.fail(f"{what} did not become healthy in {seconds} s:\n{log_tail()}")
+        time.sleep(0.1)
+
+
+def stop(process):
+    """SIGTERM, then SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def wait_for(condition, seconds, what):

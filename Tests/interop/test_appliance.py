@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from network_server import PDS_BIN, ROOT, TIMEOUT, free_port
+from network_server import PDS_BIN, ROOT, TIMEOUT, free_port, wait_healthy
 from standins import Network
 from standins.common import did_key_for
 
@@ -259,18 +259,7 @@ def serving(setup, env=None):
                                    stdout=out, stderr=err, env=clean_env(env), start_new_session=True)
     server = Served(process, f"http://127.0.0.1:{port}", stdout_path, stderr_path)
     try:
-        deadline = time.time() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"pds serve exited with {process.returncode} during start-up:\n{server.stderr()}")
-            try:
-                if server.http.get(f"{server.url}/xrpc/_health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"pds serve did not become healthy in {START_SECONDS} s:\n{server.stderr()}")
-            time.sleep(0.1)
+        wait_healthy(process, server.http, server.url, server.stderr, "pds serve", START_SECONDS)
         yield server
     finally:
         server.stop()

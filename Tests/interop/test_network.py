@@ -7,26 +7,18 @@ This module starts its OWN `pds dev` (binary: $PDS_INTEROP_BIN, default .build/d
 the stand-ins, with access tokens that live ACCESS_TTL seconds. The tests run in file order: the
 handle change comes last, and the final test asserts that no stand-in recorded a failure."""
 
-import os
-import pathlib
-import re
-import socket
-import subprocess
 import time
 
 import libipld
 import pytest
-import requests
 from atproto import Client, SessionEvent, models
 
 from standins import Network
 from standins.common import ServiceJwtVerifier, new_private_key
 from standins.plc import make_genesis, op_cid
 from test_blobs import png, raw_cid
+from network_server import TIMEOUT, start_pds
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-PDS_BIN = os.environ.get("PDS_INTEROP_BIN") or str(ROOT / ".build" / "debug" / "pds")
-TIMEOUT = 10
 ACCESS_TTL = 3
 HANDLE = "alice.test"
 NEW_HANDLE = "alice.example.com"
@@ -40,58 +32,6 @@ POST = "app.bsky.feed.post"
 
 # --- fixtures --------------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Pds:
-    """The `pds dev` process this module runs, and plain-HTTP access to it."""
-
-    def __init__(self, url, port, handle, password, log_path, process):
-        self.url, self.port, self.handle, self.password = url, port, handle, password
-        self.log_path, self.process = log_path, process
-        self.did = None
-        self.http = requests.Session()
-        self.http.trust_env = False
-
-    def xrpc(self, nsid):
-        return f"{self.url}/xrpc/{nsid}"
-
-    def get(self, nsid, params=None, token=None, headers=None):
-        return self.http.get(self.xrpc(nsid), params=params, headers=_auth(token, headers), timeout=TIMEOUT)
-
-    def post(self, nsid, body=None, token=None, headers=None, data=None):
-        if body is not None:
-            return self.http.post(self.xrpc(nsid), json=body, headers=_auth(token, headers), timeout=TIMEOUT)
-        return self.http.post(self.xrpc(nsid), data=data, headers=_auth(token, headers), timeout=TIMEOUT)
-
-    def create_session(self, identifier=None, password=None):
-        response = self.post("com.atproto.server.createSession",
-                             {"identifier": identifier or self.handle, "password": password or self.password})
-        assert response.status_code == 200, f"createSession: {response.status_code} {response.text[:300]}"
-        return response.json()
-
-    def sdk(self, identifier=None, password=None, fetch_bsky_profile=False):
-        client = Client(base_url=self.url)
-        client.login(identifier or self.handle, password or self.password, fetch_bsky_profile=fetch_bsky_profile)
-        return client
-
-    def log_tail(self, lines=40):
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def _auth(token, headers):
-    merged = dict(headers or {})
-    if token is not None:
-        merged["Authorization"] = f"Bearer {token}"
-    return merged
-
-
 @pytest.fixture(scope="module")
 def net():
     with Network(appview_did=APPVIEW_DID) as network:
@@ -100,42 +40,9 @@ def net():
 
 @pytest.fixture(scope="module")
 def pds(net, tmp_path_factory):
-    if not os.access(PDS_BIN, os.X_OK):
-        pytest.fail(f"no pds binary at {PDS_BIN} (set PDS_INTEROP_BIN or build .build/debug/pds)")
-    work = tmp_path_factory.mktemp("pds-network")
-    port = free_port()
-    password = f"net-{os.urandom(6).hex()}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
-    env.update(net.env(), PDS_ACCESS_TOKEN_TTL=str(ACCESS_TTL))
-    log_path = work / "pds.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [PDS_BIN, "dev", "--data", str(work / "data"), "--port", str(port), "--handle", HANDLE,
-             "--password", password], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    server = Pds(f"http://127.0.0.1:{port}", port, HANDLE, password, log_path, process)
-    try:
-        deadline = time.time() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"pds dev exited with {process.returncode} during start-up:\n{server.log_tail()}")
-            try:
-                if server.http.get(f"{server.url}/xrpc/_health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"pds dev did not become healthy in 30 s:\n{server.log_tail()}")
-            time.sleep(0.1)
-        match = re.search(r"DID:\s+(did:\S+)", log_path.read_text(errors="replace"))
-        server.did = match.group(1) if match else server.create_session()["did"]
+    env = dict(net.env(), PDS_ACCESS_TOKEN_TTL=str(ACCESS_TTL))
+    with start_pds(tmp_path_factory.mktemp("pds-network"), HANDLE, env=env) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
