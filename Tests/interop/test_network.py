@@ -7,6 +7,7 @@ This module starts its OWN `pds dev` (binary: $PDS_INTEROP_BIN, default .build/d
 the stand-ins, with access tokens that live ACCESS_TTL seconds. The tests run in file order: the
 handle change comes last, and the final test asserts that no stand-in recorded a failure."""
 
+import os
 import time
 
 import libipld
@@ -313,6 +314,40 @@ def test_8_read_after_write_timeline(pds, net):
             f"read-after-write: the new post is missing from the timeline {body}"
     finally:
         net.appview.repo_rev = None
+
+
+def test_8_read_after_write_author_feed_thread_and_profile(pds, net):
+    """The other read-after-write views (REFERENCE-PDS.md §2.4): the author's feed, the thread of a
+    post the AppView does not know yet, and the profile record written since the AppView's rev."""
+    rev = assert_ok(pds.get("com.atproto.sync.getLatestCommit", {"did": pds.did}), "getLatestCommit")["rev"]
+    client = pds.sdk()
+    post = client.send_post("another fresh post", profile_identify=pds.did)
+    name = f"Alice {os.urandom(3).hex()}"
+    client.com.atproto.repo.put_record({"repo": pds.did, "collection": "app.bsky.actor.profile", "rkey": "self",
+                                        "record": {"$type": "app.bsky.actor.profile", "displayName": name}})
+    net.appview.repo_rev = rev
+    try:
+        app = AppSession(pds)
+        feed = app.appview("app.bsky.feed.getAuthorFeed", {"actor": pds.did})
+        body = assert_ok(feed, "getAuthorFeed")
+        items = [item["post"] for item in body["feed"]]
+        assert post.uri in [item["uri"] for item in items], f"the new post is missing from the author feed {body}"
+        mine = next(item for item in items if item["uri"] == post.uri)
+        assert mine["author"]["did"] == pds.did and mine["author"].get("displayName") == name
+        assert int(feed.headers["atproto-upstream-lag"]) >= 0
+
+        thread = app.appview("app.bsky.feed.getPostThread", {"uri": post.uri})
+        body = assert_ok(thread, "getPostThread of a post the AppView has not indexed")
+        assert body["thread"]["post"]["uri"] == post.uri
+        assert body["thread"]["post"]["record"]["text"] == "another fresh post"
+
+        profile = assert_ok(app.appview("app.bsky.actor.getProfile", {"actor": pds.did}), "getProfile")
+        assert profile["did"] == pds.did and profile["displayName"] == name
+    finally:
+        net.appview.repo_rev = None
+    # Without a newer local record the AppView's answer passes through untouched.
+    thread = AppSession(pds).appview("app.bsky.feed.getPostThread", {"uri": post.uri})
+    assert thread.status_code == 400 and thread.json()["error"] == "NotFound"
 
 
 def test_9_refresh_after_the_access_token_expired(pds, net):

@@ -197,6 +197,9 @@ class AppView(StandinServer):
             return 200, {"feed": list(self.posts.get(me, [])), "cursor": "standin-cursor"}
         if nsid == "app.bsky.feed.getAuthorFeed":
             return 200, {"feed": []}
+        if nsid == "app.bsky.feed.getPostThread":
+            # The AppView's answer for a post it has not indexed (yet).
+            return 400, {"error": "NotFound", "message": f"Post not found: {self.param(call, 'uri')}"}
         if nsid == "app.bsky.feed.getFeed":
             feed = self.param(call, "feed")
             if feed not in self.feed_generators:
