@@ -76,6 +76,11 @@ extension OutboundHTTP {
     }
 }
 
+/// A data task handed to a termination handler (URLSessionTask is thread-safe but not marked Sendable).
+private struct UncheckedTask: @unchecked Sendable {
+    let task: URLSessionDataTask
+}
+
 /// Outbound HTTP through Foundation's URLSession (on Linux: libcurl on the system OpenSSL, so no
 /// second TLS stack; DESIGN.md "Outbound HTTP"). Responses stream through a per-task delegate.
 public final class URLSessionHTTP: NSObject, OutboundHTTP, URLSessionDataDelegate, @unchecked Sendable {
@@ -111,7 +116,11 @@ public final class URLSessionHTTP: NSObject, OutboundHTTP, URLSessionDataDelegat
         if let body = request.body { urlRequest.httpBody = Data(body) }
         return try await withCheckedThrowingContinuation { continuation in
             let task = session.dataTask(with: urlRequest)
-            transfers.withLock { $0[task.taskIdentifier] = Transfer(head: continuation) }
+            let transfer = Transfer(head: continuation)
+            // A client that goes away stops the body stream; stop the download with it.
+            let cancel = UncheckedTask(task: task)
+            transfer.sink.onTermination = { _ in cancel.task.cancel() }
+            transfers.withLock { $0[task.taskIdentifier] = transfer }
             task.resume()
         }
     }
