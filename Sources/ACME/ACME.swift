@@ -1,0 +1,1 @@
+// ACME (RFC 8555) client.
