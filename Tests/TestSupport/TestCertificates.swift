@@ -85,6 +85,22 @@ public final class TestCertificateAuthority: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// `runAllowingFailure` on a thread of its own, so a test awaiting a tool (curl, s_client)
+    /// never blocks Swift's cooperative pool, which the server under test needs.
+    public static func runDetached(_ tool: String, _ arguments: [String], input: Data? = nil,
+                                   environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do {
+                    continuation.resume(returning: try runAllowingFailure(tool, arguments, input: input, environment: environment))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.start()
+        }
+    }
+
     /// The absolute path of `tool` on PATH.
     public static func which(_ tool: String) -> String? {
         if tool.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: tool) ? tool : nil }
