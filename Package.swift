@@ -46,6 +46,7 @@ let package = Package(
             name: "ACME",
             dependencies: [
                 "OpenSSLNIO", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

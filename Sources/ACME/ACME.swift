@@ -1,1 +1,0 @@
-// ACME (RFC 8555) client.
