@@ -5,6 +5,12 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let posixWrite = Glibc.write
+#elseif canImport(Darwin)
+private let posixWrite = Darwin.write
+#endif
+
 /// Where ACME state lives: `<data directory>/tls/` (DESIGN.md "State on disk").
 ///
 /// - `acme-account.key`: the account key (P-256, PKCS#8 PEM, 0600); the account URL is not
@@ -48,7 +54,7 @@ public struct ACMEFiles: Sendable {
         var ok = fchmod(descriptor, mode) == 0 // umask may have narrowed it; never widens beyond `mode`
         var offset = 0
         while ok, offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            let written = bytes[offset...].withUnsafeBytes { posixWrite(descriptor, $0.baseAddress, $0.count) }
             if written < 0 { if errno == EINTR { continue }; ok = false } else { offset += written }
         }
         ok = ok && fsync(descriptor) == 0

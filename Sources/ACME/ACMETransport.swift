@@ -162,6 +162,7 @@ private final class ResponseCollector: ChannelInboundHandler {
     private let url: String
     private var head: HTTPResponseHead?
     private var body: [UInt8] = []
+    private var completed = false
 
     init(promise: EventLoopPromise<ACMEHTTPResponse>, limit: Int, url: String) {
         self.promise = promise
@@ -174,26 +175,30 @@ private final class ResponseCollector: ChannelInboundHandler {
         case .head(let head):
             self.head = head
         case .body(var buffer):
+            guard !completed else { return }
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
-            if body.count > limit {
-                promise.fail(ACMETransportError.responseTooLarge(limit))
-                context.close(promise: nil)
-            }
+            if body.count > limit { finish(context, .failure(ACMETransportError.responseTooLarge(limit))) }
         case .end:
             guard let head else { return }
-            promise.succeed(ACMEHTTPResponse(status: Int(head.status.code),
-                                             headerFields: head.headers.map { ($0.name, $0.value) }, body: body))
-            context.close(promise: nil)
+            finish(context, .success(ACMEHTTPResponse(status: Int(head.status.code),
+                                                      headerFields: head.headers.map { ($0.name, $0.value) }, body: body)))
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
+        finish(context, .failure(error))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(ACMETransportError.connectionClosed(url))
+        finish(context, .failure(ACMETransportError.connectionClosed(url)))
         context.fireChannelInactive()
+    }
+
+    /// Completes the promise once (the first outcome wins) and closes the connection.
+    private func finish(_ context: ChannelHandlerContext, _ result: Result<ACMEHTTPResponse, any Error>) {
+        guard !completed else { return }
+        completed = true
+        promise.completeWith(result)
+        context.close(promise: nil)
     }
 }

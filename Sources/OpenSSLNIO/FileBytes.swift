@@ -4,6 +4,12 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let posixRead = Glibc.read
+#elseif canImport(Darwin)
+private let posixRead = Darwin.read
+#endif
+
 /// Small POSIX file helpers, so this module needs no Foundation.
 enum FileBytes {
     /// The whole content of the file at `path`, or nil when it cannot be opened or read.
@@ -14,7 +20,7 @@ enum FileBytes {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { posixRead(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
                 return nil

@@ -43,8 +43,11 @@ public struct TLSHandshakeCompleted: Sendable, Equatable {
 /// - Every socket read is fed to OpenSSL and decrypted at once, so nothing but one partial record
 ///   waits inside; plaintext goes on as it is decrypted, and backpressure is the channel's own
 ///   (this handler issues no reads of its own and passes `read()` through).
-/// - `close` sends close_notify, waits until it is written (at most `closeTimeout`) and closes.
-///   A close_notify from the peer is answered and the channel closed.
+/// - `close` sends close_notify, waits until it is written (at most `closeTimeout`) and closes;
+///   `close(mode: .output)` sends close_notify and shuts the TCP write side, reading goes on.
+/// - A close_notify from the peer ends its writing (RFC 8446 §6.1): with the channel option
+///   `allowRemoteHalfClosure` (Hummingbird sets it) the next handlers get
+///   `ChannelEvent.inputClosed` and may still answer; otherwise the channel is closed.
 /// - Handshake and record failures send OpenSSL's alert, fire the `TLSError` and close.
 /// - Server role: an `acme-tls/1` connection (RFC 8737) is closed right after its handshake;
 ///   the application never sees it.
@@ -72,6 +75,10 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
     private var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     private var pendingBytes = 0
     private var flushAfterHandshake = false
+    /// The peer sent close_notify: nothing more is read.
+    private var inputClosed = false
+    /// We sent close_notify on `close(mode: .output)`: nothing more is written.
+    private var outputClosed = false
     private var handshakeTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     private var closePromises: [EventLoopPromise<Void>] = []
@@ -160,6 +167,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         case .handshaking, .active: break
         case .idle, .closing, .closed: return // nothing more is read once we are closing
         }
+        if inputClosed { return }
         connection.feed(buffer)
         if state == .handshaking { advanceHandshake(context: context) }
         if state == .active { decryptAvailable(context: context) }
@@ -216,7 +224,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
                 return
             case .closeNotify:
                 if delivered { context.fireChannelReadComplete() }
-                startClose(context: context, promise: nil)
+                peerClosed(context: context)
                 return
             case .failed(let details):
                 if delivered { context.fireChannelReadComplete() }
@@ -240,9 +248,9 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
                 return
             }
             pendingWrites.append((buffer, promise))
-        case .active:
+        case .active where !outputClosed:
             encrypt(buffer, context: context, promise: promise)
-        case .closing, .closed:
+        case .active, .closing, .closed:
             promise?.fail(TLSError.closed)
         }
     }
@@ -307,9 +315,18 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         case (_, .closed):
             context.close(mode: mode, promise: promise)
         case (.output, .active):
-            // Half-close: close_notify, then shut the TCP write side.
+            guard !inputClosed else {
+                // Both directions are done.
+                startClose(context: context, promise: promise)
+                return
+            }
+            // Half-close: close_notify, then shut the TCP write side; reading goes on.
+            guard !outputClosed else {
+                promise?.succeed()
+                return
+            }
+            outputClosed = true
             connection?.shutdown()
-            state = .closing
             let written = context.eventLoop.makePromise(of: Void.self)
             writeCiphertext(context: context, promise: written, flush: true)
             written.futureResult.assumeIsolated().whenComplete { _ in context.close(mode: .output, promise: promise) }
@@ -318,11 +335,22 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         }
     }
 
+    /// The peer's close_notify: half-close when the channel allows it, else close.
+    private func peerClosed(context: ChannelHandlerContext) {
+        let halfClosure = (try? context.channel.syncOptions?.getOption(ChannelOptions.allowRemoteHalfClosure)) ?? false
+        guard halfClosure, !outputClosed else {
+            startClose(context: context, promise: nil)
+            return
+        }
+        inputClosed = true
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+    }
+
     /// Sends close_notify (when there was a handshake), then closes once it is written.
     private func startClose(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         if let promise { closePromises.append(promise) }
         guard state != .closing, state != .closed else { return }
-        let wasActive = state == .active
+        let wasActive = state == .active && !outputClosed
         state = .closing
         handshakeTimer?.cancel()
         handshakeTimer = nil

@@ -44,7 +44,7 @@ final class Pebble: @unchecked Sendable {
         let configPath = ca.directory + "/pebble-config.json"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let logPath = ca.directory + "/pebble.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
 
         let dns = Process()

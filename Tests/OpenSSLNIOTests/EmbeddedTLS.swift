@@ -30,6 +30,27 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
     var tlsErrors: [TLSError] { errors.compactMap { $0 as? TLSError } }
 }
 
+/// Counts `ChannelEvent.inputClosed` events.
+final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    var inputClosed = 0
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed? = event as? ChannelEvent { inputClosed += 1 }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Completes `close(mode: .output)` without passing it on (a socket would shut its write side;
+/// EmbeddedChannel would close altogether).
+final class OutputHalfCloser: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output { promise?.succeed() } else { context.close(mode: mode, promise: promise) }
+    }
+}
+
 /// A client and a server `EmbeddedChannel`, each with an `OpenSSLHandler`, wired back to back.
 final class TLSPair {
     let server = EmbeddedChannel()

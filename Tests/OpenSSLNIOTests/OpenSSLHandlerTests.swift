@@ -76,20 +76,34 @@ import Testing
         #expect(recorder.tlsErrors == [.handshakeTimedOut])
     }
 
-    @Test func garbageFailsTheHandshakeWithAnAlertAndCloses() throws {
+    @Test(arguments: [
+        // Plain HTTP on the TLS port: OpenSSL recognises it and fails without an alert.
+        (Array("GET / HTTP/1.1\r\nHost: pds.test\r\n\r\n".utf8), false),
+        // A handshake record whose body is not a ClientHello: a fatal alert goes back first.
+        ([0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04, 0xFF, 0xFF, 0xFF, 0xFF], true),
+    ])
+    func garbageFailsTheHandshakeAndCloses(bytes: [UInt8], expectAlert: Bool) throws {
         let (contexts, _) = try InProcessCertificates.serverContexts([["pds.test"]])
         let channel = EmbeddedChannel()
         let recorder = Recorder()
         try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(server: contexts))
         try channel.pipeline.syncOperations.addHandler(recorder)
         try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: pds.test\r\n\r\n"))
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
         #expect(!channel.isActive)
         guard case .handshakeFailed = recorder.tlsErrors.first else {
             Issue.record("expected a handshake failure, got \(recorder.errors)")
             return
         }
         #expect(recorder.received.isEmpty)
+        var written: [UInt8] = []
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { written += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+        if expectAlert {
+            // An alert record: type 21, then level 2 (fatal).
+            #expect(written.count == 7 && written[0] == 0x15 && written[5] == 2, "\(written)")
+        } else {
+            #expect(written.isEmpty, "\(written)")
+        }
     }
 
     @Test func closeSendsCloseNotifyAndThePeerCloses() throws {
@@ -104,6 +118,34 @@ import Testing
         #expect(!pair.client.isActive)
         #expect(pair.clientRecorder.inactive)
         #expect(pair.clientRecorder.errors.isEmpty, "\(pair.clientRecorder.errors)")
+    }
+
+    @Test func closeNotifyIsAHalfCloseWhenTheChannelAllowsIt() throws {
+        let (contexts, certificates) = try InProcessCertificates.serverContexts([["pds.test"]])
+        let pair = try TLSPair(server: contexts, client: InProcessCertificates.client(trusting: certificates), serverName: "pds.test")
+        try pair.server.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        let events = EventRecorder()
+        try pair.server.pipeline.syncOperations.addHandler(events)
+        // EmbeddedChannel turns any close into a full close: stand in for the socket's half-close.
+        try pair.client.pipeline.syncOperations.addHandler(OutputHalfCloser(), position: .first)
+        try pair.connect()
+        // The client sends its request, then close_notify with a TCP half-close.
+        pair.send("GET / HTTP/1.1\r\n\r\n", on: pair.client)
+        pair.client.close(mode: .output, promise: nil)
+        try pair.shuttle()
+        #expect(pair.serverRecorder.received == Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        #expect(events.inputClosed == 1)
+        #expect(pair.server.isActive)
+        // The server may still answer, and the client reads it.
+        pair.send("HTTP/1.1 200 OK\r\n\r\n", on: pair.server)
+        try pair.shuttle()
+        #expect(pair.clientRecorder.received == Array("HTTP/1.1 200 OK\r\n\r\n".utf8))
+        // Then the server closes; its close_notify ends the client too.
+        let closed = pair.server.close()
+        try pair.shuttle()
+        try closed.wait()
+        #expect(!pair.client.isActive)
+        #expect(pair.serverRecorder.errors.isEmpty, "\(pair.serverRecorder.errors)")
     }
 
     @Test func sniSelectsTheCertificateForTheName() throws {
