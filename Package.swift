@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        // Already in the graph through Hummingbird; named here because OpenSSLNIO and ACME use it directly.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // C system libraries. Only these, ATCrypto (and later the TLS module) touch C pointers.
@@ -36,6 +38,20 @@ let package = Package(
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATLexicon", dependencies: ["ATSyntax", "ATData"]),
 
+        // TLS on the system OpenSSL for NIO (no Foundation, no Hummingbird), and the ACME client.
+        .target(
+            name: "OpenSSLNIO",
+            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "ACME",
+            dependencies: [
+                "OpenSSLNIO", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+
         // Storage and server: these may use Foundation, GRDB, NIO and Hummingbird.
         .target(
             name: "PDSStore",
@@ -47,6 +63,7 @@ let package = Package(
             name: "PDSServer",
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "PDSStore", "Multiformats",
+                "OpenSSLNIO", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,6 +90,18 @@ let package = Package(
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
+        .testTarget(
+            name: "OpenSSLNIOTests",
+            dependencies: [
+                "OpenSSLNIO", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "ACMETests",
+            dependencies: ["ACME", "OpenSSLNIO", "PDSServer", "TestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]
 )

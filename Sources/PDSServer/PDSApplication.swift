@@ -15,8 +15,10 @@ public enum PDSApplication {
 
     /// The application for `server` listening per its configuration. `onServerRunning` receives
     /// the listening channel (its `localAddress` tells the port when the configuration says 0).
+    /// With `tls`, the port speaks HTTPS/WSS (system OpenSSL) and TLS's services (certificate
+    /// reloads, ACME, the port-80 listener) run with the server.
     public static func make(
-        server: PDSServerState, logger: Logger,
+        server: PDSServerState, logger: Logger, tls: TLSServing? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
@@ -39,10 +41,11 @@ public enum PDSApplication {
                 throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method))")
             }
         }
+        let webSocketRouter = SubscribeRepos.webSocketRouter(hub: server.firehose)
         return Application(
             router: router,
             // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (ATPROTO.md §12).
-            server: .http1WebSocketUpgrade(webSocketRouter: SubscribeRepos.webSocketRouter(hub: server.firehose)),
+            server: tls?.serverBuilder(webSocketRouter: webSocketRouter) ?? .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
             configuration: .init(
                 address: .hostname(server.config.bindAddress, port: server.config.port),
                 serverName: nil),
@@ -50,7 +53,7 @@ public enum PDSApplication {
             services: [
                 TemporaryBlobSweeper(index: server.blobIndex, logger: logger),
                 FirehoseService(hub: server.firehose, logger: logger),
-            ],
+            ] + (tls?.services ?? []),
             onServerRunning: onServerRunning,
             logger: logger)
     }
