@@ -132,6 +132,11 @@ public enum ApplianceInit {
         ]
         if let identityPath { lines.append("PDS_KEY_IDENTITY_FILE=\(identityPath)") }
         if let email = options.email { lines.append("PDS_CONTACT_EMAIL_ADDRESS=\(email)") }
+        if !options.settings.contains(where: { $0.0 == "PDS_TLS" }) {
+            // Certificates from Let's Encrypt by ACME; using it means accepting its subscriber agreement.
+            lines += ["PDS_TLS=acme", "PDS_ACME_AGREE_TOS=true"]
+            if let email = options.email { lines.append("PDS_ACME_EMAIL=\(email)") }
+        }
         for (key, value) in options.settings { lines.append("\(key)=\(value)") }
         try files.createDirectory(atPath: (options.configPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: options.configPath), options: .atomic)

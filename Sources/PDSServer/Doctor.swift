@@ -1,7 +1,9 @@
 import ATCrypto
+import ACME
 import ATIdentity
 import Foundation
 import Logging
+import OpenSSLNIO
 
 /// `pds doctor`: checks what a self-hoster usually gets wrong (REFERENCE-PDS.md §10) and says how
 /// to fix each problem: config, key unlock, DNS for the hostname and the handle, the TLS
@@ -102,14 +104,28 @@ public enum Doctor {
         case .off:
             pass("tls", "PDS_TLS=off: TLS is terminated in front of this server")
         case .files, .acme:
-            let certificate = config.tlsCertificateFile ?? config.dataDirectory + "/tls/certificate.pem"
-            if FileManager.default.fileExists(atPath: certificate) {
-                pass("tls", "certificate file \(certificate) is present")
+            let certificate: String
+            switch (try? TLSSettings.load(file: config.values, environment: [:]))??.certificates {
+            case .files(let chain, _): certificate = chain
+            default: certificate = ACMEFiles(dataDirectory: config.dataDirectory).certificateChainPath
+            }
+            if let pem = try? Data(contentsOf: URL(fileURLWithPath: certificate)), let leaf = try? TLSCertificate.chain(pem: [UInt8](pem)).first {
+                let days = Int((Double(leaf.notAfter) - Date().timeIntervalSince1970) / 86400)
+                let names = leaf.dnsNames
+                if days < 0 {
+                    fail("tls", "\(certificate) expired \(-days) days ago", fix: config.tlsMode == .acme
+                         ? "check that ports 80 and 443 reach this server so ACME can renew" : "install a renewed certificate at \(certificate)")
+                } else if !names.contains(config.hostname) {
+                    fail("tls", "\(certificate) names \(names.joined(separator: ", ")), not \(config.hostname)",
+                         fix: "get a certificate for \(config.hostname) (PDS_TLS=acme does it)")
+                } else {
+                    pass("tls", "\(certificate) is valid for \(days) more days, names \(names.joined(separator: ", "))")
+                }
             } else if config.tlsMode == .acme {
                 fail("tls", "no certificate yet at \(certificate)",
-                     fix: "start `pds serve` with ports 80 and 443 reachable from the internet; it obtains one from \(config.acmeDirectoryURL)")
+                     fix: "start `pds serve` with ports 80 and 443 reachable from the internet; ACME obtains one")
             } else {
-                fail("tls", "\(certificate) is missing", fix: "set PDS_TLS_CERT_FILE and PDS_TLS_KEY_FILE to your certificate chain and key")
+                fail("tls", "\(certificate) is missing or not PEM", fix: "set PDS_TLS_CERTIFICATE and PDS_TLS_PRIVATE_KEY to your chain and key")
             }
             if let url = URL(string: "https://\(config.hostname)/xrpc/_health") {
                 do {

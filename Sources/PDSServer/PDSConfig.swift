@@ -61,14 +61,9 @@ public struct PDSConfig: Sendable {
     public var keyUnlock: KeyUnlock.Method = .identity
     public var keyIdentityFile: String?
     public var keyPassphraseFile: String?
-    /// TLS (`PDS_TLS`): `acme` (certificates obtained and renewed here), `files` (`PDS_TLS_CERT_FILE`
-    /// and `PDS_TLS_KEY_FILE`, reloaded when they change) or `off` (plain HTTP, behind a proxy).
+    /// TLS (`PDS_TLS`): `acme`, `files` or `off`. The details (certificate paths, ACME options,
+    /// the port-80 listener) are `TLSSettings`, read from the same keys.
     public var tlsMode: TLSMode = .acme
-    public var tlsCertificateFile: String?
-    public var tlsKeyFile: String?
-    /// The ACME directory (`PDS_ACME_DIRECTORY_URL`, Let's Encrypt by default) and contact e-mail.
-    public var acmeDirectoryURL: String = "https://acme-v02.api.letsencrypt.org/directory"
-    public var acmeEmail: String?
     /// `/metrics` in Prometheus text format (`PDS_METRICS_ENABLED`, off by default).
     public var metricsEnabled = false
     /// Log lines as JSON (`PDS_LOG_FORMAT=json`), or readable text (`text`); default: JSON unless
@@ -76,6 +71,10 @@ public struct PDSConfig: Sendable {
     public var logFormat: String?
 
     public enum TLSMode: String, Sendable { case acme, files, off }
+
+    /// Every `KEY=value` the configuration was built from (file, then environment): the source
+    /// for settings read by their own types (`TLSSettings`). No secrets live in pds.conf.
+    public var values: [String: String] = [:]
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
@@ -167,6 +166,7 @@ public struct PDSConfig: Sendable {
             throw Invalid(description: "PDS_HOSTNAME=\(hostname) must be a bare hostname, without scheme, port or path")
         }
         var config = PDSConfig(hostname: hostname, isDevelopment: isDevelopment)
+        config.values = merged
         config.port = try integer("PDS_PORT", default: isDevelopment ? 2583 : 443, range: 1...65535)
         config.bindAddress = merged["PDS_BIND_ADDRESS"] ?? (isDevelopment ? "127.0.0.1" : "0.0.0.0")
         config.dataDirectory = merged["PDS_DATA_DIRECTORY"] ?? (isDevelopment ? "./data" : "/var/lib/pds")
@@ -204,18 +204,15 @@ public struct PDSConfig: Sendable {
         config.keyIdentityFile = merged["PDS_KEY_IDENTITY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         config.keyPassphraseFile = merged["PDS_KEY_PASSPHRASE_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let tls = merged["PDS_TLS"], !tls.isEmpty {
-            guard let mode = TLSMode(rawValue: tls) else { throw Invalid(description: "PDS_TLS=\(tls) must be acme, files or off") }
+            guard let mode = TLSMode(rawValue: tls.lowercased()) else { throw Invalid(description: "PDS_TLS=\(tls) must be acme, files or off") }
             config.tlsMode = mode
         } else if isDevelopment {
             config.tlsMode = .off
+        } else if merged["PDS_TLS_CERTIFICATE"].map({ !$0.isEmpty }) == true {
+            config.tlsMode = .files
         }
-        config.tlsCertificateFile = merged["PDS_TLS_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        config.tlsKeyFile = merged["PDS_TLS_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        if config.tlsMode == .files && (config.tlsCertificateFile == nil || config.tlsKeyFile == nil) {
-            throw Invalid(description: "PDS_TLS=files needs PDS_TLS_CERT_FILE and PDS_TLS_KEY_FILE")
-        }
-        if let acme = merged["PDS_ACME_DIRECTORY_URL"], !acme.isEmpty { config.acmeDirectoryURL = try url("PDS_ACME_DIRECTORY_URL", acme) }
-        config.acmeEmail = merged["PDS_ACME_EMAIL"].flatMap { $0.isEmpty ? nil : $0 } ?? config.contactEmail
+        // The TLS details are checked now too, so a bad TLS key stops the server before it starts.
+        if config.tlsMode != .off { _ = try TLSSettings.load(file: merged, environment: [:]) }
         if let metrics = merged["PDS_METRICS_ENABLED"], !metrics.isEmpty {
             guard let enabled = ["true": true, "false": false, "1": true, "0": false][metrics.lowercased()] else {
                 throw Invalid(description: "PDS_METRICS_ENABLED=\(metrics) must be true or false")

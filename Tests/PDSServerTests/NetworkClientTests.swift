@@ -94,7 +94,7 @@ final class ScriptedHTTP: OutboundHTTP, @unchecked Sendable {
         let config = try PDSConfig.load(file: [
             "PDS_HOSTNAME": "pds.example.com", "PDS_DID_PLC_URL": "https://plc.test/",
             "PDS_CRAWLERS": "https://relay.one, https://relay.two", "PDS_TLS": "files",
-            "PDS_TLS_CERT_FILE": "/c.pem", "PDS_TLS_KEY_FILE": "/k.pem", "PDS_KEY_UNLOCK": "passphrase",
+            "PDS_TLS_CERTIFICATE": "/c.pem", "PDS_TLS_PRIVATE_KEY": "/k.pem", "PDS_KEY_UNLOCK": "passphrase",
         ], environment: [:])
         #expect(config.plcURL == "https://plc.test")
         #expect(config.publishesIdentity)
