@@ -96,17 +96,27 @@ public final class URLSessionHTTP: NSObject, OutboundHTTP, URLSessionDataDelegat
     }
 
     private let transfers = Mutex<[Int: Transfer]>([:])
-    private var session: URLSession!
+    /// Made on first use: an idle server (and every test server) that never calls out does not
+    /// pay for libcurl's state (several MiB of RSS).
+    private let sessionStore = Mutex<URLSession?>(nil)
 
     public override init() {
         super.init()
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpCookieStorage = nil
-        configuration.urlCache = nil
-        configuration.timeoutIntervalForResource = 120
-        let queue = OperationQueue()
-        queue.maxConcurrentOperationCount = 1
-        session = URLSession(configuration: configuration, delegate: self, delegateQueue: queue)
+    }
+
+    private var session: URLSession {
+        sessionStore.withLock { stored in
+            if let stored { return stored }
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.httpCookieStorage = nil
+            configuration.urlCache = nil
+            configuration.timeoutIntervalForResource = 120
+            let queue = OperationQueue()
+            queue.maxConcurrentOperationCount = 1
+            let made = URLSession(configuration: configuration, delegate: self, delegateQueue: queue)
+            stored = made
+            return made
+        }
     }
 
     public func stream(_ request: OutboundRequest) async throws -> OutboundStream {
