@@ -50,6 +50,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("v2-email-tokens") { db in
             try db.execute(sql: PDSSchema.v2)
         }
+        migrator.registerMigration("v3-blob-mirror") { db in
+            try db.execute(sql: PDSSchema.v3)
+        }
         return migrator
     }
 

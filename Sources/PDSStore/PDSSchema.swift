@@ -119,4 +119,55 @@ enum PDSSchema {
             expires_at INTEGER NOT NULL
         );
         """
+
+    /// The blob mirror's durable work queue (docs/BACKUP.md). Triggers on `blob` fill it inside
+    /// the very transaction that makes a blob permanent (a record references it: `temp_key` goes
+    /// NULL, or the row is inserted already permanent) or deletes a permanent blob, so no code path
+    /// that changes `blob` can forget to enqueue. Temporary uploads are never mirrored.
+    ///
+    /// One row per CID holding the latest wanted operation; `version` grows with every enqueue so a
+    /// mirror that finished an older operation cannot remove a newer one. Rows stay until the
+    /// remote operation succeeded, so a pending upload survives restarts and crashes. Times are Unix
+    /// milliseconds (they are compared with arithmetic, never shown).
+    static let v3 = """
+        CREATE TABLE blob_mirror_queue (
+            cid TEXT PRIMARY KEY NOT NULL,
+            operation TEXT NOT NULL CHECK (operation IN ('put', 'delete')),
+            version INTEGER NOT NULL DEFAULT 1,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            enqueued_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX blob_mirror_queue_due ON blob_mirror_queue(next_attempt_at);
+
+        CREATE TRIGGER blob_mirror_on_insert AFTER INSERT ON blob WHEN NEW.temp_key IS NULL
+        BEGIN
+            INSERT INTO blob_mirror_queue (cid, operation, enqueued_at)
+            VALUES (NEW.cid, 'put', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+            ON CONFLICT (cid) DO UPDATE SET operation = 'put', version = version + 1, attempts = 0,
+                next_attempt_at = 0, last_error = NULL, enqueued_at = excluded.enqueued_at;
+        END;
+
+        CREATE TRIGGER blob_mirror_on_permanent AFTER UPDATE OF temp_key ON blob
+        WHEN OLD.temp_key IS NOT NULL AND NEW.temp_key IS NULL
+        BEGIN
+            INSERT INTO blob_mirror_queue (cid, operation, enqueued_at)
+            VALUES (NEW.cid, 'put', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+            ON CONFLICT (cid) DO UPDATE SET operation = 'put', version = version + 1, attempts = 0,
+                next_attempt_at = 0, last_error = NULL, enqueued_at = excluded.enqueued_at;
+        END;
+
+        CREATE TRIGGER blob_mirror_on_delete AFTER DELETE ON blob WHEN OLD.temp_key IS NULL
+        BEGIN
+            INSERT INTO blob_mirror_queue (cid, operation, enqueued_at)
+            VALUES (OLD.cid, 'delete', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+            ON CONFLICT (cid) DO UPDATE SET operation = 'delete', version = version + 1, attempts = 0,
+                next_attempt_at = 0, last_error = NULL, enqueued_at = excluded.enqueued_at;
+        END;
+
+        -- Blobs made permanent before this migration are mirrored too.
+        INSERT INTO blob_mirror_queue (cid, operation, enqueued_at)
+        SELECT cid, 'put', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM blob WHERE temp_key IS NULL;
+        """
 }

@@ -37,7 +37,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try PDSDatabase(directory: directory)
         let applied = try first.appliedMigrations()
-        #expect(applied == ["v1-initial", "v2-email-tokens"])
+        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror"])
         try first.pool.write { db in
             try db.execute(sql: "INSERT INTO repo_seq (event_type, event, sequenced_at) VALUES ('commit', x'00', '2026')")
         }
