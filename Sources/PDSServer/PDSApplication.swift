@@ -53,7 +53,7 @@ public enum PDSApplication {
             services: [
                 TemporaryBlobSweeper(index: server.blobIndex, logger: logger),
                 FirehoseService(hub: server.firehose, logger: logger),
-            ] + (tls?.services ?? []),
+            ] + (tls?.services ?? []) + BlobMirrorService.services(config: server.config.blobMirror, server: server, logger: logger),
             onServerRunning: onServerRunning,
             logger: logger)
     }

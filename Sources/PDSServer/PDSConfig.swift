@@ -76,6 +76,9 @@ public struct PDSConfig: Sendable {
     /// for settings read by their own types (`TLSSettings`). No secrets live in pds.conf.
     public var values: [String: String] = [:]
 
+    /// The S3 blob mirror (`PDS_BLOB_MIRROR_*`, docs/BACKUP.md); nil when mirroring is off.
+    public var blobMirror: BlobMirrorConfig?
+
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
     /// The did:web this host stands for (`did:web:<hostname>`, with `%3A<port>` in dev, where
@@ -236,6 +239,7 @@ public struct PDSConfig: Sendable {
             guard recovery.hasPrefix("did:key:") else { throw Invalid(description: "PDS_RECOVERY_DID_KEY must be a did:key") }
             config.recoveryDIDKey = recovery
         }
+        config.blobMirror = try BlobMirrorConfig.load(from: merged)
         return config
     }
 }

@@ -42,24 +42,26 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Restore only the database (no blob mirror configured).")
     var noBlobs = false
 
-    func run() async throws {
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
         var values: [String: String] = [:]
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                throw ValidationError("cannot read \(config)")
+                throw CommandFailure("cannot read \(config)")
             }
-            do { values = try PDSConfig.parse(text, source: config) } catch { throw ValidationError("\(error)") }
+            do { values = try PDSConfig.parse(text, source: config) } catch { throw CommandFailure("\(error)") }
         }
         for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("PDS_") { values[key] = value }
 
         let mirror: BlobMirrorConfig?
-        do { mirror = try BlobMirrorConfig.load(from: values) } catch { throw ValidationError("\(error)") }
+        do { mirror = try BlobMirrorConfig.load(from: values) } catch { throw CommandFailure("\(error)") }
         if mirror == nil, !noBlobs {
-            throw ValidationError("no blob mirror is configured (PDS_BLOB_MIRROR_S3_* in --config or the environment); pass --no-blobs to restore only the database")
+            throw CommandFailure("no blob mirror is configured (PDS_BLOB_MIRROR_S3_* in --config or the environment); pass --no-blobs to restore only the database")
         }
         let source = replica ?? ((values["PDS_DATA_DIRECTORY"] ?? "/var/lib/pds") + "/pds.sqlite")
         if litestreamConfig == nil, !source.contains("://") {
-            throw ValidationError("--replica \(source) is a database path: pass --litestream-config too (or give a replica URL)")
+            throw CommandFailure("--replica \(source) is a database path: pass --litestream-config too (or give a replica URL)")
         }
 
         var options = Restore.Options(dataDirectory: data, databaseSource: source, litestreamConfig: litestreamConfig,
@@ -70,7 +72,7 @@ struct RestoreCommand: AsyncParsableCommand {
         do {
             summary = try await Restore.run(options)
         } catch let failure as Restore.Failure {
-            throw ValidationError(failure.description)
+            throw CommandFailure(failure.description)
         }
 
         print("""
