@@ -12,6 +12,7 @@ import os
 import pathlib
 import re
 import shutil
+import shlex
 import signal
 import stat
 import subprocess
@@ -571,6 +572,72 @@ def test_metrics_and_sigterm_with_a_firehose_client(identity):
             pytest.fail(f"pds serve still running {STOP_SECONDS} s after SIGTERM")
         assert code == 0, f"pds serve exited with {code} after SIGTERM:\n{server.stderr()}"
         assert time.time() - started < STOP_SECONDS
+
+
+def test_serve_asks_for_the_passphrase_on_a_terminal(passphrase):
+    """With no unlock source but a terminal, `pds serve` prompts (echo off) and starts. `script`
+    gives the process a pseudo-terminal; the passphrase is typed on its standard input."""
+    port = int(read_conf(passphrase.conf)["PDS_PORT"])
+    command = f"{shlex.quote(PDS_BIN)} serve --config {shlex.quote(str(passphrase.conf))}"
+    process = subprocess.Popen(["script", "-qefc", command, "/dev/null"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=clean_env({}), start_new_session=True)
+    server = Served(process, f"http://127.0.0.1:{port}", None, None)
+    try:
+        time.sleep(1.0)  # let it reach the prompt
+        process.stdin.write((PASSPHRASE + "\n").encode())
+        process.stdin.flush()
+        deadline = time.time() + START_SECONDS
+        while time.time() < deadline:
+            try:
+                if server.http.get(f"{server.url}/xrpc/_health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert process.poll() is None, f"pds serve exited: {process.stdout.read().decode(errors='replace')}"
+            time.sleep(0.1)
+        else:
+            pytest.fail("pds serve did not start after the passphrase was typed")
+        assert server.create_session(passphrase.handle).status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            output = process.communicate(timeout=STOP_SECONDS)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output = process.communicate()[0].decode(errors="replace")
+    assert "Passphrase" in output, f"no prompt shown: {output[:500]!r}"
+    assert PASSPHRASE not in output, "the passphrase was echoed"
+
+
+def test_sigterm_lets_an_in_flight_request_finish(identity):
+    """A request that is still arriving when SIGTERM comes completes with 200, then the server
+    exits 0 (ServiceLifecycle's graceful shutdown: stop accepting, finish what is in flight)."""
+    import http.client
+    with serving(identity) as server:
+        token = server.post("/xrpc/com.atproto.server.createSession",
+                            {"identifier": identity.handle, "password": PASSWORD}).json()["accessJwt"]
+        connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=TIMEOUT)
+        body = os.urandom(256 * 1024)
+        connection.putrequest("POST", "/xrpc/com.atproto.repo.uploadBlob")
+        connection.putheader("Authorization", f"Bearer {token}")
+        connection.putheader("Content-Type", "application/octet-stream")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders()
+        connection.send(body[:1024])              # the request is now in flight
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        connection.send(body[1024:])
+        response = connection.getresponse()
+        payload = response.read()
+        assert response.status == 200, f"in-flight upload after SIGTERM: {response.status} {payload[:200]!r}"
+        assert json.loads(payload)["blob"]["size"] == len(body)
+        connection.close()
+        try:
+            code = server.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"pds serve still running {STOP_SECONDS} s after SIGTERM")
+        assert code == 0, f"pds serve exited with {code} after SIGTERM:\n{server.stderr()}"
 
 
 # --- 6. pds doctor -----------------------------------------------------------------------------
