@@ -18,7 +18,7 @@ from standins import Network
 from standins.common import ServiceJwtVerifier, new_private_key
 from standins.plc import make_genesis, op_cid
 from test_blobs import png, raw_cid
-from network_server import TIMEOUT, start_pds
+from network_server import TIMEOUT, start_pds, wait_for
 
 ACCESS_TTL = 3
 HANDLE = "alice.test"
@@ -126,16 +126,6 @@ def assert_service_call(call, service, did, nsid):
     assert payload["lxm"] == nsid
     assert payload["exp"] - payload["iat"] <= 60
     assert call["jwt"]["header"]["alg"] == "ES256K", f"{nsid}: alg {call['jwt']['header']['alg']}"
-
-
-def wait_for(condition, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {seconds} s waiting for {what}")
 
 
 # --- (a) the Bluesky app's sign-in sequence ----------------------------------------------------------
