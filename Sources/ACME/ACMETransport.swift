@@ -105,7 +105,8 @@ public final class OpenSSLHTTPSClient: ACMETransport {
         let bareHost = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         let outgoing = HTTP1ClientRequest(
             method: request.method, isSecure: true, host: bareHost, port: request.url.port ?? 443, target: Self.target(request.url),
-            headers: [("User-Agent", "pds-acme/0.1")] + request.headers, body: request.body)
+            headers: [("User-Agent", "pds-acme/0.1")] + request.headers, body: request.body,
+            hostHeader: request.url.port.map { "\(host):\($0)" } ?? host)
         do {
             let response = try await client.execute(outgoing, timeouts: .all(timeout))
             var body: [UInt8] = []

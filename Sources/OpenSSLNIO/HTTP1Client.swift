@@ -20,9 +20,13 @@ public struct HTTP1ClientRequest: Sendable {
     /// set by the client and ignored here.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]?
+    /// The `Host` header. Nil: the host (IPv6 literals bracketed) and the port unless it is the
+    /// scheme's default. Callers with a URL pass its authority as written (a signed request, e.g.
+    /// S3's SigV4, covers the exact value).
+    public var hostHeader: String?
 
     public init(method: String = "GET", isSecure: Bool, host: String, port: Int, target: String,
-                headers: [(name: String, value: String)] = [], body: [UInt8]? = nil) {
+                headers: [(name: String, value: String)] = [], body: [UInt8]? = nil, hostHeader: String? = nil) {
         self.method = method
         self.isSecure = isSecure
         self.host = host
@@ -30,10 +34,12 @@ public struct HTTP1ClientRequest: Sendable {
         self.target = target
         self.headers = headers
         self.body = body
+        self.hostHeader = hostHeader
     }
 
-    /// The `Host` header: the name (IPv6 literals bracketed) and the port unless it is the default.
-    var hostHeader: String {
+    /// The `Host` header sent.
+    var authority: String {
+        if let hostHeader { return hostHeader }
         let name = host.contains(":") ? "[\(host)]" : host
         return port == (isSecure ? 443 : 80) ? name : "\(name):\(port)"
     }
@@ -265,7 +271,7 @@ private final class HTTP1ClientHandler: ChannelDuplexHandler {
         guard case .idle = state else { return }
         state = .awaitingHead
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target)
-        head.headers.add(name: "Host", value: request.hostHeader)
+        head.headers.add(name: "Host", value: request.authority)
         let reserved: Set<String> = ["host", "content-length", "transfer-encoding", "connection"]
         for header in request.headers where !reserved.contains(header.name.lowercased()) {
             head.headers.add(name: header.name, value: header.value)

@@ -364,6 +364,19 @@ struct LoopbackHTTPServer {
         #expect(try NIOHTTPClient.redirected(plain, to: "https://127.0.0.1:8443/y").url.absoluteString == "https://127.0.0.1:8443/y")
     }
 
+    @Test func urlsBecomeWireRequests() throws {
+        let plain = try NIOHTTPClient.wireRequest(OutboundRequest(url: URL(string: "http://example.com/p%20q?a=b&c")!))
+        #expect(!plain.isSecure && plain.host == "example.com" && plain.port == 80)
+        #expect(plain.target == "/p%20q?a=b&c")
+        #expect(plain.hostHeader == "example.com")
+        let explicit = try NIOHTTPClient.wireRequest(OutboundRequest(url: URL(string: "https://s3.example.com:443")!))
+        #expect(explicit.isSecure && explicit.port == 443 && explicit.target == "/")
+        #expect(explicit.hostHeader == "s3.example.com:443", "the port as written (SigV4 signs Host)")
+        let v6 = try NIOHTTPClient.wireRequest(OutboundRequest(url: URL(string: "https://[::1]:8443/x")!))
+        #expect(v6.host == "::1" && v6.port == 8443 && v6.hostHeader == "[::1]:8443")
+        #expect(throws: OutboundHTTPError.self) { try NIOHTTPClient.wireRequest(OutboundRequest(url: URL(string: "ftp://example.com/")!)) }
+    }
+
     @Test func aConsumerThatStopsEarlyClosesTheConnection() async throws {
         let server = try await LoopbackHTTPServer.start()
         defer { Task { await server.stop() } }

@@ -87,9 +87,13 @@ public final class NIOHTTPClient: OutboundHTTP {
         let target = components.percentEncodedQuery.map { path + "?" + $0 } ?? path
         var headers = request.headers
         if !headers.contains(where: { $0.name.lowercased() == "user-agent" }) { headers.append(("User-Agent", userAgent)) }
+        // Host as the URL writes it: the port only when it is explicit (what a signed request,
+        // e.g. S3 SigV4, has covered).
+        let name = bareHost.contains(":") ? "[\(bareHost)]" : bareHost
         return HTTP1ClientRequest(method: request.method, isSecure: scheme == "https", host: bareHost,
                                   port: components.port ?? (scheme == "https" ? 443 : 80), target: target,
-                                  headers: headers, body: request.body)
+                                  headers: headers, body: request.body,
+                                  hostHeader: components.port.map { "\(name):\($0)" } ?? name)
     }
 
     /// Header values by lowercased name; repeated headers joined with ", " (RFC 9110 §5.3).
