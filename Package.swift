@@ -38,10 +38,16 @@ let package = Package(
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATLexicon", dependencies: ["ATSyntax", "ATData"]),
 
-        // TLS on the system OpenSSL for NIO (no Foundation, no Hummingbird), and the ACME client.
+        // TLS on the system OpenSSL for NIO and an HTTP/1.1 client over it (no Foundation, no
+        // Hummingbird), and the ACME client.
         .target(
             name: "OpenSSLNIO",
-            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: [
+                "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .target(
             name: "ACME",
             dependencies: [

@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import OpenSSLNIO
 
@@ -66,7 +65,8 @@ public enum ACMETransportError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// HTTPS/1.1 over SwiftNIO and this package's OpenSSL handler, one connection per request.
+/// HTTPS/1.1 for the ACME client: `HTTP1Client` (SwiftNIO and this package's OpenSSL handler, one
+/// connection per request) with a trust store of its own and the whole body collected.
 ///
 /// Why not URLSession (checked with Swift 6.3.1's FoundationNetworking on Debian 12, against an
 /// `openssl s_server` with a self-signed certificate): its libcurl is told nothing but the system
@@ -78,8 +78,7 @@ public enum ACMETransportError: Error, CustomStringConvertible, Sendable {
 /// (`update-ca-certificates`), for every process. Here a CA file is one client's option:
 /// `trustRoots: .pemFile(path)`.
 public final class OpenSSLHTTPSClient: ACMETransport {
-    private let context: SSLContext
-    private let group: any EventLoopGroup
+    private let client: HTTP1Client
     /// Whole-request deadline (connect, TLS, request and response).
     public let timeout: TimeAmount
     /// Largest accepted response body.
@@ -92,8 +91,7 @@ public final class OpenSSLHTTPSClient: ACMETransport {
     ///   - group: the event loops to run on.
     public init(trustRoots: TLSTrustRoots = .system, timeout: TimeAmount = .seconds(30), maxResponseBytes: Int = 1 << 20,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
-        self.context = try SSLContext.client(trustRoots: trustRoots)
-        self.group = group
+        self.client = try HTTP1Client(loadedTrustRoots: trustRoots, group: group)
         self.timeout = timeout
         self.maxResponseBytes = maxResponseBytes
     }
@@ -102,47 +100,29 @@ public final class OpenSSLHTTPSClient: ACMETransport {
         guard request.url.scheme?.lowercased() == "https", let host = request.url.host, !host.isEmpty else {
             throw ACMETransportError.unsupportedURL(request.url.absoluteString)
         }
-        let port = request.url.port ?? 443
         let url = request.url.absoluteString
-        let promise = group.next().makePromise(of: ACMEHTTPResponse.self)
-        let context = self.context, limit = maxResponseBytes
         // An IPv6 literal comes back from URL.host with its brackets.
         let bareHost = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-
-        let channel: any Channel
+        let outgoing = HTTP1ClientRequest(
+            method: request.method, isSecure: true, host: bareHost, port: request.url.port ?? 443, target: Self.target(request.url),
+            headers: [("User-Agent", "pds-acme/0.1")] + request.headers, body: request.body,
+            hostHeader: request.url.port.map { "\(host):\($0)" } ?? host)
         do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(timeout)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(client: context, serverName: bareHost))
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, limit: limit, url: url))
-                    }
+            let response = try await client.execute(outgoing, timeouts: .all(timeout))
+            var body: [UInt8] = []
+            for try await chunk in response.body {
+                body += chunk
+                if body.count > maxResponseBytes {
+                    response.cancel()
+                    throw ACMETransportError.responseTooLarge(maxResponseBytes)
                 }
-                .connect(host: bareHost, port: port).get()
-        } catch {
-            promise.fail(error)
-            throw error
+            }
+            return ACMEHTTPResponse(status: response.status, headerFields: response.headers, body: body)
+        } catch HTTP1ClientError.timedOut {
+            throw ACMETransportError.timedOut(url)
+        } catch HTTP1ClientError.connectionClosed {
+            throw ACMETransportError.connectionClosed(url)
         }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(ACMETransportError.timedOut(url))
-            channel.close(promise: nil)
-        }
-        promise.futureResult.whenComplete { _ in timer.cancel() }
-
-        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: Self.target(request.url))
-        head.headers.add(name: "Host", value: request.url.port.map { "\(host):\($0)" } ?? host)
-        head.headers.add(name: "User-Agent", value: "pds-acme/0.1")
-        head.headers.add(name: "Connection", value: "close")
-        for header in request.headers { head.headers.add(name: header.name, value: header.value) }
-        if let body = request.body { head.headers.add(name: "Content-Length", value: String(body.count)) }
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if let body = request.body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-
-        defer { channel.close(promise: nil) }
-        return try await promise.futureResult.get()
     }
 
     /// The request target: path (at least `/`) and query.
@@ -150,55 +130,5 @@ public final class OpenSSLHTTPSClient: ACMETransport {
         guard let components = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return "/" }
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         return components.percentEncodedQuery.map { path + "?" + $0 } ?? path
-    }
-}
-
-/// Collects one HTTP response and completes a promise with it.
-private final class ResponseCollector: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-
-    private let promise: EventLoopPromise<ACMEHTTPResponse>
-    private let limit: Int
-    private let url: String
-    private var head: HTTPResponseHead?
-    private var body: [UInt8] = []
-    private var completed = false
-
-    init(promise: EventLoopPromise<ACMEHTTPResponse>, limit: Int, url: String) {
-        self.promise = promise
-        self.limit = limit
-        self.url = url
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-        case .body(var buffer):
-            guard !completed else { return }
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
-            if body.count > limit { finish(context, .failure(ACMETransportError.responseTooLarge(limit))) }
-        case .end:
-            guard let head else { return }
-            finish(context, .success(ACMEHTTPResponse(status: Int(head.status.code),
-                                                      headerFields: head.headers.map { ($0.name, $0.value) }, body: body)))
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(context, .failure(error))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        finish(context, .failure(ACMETransportError.connectionClosed(url)))
-        context.fireChannelInactive()
-    }
-
-    /// Completes the promise once (the first outcome wins) and closes the connection.
-    private func finish(_ context: ChannelHandlerContext, _ result: Result<ACMEHTTPResponse, any Error>) {
-        guard !completed else { return }
-        completed = true
-        promise.completeWith(result)
-        context.close(promise: nil)
     }
 }

@@ -1,9 +1,11 @@
 // OpenSSLNIO: TLS for SwiftNIO on the system OpenSSL 3.0 (DESIGN.md "TLS (inbound)").
 //
 // Scope: a `ChannelDuplexHandler` that runs OpenSSL over a pair of memory BIOs (server role, and a
-// client role for the few outbound connections that need their own trust anchors, e.g. an ACME
-// directory), a hot-swappable set of server contexts loaded from PEM files (`TLSContextStore`),
-// and the X.509 pieces ACME needs (keys, CSRs, self-signed certificates, certificate facts).
+// client role that verifies the chain and the host name), a hot-swappable set of server contexts
+// loaded from PEM files (`TLSContextStore`), the X.509 pieces ACME needs (keys, CSRs, self-signed
+// certificates, certificate facts), and `HTTP1Client`: the one outbound HTTP/1.1 client of the
+// appliance (plain or TLS, streamed bodies with backpressure), under both ACME's transport and
+// the server's `OutboundHTTP`.
 //
 // What it is not: an HTTP server, an ACME client, or a general X.509 toolkit. It never imports
 // Foundation or Hummingbird; `PDSServer` wraps the handler into Hummingbird's `ServerChildChannel`.

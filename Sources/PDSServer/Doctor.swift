@@ -45,7 +45,7 @@ public enum Doctor {
             fail("keys", "\(error)", fix: "check PDS_KEY_UNLOCK and the identity/passphrase source (systemd credential pds-unlock, PDS_KEY_IDENTITY_FILE or PDS_KEY_PASSPHRASE_FILE); key files must be age files with mode 0600")
         }
 
-        let http = http ?? URLSessionHTTP()
+        let http = http ?? NIOHTTPClient()
         let resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
                                         isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         // The account, from the database (read-only use).

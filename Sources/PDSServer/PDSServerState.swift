@@ -29,7 +29,7 @@ public final class PDSServerState: Sendable {
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
                 http: (any OutboundHTTP)? = nil) {
-        let http = http ?? URLSessionHTTP()
+        let http = http ?? NIOHTTPClient()
         self.http = http
         resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
                                     isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)

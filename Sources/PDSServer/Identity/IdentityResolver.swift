@@ -127,7 +127,7 @@ final class IdentityResolver: Sendable {
         // HTTPS lookup of an arbitrary name would leave the machine.
         if httpsFallback, let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
             do {
-                let response = try await http.send(OutboundRequest(url: url, timeout: 3), maxResponseBytes: 2048)
+                let response = try await http.send(OutboundRequest(url: url, timeout: 3, followRedirects: true), maxResponseBytes: 2048)
                 let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 if response.status == 200, DID.isValid(text) {
                     handles.withLock { Self.insert(text, for: handle, into: &$0) }
