@@ -50,7 +50,7 @@ import Testing
         }
 
         func mirror(_ config: BlobMirrorConfig) -> BlobMirrorService {
-            var service = BlobMirrorService(config: config, database: database, blobs: files, http: URLSessionHTTP(), logger: S3MirrorTests.logger)
+            var service = BlobMirrorService(config: config, database: database, blobs: files, http: NIOHTTPClient(), logger: S3MirrorTests.logger)
             service.backoff = .init(base: 10, maximum: 60)
             return service
         }
@@ -66,7 +66,7 @@ import Testing
 
     @Test func clientRoundTripWithSignatureVerification() async throws {
         try await S3TestServer.with { s3 in
-            let client = S3Client(endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", credentials: s3.credentials, http: URLSessionHTTP())
+            let client = S3Client(endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", credentials: s3.credentials, http: NIOHTTPClient())
             // Keys that need encoding in the path and in the list query.
             let keys = ["blobs/a b+c", "blobs/ü/1", "blobs/x", "blobs/y", "blobs/z", "other/not-listed"]
             for (index, key) in keys.enumerated() {
@@ -101,7 +101,7 @@ import Testing
             // The server does check signatures: a wrong secret is refused.
             let forged = S3Client(endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1",
                                   credentials: S3Credentials(accessKeyID: s3.credentials.accessKeyID, secretAccessKey: "wrong"),
-                                  http: URLSessionHTTP())
+                                  http: NIOHTTPClient())
             do {
                 try await forged.putObject(key: "blobs/forged", body: [1, 2, 3])
                 Issue.record("a request signed with the wrong secret was accepted")
@@ -217,7 +217,7 @@ import Testing
             let directory = NSTemporaryDirectory() + "pds-restore-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let store = try BlobStore(directory: directory + "/blobs")
-            let client = S3Client(config: s3.mirrorConfig(), http: URLSessionHTTP())
+            let client = S3Client(config: s3.mirrorConfig(), http: NIOHTTPClient())
             let good = Self.bytes(5, count: 70_000)
             let goodCID = CID.raw(hashing: good)
             let claimedCID = CID.raw(hashing: Self.bytes(6))

@@ -105,7 +105,7 @@ public enum Restore {
         }
         try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         do {
-            return try await restore(options, http: http ?? URLSessionHTTP(), progress: progress)
+            return try await restore(options, http: http ?? NIOHTTPClient(), progress: progress)
         } catch {
             // The directory was empty: everything in it now is ours.
             for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] {
