@@ -14,8 +14,18 @@ public enum DNSMessage {
         case responseCode(Int)
     }
 
+    /// Record types this module reads.
+    public enum RecordType: UInt16, Sendable {
+        case a = 1, txt = 16, aaaa = 28
+    }
+
     /// A recursive TXT query for `name` with transaction `id`.
     public static func txtQuery(name: String, id: UInt16) throws(Failure) -> [UInt8] {
+        try query(name: name, type: .txt, id: id)
+    }
+
+    /// A recursive query for `name`'s records of `type` with transaction `id`.
+    public static func query(name: String, type: RecordType, id: UInt16) throws(Failure) -> [UInt8] {
         var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xff), 0x01, 0x00,  // RD set
                               0, 1, 0, 0, 0, 0, 0, 0]  // one question
         for label in name.split(separator: ".", omittingEmptySubsequences: false) where !label.isEmpty {
@@ -26,13 +36,44 @@ public enum DNSMessage {
         }
         bytes.append(0)
         guard bytes.count - 12 <= 255 else { throw .malformed("name longer than 255 bytes") }
-        bytes += [UInt8(typeTXT >> 8), UInt8(typeTXT & 0xff), UInt8(classIN >> 8), UInt8(classIN & 0xff)]
+        bytes += [UInt8(type.rawValue >> 8), UInt8(type.rawValue & 0xff), UInt8(classIN >> 8), UInt8(classIN & 0xff)]
         return bytes
+    }
+
+    /// The A and AAAA addresses in a response to query `id`, as text (`192.0.2.1`, `2001:db8::1`
+    /// in full hexadecimal groups).
+    public static func addressAnswers(_ message: [UInt8], id: UInt16) throws(Failure) -> [String] {
+        try records(message, id: id).compactMap { type, data -> String? in
+            switch (type, data.count) {
+            case (RecordType.a.rawValue, 4): return data.map(String.init).joined(separator: ".")
+            case (RecordType.aaaa.rawValue, 16):
+                return stride(from: 0, to: 16, by: 2).map { String(UInt16(data[$0]) << 8 | UInt16(data[$0 + 1]), radix: 16) }
+                    .joined(separator: ":")
+            default: return nil
+            }
+        }
     }
 
     /// The TXT records of a response to query `id`, each the concatenation of its character
     /// strings. An empty list means the name exists without TXT data; NXDOMAIN throws.
     public static func txtAnswers(_ message: [UInt8], id: UInt16) throws(Failure) -> [String] {
+        var texts: [String] = []
+        for (type, data) in try records(message, id: id) where type == typeTXT {
+            var text: [UInt8] = []
+            var position = 0
+            while position < data.count {
+                let count = Int(data[position])
+                guard position + 1 + count <= data.count else { throw .malformed("bad character string") }
+                text += data[(position + 1)..<(position + 1 + count)]
+                position += 1 + count
+            }
+            texts.append(String(decoding: text, as: UTF8.self))
+        }
+        return texts
+    }
+
+    /// The answer section's records as (type, data).
+    static func records(_ message: [UInt8], id: UInt16) throws(Failure) -> [(UInt16, [UInt8])] {
         guard message.count >= 12 else { throw .malformed("shorter than a header") }
         guard UInt16(message[0]) << 8 | UInt16(message[1]) == id else { throw .malformed("transaction id does not match") }
         guard message[2] & 0x80 != 0 else { throw .malformed("not a response") }
@@ -45,7 +86,7 @@ public enum DNSMessage {
             offset = try skipName(message, from: offset)
             offset += 4
         }
-        var records: [String] = []
+        var records: [(UInt16, [UInt8])] = []
         for _ in 0..<answers {
             offset = try skipName(message, from: offset)
             guard offset + 10 <= message.count else { throw .malformed("truncated record") }
@@ -53,17 +94,7 @@ public enum DNSMessage {
             let length = Int(message[offset + 8]) << 8 | Int(message[offset + 9])
             offset += 10
             guard offset + length <= message.count else { throw .malformed("truncated record data") }
-            if type == typeTXT {
-                var text: [UInt8] = []
-                var position = offset
-                while position < offset + length {
-                    let count = Int(message[position])
-                    guard position + 1 + count <= offset + length else { throw .malformed("bad character string") }
-                    text += message[(position + 1)..<(position + 1 + count)]
-                    position += 1 + count
-                }
-                records.append(String(decoding: text, as: UTF8.self))
-            }
+            records.append((type, Array(message[offset..<(offset + length)])))
             offset += length
         }
         return records

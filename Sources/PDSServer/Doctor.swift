@@ -60,7 +60,10 @@ public enum Doctor {
         }
 
         // DNS: the hostname must resolve to this machine's public address.
-        let addresses = resolveAddresses(config.hostname)
+        // Through the server's own resolver when one is configured (PDS_DNS_RESOLVER), else the system's.
+        let addresses = config.dnsResolver != nil
+            ? ((try? await DNSClient.configured(config.dnsResolver).addresses(config.hostname)) ?? [])
+            : resolveAddresses(config.hostname)
         if addresses.isEmpty {
             fail("dns-hostname", "\(config.hostname) does not resolve",
                  fix: "add an A (and AAAA) record for \(config.hostname) pointing at this server's public IP")

@@ -39,3 +39,14 @@ import Testing
         #expect(throws: DNSMessage.Failure.self) { try DNSMessage.txtAnswers(truncated, id: 7) }
     }
 }
+
+@Suite struct DNSAddressTests {
+    @Test func addressRecordsReadAsText() throws {
+        var message = try DNSMessage.query(name: "pds.example.com", type: .a, id: 9)
+        message[2] = 0x81; message[3] = 0x80; message[7] = 2
+        message += [0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]
+        message += [0xC0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
+        #expect(try DNSMessage.addressAnswers(message, id: 9) == ["192.0.2.1", "2001:db8:0:0:0:0:0:1"])
+        #expect(Array(message[(message.count - 44 - 4)..<(message.count - 44)]) == [0, 1, 0, 1], "an A question, class IN")
+    }
+}

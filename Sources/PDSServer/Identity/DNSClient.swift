@@ -27,8 +27,21 @@ struct DNSClient: Sendable {
 
     /// The TXT strings of `name`; NXDOMAIN gives an empty list.
     func txt(_ name: String) async throws -> [String] {
+        try await exchange(name, type: .txt) { try DNSMessage.txtAnswers($0, id: $1) }
+    }
+
+    /// The A and AAAA addresses of `name`; NXDOMAIN gives an empty list.
+    func addresses(_ name: String) async throws -> [String] {
+        let v4 = try await exchange(name, type: .a) { try DNSMessage.addressAnswers($0, id: $1) }
+        let v6 = try await exchange(name, type: .aaaa) { try DNSMessage.addressAnswers($0, id: $1) }
+        return v4 + v6
+    }
+
+    /// One query and its answer, parsed by `parse` (message, id).
+    func exchange(_ name: String, type: DNSMessage.RecordType,
+                  parse: @escaping @Sendable ([UInt8], UInt16) throws -> [String]) async throws -> [String] {
         let id = UInt16.random(in: 0...UInt16.max)
-        let query = try DNSMessage.txtQuery(name: name, id: id)
+        let query = try DNSMessage.query(name: name, type: type, id: id)
         let remote = try SocketAddress.makeAddressResolvingHost(host, port: port)
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: remote.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
@@ -43,7 +56,7 @@ struct DNSClient: Sendable {
                     for try await reply in inbound {
                         let bytes = Array(reply.data.readableBytesView)
                         do {
-                            return try DNSMessage.txtAnswers(bytes, id: id)
+                            return try parse(bytes, id)
                         } catch DNSMessage.Failure.responseCode(3) {
                             return []
                         } catch DNSMessage.Failure.malformed("transaction id does not match") {
