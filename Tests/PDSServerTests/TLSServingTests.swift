@@ -36,6 +36,7 @@ import Testing
         let directory = NSTemporaryDirectory() + "pds-tls-server-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var config = PDSConfig(hostname: "127.0.0.1", port: 0, bindAddress: "127.0.0.1", dataDirectory: directory, isDevelopment: true)
+        config.appViewURL = ""  // tests never reach the real AppView
         config.publicScheme = "https"
         var logger = Logger(label: "pds-tls-test")
         logger.logLevel = .warning

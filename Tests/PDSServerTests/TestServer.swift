@@ -57,6 +57,7 @@ final class TestServer: Sendable {
         var config = PDSConfig(hostname: "127.0.0.1", port: 0, bindAddress: "127.0.0.1",
                                dataDirectory: directory, isDevelopment: true)
         config.publicScheme = "http"
+        config.appViewURL = ""  // tests never reach the real AppView
         configure(&config)
         var logger = Logger(label: "pds-test")
         logger.logLevel = .warning
