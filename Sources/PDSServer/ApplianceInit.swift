@@ -143,8 +143,7 @@ public enum ApplianceInit {
         created.append(options.configPath)
 
         // Everything `serve` will do, checked now: the config parses and the keys open again.
-        var config = try PDSConfig.load(path: options.configPath, environment: environment.filter { !$0.key.hasPrefix("PDS_") })
-        config.contactEmail = options.email ?? config.contactEmail
+        let config = try PDSConfig.load(path: options.configPath, environment: environment.filter { !$0.key.hasPrefix("PDS_") })
         let identities: [any AgeIdentity]
         switch options.unlock {
         case .passphrase: identities = [AgeScryptIdentity(passphrase: options.passphrase ?? "")]

@@ -2,11 +2,6 @@ import Foundation
 import Logging
 import PDSStore
 
-/// ISO 8601 UTC with milliseconds, as every timestamp the server writes.
-enum AccountStoreTime {
-    static func now() -> String { AccountStore.timestamp() }
-}
-
 /// One JSON object per line on standard error (`{"time","level","label","message",…metadata}`),
 /// for journald and log shippers. `pds serve` uses it unless standard error is a terminal, where
 /// swift-log's readable lines are kinder. Callers never put secrets in messages or metadata.
@@ -24,7 +19,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: Any] = [
-            "time": AccountStoreTime.now(),
+            "time": AccountStore.timestamp(),
             "level": event.level.rawValue, "label": label, "message": event.message.description,
         ]
         if let error = event.error { object["error"] = "\(error)" }

@@ -49,7 +49,8 @@ extension PDSServerState {
     /// The target of `request`: its `atproto-proxy` header, else the AppView for its methods.
     func proxyTarget(_ request: Request, nsid: String) async throws -> ProxyTarget {
         guard let header = request.headers[Self.proxyHeader] else {
-            guard Self.isAppViewMethod(nsid), !config.appViewURL.isEmpty else { throw XRPCError.methodNotImplemented(nsid) }
+            // `proxy` already answered 501 for methods that are not the AppView's.
+            guard !config.appViewURL.isEmpty else { throw XRPCError.methodNotImplemented(nsid) }
             return ProxyTarget(did: config.appViewDID, serviceID: "bsky_appview", url: config.appViewURL)
         }
         let parts = header.split(separator: "#", omittingEmptySubsequences: false)

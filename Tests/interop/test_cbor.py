@@ -12,23 +12,13 @@ import libipld
 import pytest
 
 from conftest import assert_xrpc_error, unique
+from repo_check import _varint
 
 DAG_CBOR = 0x71
 SHA2_256 = 0x12
 
 
 # --- CAR and CID helpers (written against the CARv1 / CIDv1 specs; libipld does the decoding) ------
-
-def _varint(data, offset):
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, offset
-        shift += 7
-
 
 def car_raw_blocks(data):
     """{cid bytes: raw block bytes} by walking the CAR framing (section = varint length, CID, bytes)."""

@@ -7,6 +7,7 @@ import libipld
 import mst
 from conftest import assert_xrpc_error, unique
 from repo_check import _varint, cid_str
+from test_cbor import car_raw_blocks
 from test_blobs import png, upload_raw
 
 POST = "app.bsky.feed.post"
@@ -32,17 +33,8 @@ def _car(response):
     header = libipld.decode_dag_cbor(data[offset:offset + length])
     assert header["version"] == 1
     header["roots"] = [cid_str(root) if isinstance(root, bytes) else str(root) for root in header["roots"]]
-    offset += length
     blocks = {}
-    while offset < len(data):
-        length, offset = _varint(data, offset)
-        section = data[offset:offset + length]
-        offset += length
-        _, pos = _varint(section, 0)
-        _, pos = _varint(section, pos)
-        _, pos = _varint(section, pos)
-        digest_length, pos = _varint(section, pos)
-        cid, block = bytes(section[:pos + digest_length]), bytes(section[pos + digest_length:])
+    for cid, block in car_raw_blocks(data).items():
         assert cid == mst.cid_of(block), "a CAR block does not hash to its CID"
         blocks[cid_str(cid)] = libipld.decode_dag_cbor(block)
     return header, blocks
