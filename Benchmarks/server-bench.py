@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--writes", type=int, default=2000)
     args = parser.parse_args()
     if not os.path.exists(args.binary):
-        sys.exit(f"{args.binary} not found: build with `swift build -c release --scratch-path .build-release --product pds`")
+        sys.exit(f"{args.binary} not found: build with `swift build -c release --static-swift-stdlib --scratch-path .build-release --product pds`")
 
     data = tempfile.mkdtemp(prefix="pds-bench-")
     port = free_port()

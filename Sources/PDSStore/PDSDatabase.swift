@@ -53,6 +53,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("v3-blob-mirror") { db in
             try db.execute(sql: PDSSchema.v3)
         }
+        migrator.registerMigration("v4-block-rowid") { db in
+            try db.execute(sql: PDSSchema.v4)
+        }
         return migrator
     }
 

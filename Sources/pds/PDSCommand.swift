@@ -4,9 +4,22 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import PDSServer
 
 @main
+enum PDSMain {
+    static func main() async {
+        // Swift concurrency's jobs run on NIO's event loops instead of a separate thread pool, so a
+        // request no longer hops between an I/O thread and a cooperative-pool thread and back
+        // (the largest cost of a request was those thread switches). Must happen once, from the
+        // main thread, before anything is scheduled: the first thing `main` does.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await PDSCommand.main()
+    }
+}
+
 struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",

@@ -71,6 +71,27 @@ import Testing
         #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull == false)
     }
 
+    /// The verified-signature cache skips only the HMAC: a cached token is still checked for its
+    /// type and expiry on every use, and the cache keeps just the most recent tokens.
+    @Test func cachedTokensAreStillCheckedOnEveryUse() throws {
+        let (tokens, clock, _, directory) = try Self.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Access tokens carry no jti: issued in the same second they are the same string.
+        let pairs = try (0..<(VerifiedTokenCache.capacity + 2)).map { _ in
+            clock.now += 1
+            return try tokens.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil)
+        }
+        #expect(Set(pairs.map(\.access)).count == pairs.count)
+        for pair in pairs { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) }
+        #expect(tokens.verified.lookup(pairs.last!.access) != nil)
+        #expect(tokens.verified.lookup(pairs[0].access) == nil)  // evicted: verified afresh next time
+        #expect(try tokens.verifyAccess(Self.request(bearer: pairs[0].access)).did == "did:plc:abc")
+        // Cached as a verified access token, it is still no refresh token.
+        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pairs.last!.access)) } == "401 InvalidToken")
+        clock.now += 7201
+        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pairs.last!.access)) } == "400 ExpiredToken")
+    }
+
     @Test func rotationHasAGracePeriodWithTheSameSuccessor() throws {
         let (tokens, clock, _, directory) = try Self.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }

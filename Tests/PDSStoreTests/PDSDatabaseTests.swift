@@ -37,7 +37,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try PDSDatabase(directory: directory)
         let applied = try first.appliedMigrations()
-        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror"])
+        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid"])
         try first.pool.write { db in
             try db.execute(sql: "INSERT INTO repo_seq (event_type, event, sequenced_at) VALUES ('commit', x'00', '2026')")
         }
@@ -46,6 +46,35 @@ import Testing
         #expect(try second.appliedMigrations() == applied)
         let count = try second.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM repo_seq") }
         #expect(count == 1)
+    }
+
+    /// v4 rebuilds `repo_block` as a rowid table: blocks stored before it keep their content and
+    /// rev, lookups by CID still work, a duplicate CID is still ignored, and the rev index is back.
+    @Test func blockTableRebuildKeepsEveryBlock() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/" + PDSDatabase.fileName
+        do {
+            let old = try DatabaseQueue(path: path)
+            try PDSDatabase.migrator.migrate(old, upTo: "v3-blob-mirror")
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171aa', 'rev1', 2, x'a1b2')")
+                try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171bb', 'rev2', 1, x'ff')")
+            }
+            try old.close()
+        }
+        let database = try PDSDatabase(directory: directory)
+        #expect(try database.appliedMigrations().last == "v4-block-rowid")
+        try database.pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT hex(cid) AS cid, repo_rev, size, hex(content) AS content FROM repo_block ORDER BY cid")
+            #expect(rows.map { $0["cid"] as String } == ["0171AA", "0171BB"])
+            #expect(rows.map { $0["repo_rev"] as String } == ["rev1", "rev2"])
+            #expect(rows.map { $0["content"] as String } == ["A1B2", "FF"])
+            try db.execute(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (x'0171aa', 'rev3', 1, x'00')")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM repo_block") == 2)
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT cid FROM repo_block WHERE repo_rev > 'rev1'")
+            #expect(plan.contains { ($0["detail"] as String).contains("repo_block_rev") })
+        }
     }
 
     @Test func sequenceNumbersAreNeverReused() throws {

@@ -178,16 +178,19 @@ public final class FirehoseHub: Sendable {
     }
 
     /// Sends the subscriber every event after its `lastSent`, in seq order, then follows new commits
-    /// until the hub stops or the task is cancelled. `send` gets each complete stored frame; when it
-    /// returns, the event counts as sent. Errors from `send` or the log end the stream.
-    public func stream(_ subscriber: FirehoseSubscriber, send: ([UInt8]) async throws -> Void) async throws -> End {
+    /// until the hub stops or the task is cancelled. `send` gets a page of complete stored frames
+    /// (one page of the log, never empty); when it returns, they count as sent. Handing the
+    /// transport a page rather than one frame at a time lets it write the page with one flush:
+    /// per-frame writes and flushes were most of a replay's cost. Errors from `send` or the log
+    /// end the stream.
+    public func stream(_ subscriber: FirehoseSubscriber, send: ([[UInt8]]) async throws -> Void) async throws -> End {
         var wakeups = subscriber.wakeups.makeAsyncIterator()
         while true {
             try Task.checkCancellation()
             let page = try await log.events(after: subscriber.lastSent, limit: limits.pageSize, maxBytes: limits.pageBytes)
-            for event in page {
-                try await send(event.frame)
-                subscriber.lastSentSeq.store(event.seq, ordering: .releasing)
+            if let last = page.last {
+                try await send(page.map(\.frame))
+                subscriber.lastSentSeq.store(last.seq, ordering: .releasing)
             }
             // Caught up with everything the hub has heard of: wait for the next commit. A wake-up
             // raised while the page was being read or sent is kept (buffer of one), so none is lost.

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 
 /// `com.atproto.sync.subscribeRepos`: the WebSocket side of the firehose (ATPROTO.md §12–13).
 ///
@@ -98,8 +99,8 @@ enum SubscribeRepos {
                             let info = EventFrame.info("OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events")
                             try await outbound.write(.binary(ByteBuffer(bytes: info)))
                         }
-                        return .streamEnded(try await hub.stream(subscriber) { frame in
-                            try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                        return .streamEnded(try await hub.stream(subscriber) { frames in
+                            try await writePage(frames, to: channel)
                         })
                     } catch {
                         return .failed(error)
@@ -148,6 +149,69 @@ enum SubscribeRepos {
             logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
         default:
             break
+        }
+    }
+
+    /// Writes a page of event frames straight to the channel with one flush, and returns once the
+    /// last one has been handed to the socket. That wait is the backpressure: a consumer whose
+    /// socket is full keeps the page pending, its `lastSent` stops moving, and the hub drops it
+    /// once it is too far behind. At most one page (`FirehoseHub.Limits`, ≤ 4 MB plus one frame)
+    /// is buffered per connection. Cancellation (the consumer closed, was dropped, or the server
+    /// is stopping) ends the wait without closing the channel, so a final error frame queued
+    /// behind the page can still be delivered.
+    static func writePage(_ frames: [[UInt8]], to channel: any Channel) async throws {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        let waiter = PageWait(written.futureResult)
+        try await withTaskCancellationHandler {
+            channel.eventLoop.execute {
+                for (index, frame) in frames.enumerated() {
+                    let buffer = channel.allocator.buffer(bytes: frame)
+                    let isLast = index == frames.count - 1
+                    channel.write(WebSocketFrame(fin: true, opcode: .binary, data: buffer), promise: isLast ? written : nil)
+                }
+                channel.flush()
+            }
+            try await waiter.wait()
+        } onCancel: {
+            waiter.cancel()
+        }
+    }
+
+    /// Waits for a write future, or for cancellation, whichever comes first (an `EventLoopFuture`'s
+    /// own `get()` cannot be cancelled, and a stuck write must not hold the connection's task).
+    final class PageWait: Sendable {
+        let future: EventLoopFuture<Void>
+        let state = Mutex<(continuation: CheckedContinuation<Void, any Error>?, cancelled: Bool)>((nil, false))
+
+        init(_ future: EventLoopFuture<Void>) { self.future = future }
+
+        func wait() async throws {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let alreadyCancelled = state.withLock { state -> Bool in
+                    if state.cancelled { return true }
+                    state.continuation = continuation
+                    return false
+                }
+                if alreadyCancelled { continuation.resume(throwing: CancellationError()); return }
+                future.whenComplete { result in self.resume(with: result) }
+            }
+        }
+
+        func cancel() {
+            let continuation = state.withLock { state in
+                state.cancelled = true
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+
+        private func resume(with result: Result<Void, any Error>) {
+            let continuation = state.withLock { state in
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            continuation?.resume(with: result)
         }
     }
 

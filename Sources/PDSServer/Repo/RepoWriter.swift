@@ -142,7 +142,7 @@ public final class RepoWriter: Sendable {
         let prepared = try writes.map(Self.prepare)
         let did = self.did, key = self.key, clock = self.clock
 
-        let (outcome, results, newHead) = try await database.pool.writeWithoutTransaction { db -> (CommitOutcome?, [RecordWriteResult], Head?) in
+        let (outcome, results, newHead) = try Self.onWriter(database) { db -> (CommitOutcome?, [RecordWriteResult], Head?) in
             guard let current = self.head.withLock({ $0 }) else { throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(did)") }
             if let swapCommit, swapCommit != current.commit.cid {
                 throw XRPCError.badRequest("InvalidSwap", "Commit was at \(current.commit.cid)")
@@ -248,6 +248,15 @@ public final class RepoWriter: Sendable {
         guard let outcome, let newHead else { return WriteOutcome(results: results, commit: nil) }
         onCommit(outcome.sequenceNumbers)
         return WriteOutcome(results: results, commit: (newHead.commit.cid, newHead.commit.commit.rev ?? ""))
+    }
+
+    /// Runs `body` on GRDB's writer connection *synchronously*, on the calling thread (a `sync`
+    /// on the idle writer queue runs in place). The async variant hops to the writer's thread and
+    /// back, two thread switches per write, which cost more than the commit's own work on a small
+    /// machine (docs/ARCHITECTURE.md, "Threads"). A separate non-async function so that overload
+    /// resolution cannot pick the async one.
+    static func onWriter<T>(_ database: PDSDatabase, _ body: (Database) throws -> T) throws -> T {
+        try database.pool.writeWithoutTransaction(body)
     }
 
     /// A write with its record encoded and checked.
