@@ -8,7 +8,10 @@ extension MST {
     /// delete's inverse, an insert, splits along that path), and where the path is present, the
     /// innermost spines of its two neighbouring subtrees (an insert's inverse, a delete, merges
     /// them). The same set serves as the MST part of a `getRecord` proof.
-    public func proofNodes(for paths: some Sequence<String>) throws -> BlockMap {
+    ///
+    /// `known` holds blocks the caller already has encoded (the new nodes `finalize()` returned):
+    /// those nodes are taken from it instead of being encoded again.
+    public func proofNodes(for paths: some Sequence<String>, known: BlockMap = BlockMap()) throws -> BlockMap {
         var tree = self
         tree.finalize()
         var blocks = BlockMap()
@@ -18,6 +21,10 @@ extension MST {
         }
         let loader = tree.loader
         func visit(_ link: MSTLink, layer: Int) throws -> MSTNode {
+            if case .node(let node) = link, let cid = node.cid, let bytes = known[cid] {
+                blocks.set(cid, bytes)
+                return node
+            }
             let (node, bytes) = try loader.nodeAndBytes(link, layer: layer)
             blocks.set(link.cid, bytes)
             return node

@@ -11,12 +11,16 @@ public struct RecordChange: Sendable {
     public var cid: CID?
     /// Blobs the new record references (empty for deletes).
     public var blobs: [BlobRef]
+    /// Whether a record was at this path before the change. When not (a create), it has no blob
+    /// references to drop, and two statements per create are skipped.
+    public var replacesRecord: Bool
 
-    public init(collection: String, rkey: String, cid: CID?, blobs: [BlobRef]) {
+    public init(collection: String, rkey: String, cid: CID?, blobs: [BlobRef], replacesRecord: Bool = true) {
         self.collection = collection
         self.rkey = rkey
         self.cid = cid
         self.blobs = blobs
+        self.replacesRecord = replacesRecord
     }
 }
 
@@ -91,10 +95,12 @@ public struct RepositoryStore: Sendable {
         var touchedBlobs = Set<String>()
         for change in write.records {
             // The old record's blob references go; the new record's come.
-            let previous = try String.fetchAll(try db.cachedStatement(sql: "SELECT blob_cid FROM record_blob WHERE collection = ? AND rkey = ?"),
-                arguments: [change.collection, change.rkey])
-            touchedBlobs.formUnion(previous)
-            try db.cachedStatement(sql: "DELETE FROM record_blob WHERE collection = ? AND rkey = ?").execute(arguments: [change.collection, change.rkey])
+            if change.replacesRecord {
+                let previous = try String.fetchAll(try db.cachedStatement(sql: "SELECT blob_cid FROM record_blob WHERE collection = ? AND rkey = ?"),
+                    arguments: [change.collection, change.rkey])
+                touchedBlobs.formUnion(previous)
+                try db.cachedStatement(sql: "DELETE FROM record_blob WHERE collection = ? AND rkey = ?").execute(arguments: [change.collection, change.rkey])
+            }
             if let cid = change.cid {
                 try db.cachedStatement(sql: """
                         INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES (?, ?, ?, ?, ?)

@@ -78,7 +78,7 @@ enum SubscribeRepos {
             return
         case .futureCursor:
             await sendFinalFrame(EventFrame.error("FutureCursor", message: "Cursor in the future."),
-                                 outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
+                                 channel: channel, timeout: hub.limits.errorFrameTimeout)
             return
         case .replay(let started, let outdatedCursor):
             subscriber = started
@@ -97,7 +97,8 @@ enum SubscribeRepos {
                         if outdated {
                             // §13.5: not persisted, no seq; then the whole window follows.
                             let info = EventFrame.info("OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events")
-                            try await outbound.write(.binary(ByteBuffer(bytes: info)))
+                            // Same path as the pages, so it cannot be reordered behind them.
+                            try await write([info], to: channel)
                         }
                         return .streamEnded(try await hub.stream(subscriber) { frames in
                             try await writePage(frames, to: channel)
@@ -140,7 +141,7 @@ enum SubscribeRepos {
         switch outcome {
         case .tooSlow:
             await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
-                                 outbound: outbound, channel: channel, timeout: hub.limits.errorFrameTimeout)
+                                 channel: channel, timeout: hub.limits.errorFrameTimeout)
         case .streamEnded(.stopped):
             // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a
             // graceful shutdown the frame is already out (above) and this is a no-op on the wire.
@@ -160,8 +161,41 @@ enum SubscribeRepos {
     /// is stopping) ends the wait without closing the channel, so a final error frame queued
     /// behind the page can still be delivered.
     static func writePage(_ frames: [[UInt8]], to channel: any Channel) async throws {
+        try await write(frames, to: channel)
+    }
+
+    /// Sends an error frame the connection closes after, behind whatever is already queued on
+    /// the channel, and waits until the socket has taken it: closing earlier would discard it.
+    /// If the peer does not take it within `timeout` (its socket is full), the connection is
+    /// closed without it rather than held open.
+    static func sendFinalFrame(_ frame: [UInt8], channel: any Channel, timeout: Duration) async {
+        let delivered = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await write([frame], to: channel)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !delivered { channel.close(promise: nil) }
+    }
+
+    /// Queues `frames` as binary WebSocket frames on the channel's event loop, flushes once, and
+    /// waits until the last one is written to the socket. Frames written this way and through
+    /// hummingbird-websocket's writer (pongs, close) share the channel's one outbound queue, so
+    /// their order is the order they were queued in.
+    static func write(_ frames: [[UInt8]], to channel: any Channel) async throws {
         let written = channel.eventLoop.makePromise(of: Void.self)
-        let waiter = PageWait(written.futureResult)
+        let waiter = WriteWait(written.futureResult)
         try await withTaskCancellationHandler {
             channel.eventLoop.execute {
                 for (index, frame) in frames.enumerated() {
@@ -179,7 +213,7 @@ enum SubscribeRepos {
 
     /// Waits for a write future, or for cancellation, whichever comes first (an `EventLoopFuture`'s
     /// own `get()` cannot be cancelled, and a stuck write must not hold the connection's task).
-    final class PageWait: Sendable {
+    final class WriteWait: Sendable {
         let future: EventLoopFuture<Void>
         let state = Mutex<(continuation: CheckedContinuation<Void, any Error>?, cancelled: Bool)>((nil, false))
 
@@ -213,28 +247,5 @@ enum SubscribeRepos {
             }
             continuation?.resume(with: result)
         }
-    }
-
-    /// Sends an error frame the connection closes after. If the peer does not take it within
-    /// `timeout` (its socket is full), the connection is closed without it rather than held open.
-    static func sendFinalFrame(_ frame: [UInt8], outbound: WebSocketOutboundWriter, channel: any Channel, timeout: Duration) async {
-        let delivered = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                do {
-                    try await outbound.write(.binary(ByteBuffer(bytes: frame)))
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if !delivered { channel.close(promise: nil) }
     }
 }

@@ -180,7 +180,8 @@ public final class RepoWriter: Sendable {
                     recordBlocks.set(cid, bytes)
                     _ = try tree.set(path, cid)
                     net[path] = (net[path]?.before ?? existing, cid)
-                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs))
+                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs,
+                                                replacesRecord: existing != nil))
                     results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
                 } else {
                     guard existing != nil else {
@@ -213,7 +214,7 @@ public final class RepoWriter: Sendable {
             let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
             // CAR slice (spec §4.4): the commit, the new nodes, the nodes needed to invert the ops
             // (covering paths of every changed key), and the new record blocks.
-            var sliceBlocks = try tree.proofNodes(for: ops.map(\.path))
+            var sliceBlocks = try tree.proofNodes(for: ops.map(\.path), known: nodes)
             sliceBlocks.merge(nodes)
             for op in ops { if let cid = op.cid, let bytes = recordBlocks[cid] { sliceBlocks.set(cid, bytes) } }
             sliceBlocks.set(commit.cid, commit.bytes)
