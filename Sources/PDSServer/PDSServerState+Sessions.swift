@@ -2,6 +2,7 @@ import ATCrypto
 import ATData
 import Foundation
 import Hummingbird
+import NIOPosix
 import PDSStore
 
 extension PDSServerState {
@@ -16,18 +17,20 @@ extension PDSServerState {
                     || (identifier.contains("@") && identifier == account.email?.lowercased())
             else {
                 // Spend the same time as a real check so failures do not reveal which part was wrong.
-                _ = PasswordHash.verify(password, against: Self.decoyHash)
+                _ = try await Self.offEventLoop { PasswordHash.verify(password, against: Self.decoyHash) }
                 throw XRPCError.authenticationRequired("Invalid identifier or password")
             }
-            let scope: SessionScope
-            let appPasswordName: String?
-            if let stored = try accounts.passwordHash(), PasswordHash.verify(password, against: stored) {
-                scope = .access
-                appPasswordName = nil
-            } else if let appPassword = try accounts.appPassword(hash: appPasswordHash(password, did: account.did)) {
-                scope = appPassword.privileged ? .appPassPrivileged : .appPass
-                appPasswordName = appPassword.name
-            } else {
+            let accounts = self.accounts, did = account.did
+            let match: (scope: SessionScope, appPasswordName: String?)? = try await Self.offEventLoop {
+                if let stored = try accounts.passwordHash(), PasswordHash.verify(password, against: stored) {
+                    return (.access, nil)
+                }
+                if let appPassword = try accounts.appPassword(hash: Self.appPasswordHash(password, did: did)) {
+                    return (appPassword.privileged ? .appPassPrivileged : .appPass, appPassword.name)
+                }
+                return nil
+            }
+            guard let (scope, appPasswordName) = match else {
                 throw XRPCError.authenticationRequired("Invalid identifier or password")
             }
             let tokens = try tokens.issue(did: account.did, scope: scope, appPasswordName: appPasswordName)
@@ -62,10 +65,11 @@ extension PDSServerState {
             guard !name.isEmpty else { throw XRPCError.invalidRequest("App password name must not be empty") }
             let privileged = try input.optionalBool("privileged") ?? false
             let password = Self.generateAppPassword()
+            let did = auth.did
+            let hash = try await Self.offEventLoop { try Self.appPasswordHash(password, did: did) }
             let info: AppPasswordInfo
             do {
-                info = try accounts.createAppPassword(
-                    name: name, hash: try appPasswordHash(password, did: auth.did), privileged: privileged)
+                info = try accounts.createAppPassword(name: name, hash: hash, privileged: privileged)
             } catch StoreError.appPasswordNameTaken {
                 throw XRPCError.invalidRequest("A app password with this name already exists.")
             }
@@ -124,8 +128,15 @@ extension PDSServerState {
     }
 
     /// App passwords are hashed with a per-account salt so one scrypt finds the row.
-    func appPasswordHash(_ password: String, did: String) throws -> String {
+    static func appPasswordHash(_ password: String, did: String) throws -> String {
         try PasswordHash.make(password, salt: Array(SHA256.hash(Array(did.utf8)).prefix(16)))
+    }
+
+    /// Runs CPU-heavy work (scrypt: tens of milliseconds, 16 MiB) on NIO's blocking-work pool.
+    /// Request handlers run on the event loops (`pds` makes them Swift Concurrency's executor),
+    /// and a login must not stall every other connection on its loop, firehose consumers included.
+    static func offEventLoop<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 
     /// `xxxx-xxxx-xxxx-xxxx` from the base32 alphabet (80 bits of randomness).
