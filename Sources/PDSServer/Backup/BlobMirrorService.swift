@@ -2,6 +2,7 @@ import ATCrypto
 import ATData
 import Foundation
 import Logging
+import NIOPosix
 import PDSStore
 import ServiceLifecycle
 
@@ -141,12 +142,17 @@ public struct BlobMirrorService: Service {
     func upload(_ item: BlobMirrorQueue.Item) async throws -> Bool {
         let cid = try CID(string: item.cid)
         let path = blobs.path(for: cid)
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Reading and hashing a blob (up to the upload limit) is blocking work: NIO's pool, not the
+        // event loop this task runs on.
+        let read: (bytes: [UInt8], digest: [UInt8])? = try await NIOThreadPool.singleton.runIfActive {
+            guard let data = FileManager.default.contents(atPath: path) else { return nil }
+            let bytes = [UInt8](data)
+            return (bytes, SHA256.hash(bytes))
+        }
+        guard let (bytes, digest) = read else {
             if try !queue.blobExists(item.cid) { return false }
             throw MirrorError.fileMissing(path)
         }
-        let bytes = [UInt8](data)
-        let digest = SHA256.hash(bytes)
         guard cid.codec == CID.Codec.raw, cid.hashCode == CID.sha256Code, Array(cid.digest) == digest else {
             throw MirrorError.contentMismatch(path)
         }
