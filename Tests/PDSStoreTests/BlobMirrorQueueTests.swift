@@ -142,15 +142,9 @@ import Testing
     @Test func migrationQueuesBlobsThatWerePermanentBefore() throws {
         let directory = PDSDatabaseTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/" + PDSDatabase.fileName
-        do {
-            let old = try DatabaseQueue(path: path)
-            try PDSDatabase.migrator.migrate(old, upTo: "v2-email-tokens")
-            try old.write { db in
-                try db.execute(sql: "INSERT INTO blob VALUES ('bpermanent', 'image/png', 1, NULL, '2026')")
-                try db.execute(sql: "INSERT INTO blob VALUES ('btemporary', 'image/png', 1, 'key', '2026')")
-            }
-            try old.close()
+        try PDSDatabaseTests.makeDatabase(in: directory, upTo: "v2-email-tokens") { db in
+            try db.execute(sql: "INSERT INTO blob VALUES ('bpermanent', 'image/png', 1, NULL, '2026')")
+            try db.execute(sql: "INSERT INTO blob VALUES ('btemporary', 'image/png', 1, 'key', '2026')")
         }
         let database = try PDSDatabase(directory: directory)
         #expect(try database.appliedMigrations().contains("v3-blob-mirror"))

@@ -10,6 +10,15 @@ import Testing
         return path
     }
 
+    /// Writes a database migrated only up to `migration` (what an older release left behind),
+    /// with `seed` run in it, for the migrations after it to upgrade.
+    static func makeDatabase(in directory: String, upTo migration: String, seed: (Database) throws -> Void) throws {
+        let old = try DatabaseQueue(path: directory + "/" + PDSDatabase.fileName)
+        try PDSDatabase.migrator.migrate(old, upTo: migration)
+        try old.write(seed)
+        try old.close()
+    }
+
     @Test func everyConnectionIsWALFullSyncWithBusyTimeout() throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -53,15 +62,9 @@ import Testing
     @Test func blockTableRebuildKeepsEveryBlock() throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/" + PDSDatabase.fileName
-        do {
-            let old = try DatabaseQueue(path: path)
-            try PDSDatabase.migrator.migrate(old, upTo: "v3-blob-mirror")
-            try old.write { db in
-                try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171aa', 'rev1', 2, x'a1b2')")
-                try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171bb', 'rev2', 1, x'ff')")
-            }
-            try old.close()
+        try Self.makeDatabase(in: directory, upTo: "v3-blob-mirror") { db in
+            try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171aa', 'rev1', 2, x'a1b2')")
+            try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171bb', 'rev2', 1, x'ff')")
         }
         let database = try PDSDatabase(directory: directory)
         #expect(try database.appliedMigrations().last == "v4-block-rowid")

@@ -101,7 +101,7 @@ enum SubscribeRepos {
                             try await write([info], to: channel)
                         }
                         return .streamEnded(try await hub.stream(subscriber) { frames in
-                            try await writePage(frames, to: channel)
+                            try await write(frames, to: channel)
                         })
                     } catch {
                         return .failed(error)
@@ -153,17 +153,6 @@ enum SubscribeRepos {
         }
     }
 
-    /// Writes a page of event frames straight to the channel with one flush, and returns once the
-    /// last one has been handed to the socket. That wait is the backpressure: a consumer whose
-    /// socket is full keeps the page pending, its `lastSent` stops moving, and the hub drops it
-    /// once it is too far behind. At most one page (`FirehoseHub.Limits`, ≤ 4 MB plus one frame)
-    /// is buffered per connection. Cancellation (the consumer closed, was dropped, or the server
-    /// is stopping) ends the wait without closing the channel, so a final error frame queued
-    /// behind the page can still be delivered.
-    static func writePage(_ frames: [[UInt8]], to channel: any Channel) async throws {
-        try await write(frames, to: channel)
-    }
-
     /// Sends an error frame the connection closes after, behind whatever is already queued on
     /// the channel, and waits until the socket has taken it: closing earlier would discard it.
     /// If the peer does not take it within `timeout` (its socket is full), the connection is
@@ -189,8 +178,13 @@ enum SubscribeRepos {
         if !delivered { channel.close(promise: nil) }
     }
 
-    /// Queues `frames` as binary WebSocket frames on the channel's event loop, flushes once, and
-    /// waits until the last one is written to the socket. Frames written this way and through
+    /// Queues `frames` (a page of the event log, or one control frame) as binary WebSocket frames
+    /// on the channel's event loop, flushes once, and waits until the last one is written to the
+    /// socket. That wait is the backpressure: a consumer whose socket is full keeps the page
+    /// pending, its `lastSent` stops moving, and the hub drops it once it is too far behind; at
+    /// most one page (`FirehoseHub.Limits`, ≤ 4 MB plus one frame) is buffered per connection.
+    /// Cancellation ends the wait without closing the channel, so a final error frame queued
+    /// behind the page can still be delivered. Frames written this way and through
     /// hummingbird-websocket's writer (pongs, close) share the channel's one outbound queue, so
     /// their order is the order they were queued in.
     static func write(_ frames: [[UInt8]], to channel: any Channel) async throws {
