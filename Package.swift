@@ -59,6 +59,7 @@ let package = Package(
         .target(name: "ATRepo", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATLexicon", dependencies: ["ATSyntax", "ATData"]),
+        .target(name: "ATAuth", dependencies: ["ATCrypto", "ATData", "ATSyntax", "Multiformats"]),
 
         // TLS on the system OpenSSL for NIO and an HTTP/1.1 client over it (no Foundation, no
         // Hummingbird), and the ACME client.
@@ -80,6 +81,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
+        // What the server asks of other machines: outbound HTTP, identity resolution, PLC, relays.
+        .target(
+            name: "PDSNetwork",
+            dependencies: [
+                "ATSyntax", "ATIdentity", "OpenSSLNIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+
         // Storage and server: these may use Foundation, GRDB, NIO and Hummingbird.
         .target(
             name: "PDSStore",
@@ -90,8 +102,8 @@ let package = Package(
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "PDSStore", "Multiformats",
-                "OpenSSLNIO", "ACME",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "PDSStore", "Multiformats",
+                "PDSNetwork", "OpenSSLNIO", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "pds",
             dependencies: [
-                "PDSServer", "PDSStore",
+                "PDSServer", "PDSStore", "PDSNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -118,7 +130,7 @@ let package = Package(
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
-        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "PDSNetwork", "ATAuth", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(

@@ -1,3 +1,4 @@
+import PDSNetwork
 import ATCrypto
 import ACME
 import ATIdentity
@@ -46,7 +47,7 @@ public enum Doctor {
         }
 
         let http = http ?? NIOHTTPClient()
-        let resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
+        let resolver = NetworkIdentityDirectory(http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
                                         isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         // The account, from the database (read-only use).
         var account: (did: String, handle: String)?
@@ -73,7 +74,7 @@ public enum Doctor {
 
         if let account {
             do {
-                let did = try await resolver.resolveHandle(account.handle, fresh: true)
+                let did = try await resolver.did(forHandle: account.handle, fresh: true)
                 if did == account.did {
                     pass("handle", "\(account.handle) resolves to \(did)")
                 } else {

@@ -6,12 +6,13 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import PDSNetwork
 import PDSStore
 
 /// Builds the Hummingbird application: basic routes, the XRPC dispatcher and middleware.
 public enum PDSApplication {
     /// The version reported by `/xrpc/_health` and the banner.
-    public static let version = "0.1.0"
+    public static let version = PDSVersion.string
 
     /// The application for `server` listening per its configuration. `onServerRunning` receives
     /// the listening channel (its `localAddress` tells the port when the configuration says 0).

@@ -1,3 +1,5 @@
+import PDSNetwork
+import ATAuth
 import ATCrypto
 import ATData
 import ATIdentity
@@ -24,7 +26,7 @@ extension PDSServerState {
             if handle.string != account.handle {
                 // The new handle must already point here: DNS TXT or HTTPS well-known (ATPROTO.md §9).
                 let resolved: String
-                do { resolved = try await resolver.resolveHandle(handle.string, fresh: true) } catch {
+                do { resolved = try await resolver.did(forHandle: handle.string, fresh: true) } catch {
                     throw XRPCError.invalidRequest("External handle did not resolve to DID: \(error)")
                 }
                 guard resolved == account.did else {

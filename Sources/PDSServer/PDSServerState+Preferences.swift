@@ -1,3 +1,4 @@
+import ATAuth
 import ATData
 import Foundation
 import Hummingbird

@@ -1,3 +1,5 @@
+import PDSNetwork
+import ATAuth
 import ATSyntax
 import Foundation
 import HTTPTypes
@@ -93,8 +95,8 @@ extension PDSServerState {
         let auth = try tokens.verifyAccess(request)
         let account = try requireAccount(auth.did)
         guard account.isActive else { throw XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated") }
-        if Self.protectedMethods.contains(nsid) { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
-        if Self.isPrivilegedMethod(nsid) && !auth.isPrivileged { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
+        if MethodPolicy.protectedMethods.contains(nsid) { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
+        if MethodPolicy.isPrivileged(nsid) && !auth.isPrivileged { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
         let target = try await proxyTarget(request, nsid: nsid)
 
         var path = target.url + "/xrpc/" + nsid

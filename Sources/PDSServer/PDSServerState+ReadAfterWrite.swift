@@ -1,3 +1,5 @@
+import PDSNetwork
+import ATAuth
 import ATData
 import ATSyntax
 import Foundation

@@ -1,3 +1,4 @@
+import ATAuth
 import ATCrypto
 import ATData
 import Foundation

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PDSNetwork
 import PDSStore
 import Synchronization
 
@@ -19,7 +20,7 @@ public final class PDSServerState: Sendable {
     /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
     let http: any OutboundHTTP
     /// Other parties' DIDs and handles.
-    let resolver: IdentityResolver
+    let resolver: any IdentityDirectory
     /// The did:plc directory.
     let plcDirectory: PLCDirectory
     /// `requestCrawl` to the configured relays after new events.
@@ -28,11 +29,10 @@ public final class PDSServerState: Sendable {
     public let metrics = Metrics()
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
-                http: (any OutboundHTTP)? = nil) {
+                http: (any OutboundHTTP)? = nil, identity: (any IdentityDirectory)? = nil) {
         let http = http ?? NIOHTTPClient()
         self.http = http
-        resolver = IdentityResolver(http: http, plcURL: config.plcURL, dns: DNSClient.configured(config.dnsResolver),
-                                    isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
+        resolver = identity ?? Self.identityDirectory(config: config, http: http)
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
         self.config = config
@@ -47,6 +47,13 @@ public final class PDSServerState: Sendable {
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
+    }
+
+    /// The network identity directory with caches in front, as the server uses it.
+    public static func identityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
+        CachedIdentityDirectory(NetworkIdentityDirectory(
+            http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
+            isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution))
     }
 
     /// Opens storage under `config.dataDirectory`.

@@ -1,3 +1,4 @@
+import ATAuth
 import PDSStore
 
 /// An error from a lower layer that has a protocol meaning. The error middleware answers with
@@ -17,6 +18,22 @@ extension BlobReferenceError: XRPCErrorConvertible {
             .badRequest("InvalidMimeType", "Referenced mimeType \(declared) does not match stored blob \(cid) (\(stored))")
         case .sizeMismatch(let cid, let stored, let declared):
             .badRequest("InvalidSize", "Referenced size \(declared) does not match stored blob \(cid) (\(stored) bytes)")
+        }
+    }
+}
+
+extension AuthError: XRPCErrorConvertible {
+    /// Statuses and names as the reference server answers: 401 with `WWW-Authenticate: Bearer`
+    /// for missing or bad credentials (clients drop or refresh the session rather than retry),
+    /// 400 `ExpiredToken` (clients refresh on exactly this name), 400 `InvalidToken` for a genuine
+    /// token whose session may not do this.
+    public var xrpcError: XRPCError {
+        switch self {
+        case .missing: .authMissing
+        case .invalidToken(let message): .invalidToken(message)
+        case .expiredToken(let message): .expiredToken(message)
+        case .badScope(let message): .badRequest("InvalidToken", message)
+        case .serviceToken(let name, let message): XRPCError(.unauthorized, name, message)
         }
     }
 }

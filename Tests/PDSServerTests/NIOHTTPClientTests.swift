@@ -1,3 +1,4 @@
+@testable import PDSNetwork
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,3 +1,4 @@
+@testable import PDSNetwork
 import ATCrypto
 import ATIdentity
 import ATSyntax

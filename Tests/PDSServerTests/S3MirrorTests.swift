@@ -1,3 +1,4 @@
+@testable import PDSNetwork
 import ATData
 import Foundation
 import Logging

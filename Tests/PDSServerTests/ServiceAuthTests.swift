@@ -1,3 +1,4 @@
+@testable import ATAuth
 import ATCrypto
 import ATData
 import Foundation

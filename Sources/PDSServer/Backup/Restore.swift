@@ -1,3 +1,4 @@
+import PDSNetwork
 import ATCrypto
 import ATData
 import Foundation

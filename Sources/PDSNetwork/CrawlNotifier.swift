@@ -5,7 +5,7 @@ import Synchronization
 /// Tells relays to come and crawl: after events are sequenced, at most once per 20 minutes, POST
 /// `com.atproto.sync.requestCrawl {hostname}` to each `PDS_CRAWLERS` host, in the background
 /// (REFERENCE-PDS.md §5.1). Failures are logged; the next event after the interval tries again.
-final class CrawlNotifier: Sendable {
+public final class CrawlNotifier: Sendable {
     let http: any OutboundHTTP
     let hostname: String
     let crawlers: [String]
@@ -13,7 +13,7 @@ final class CrawlNotifier: Sendable {
     let interval: TimeInterval = 20 * 60
     private let lastNotified = Mutex<Date?>(nil)
 
-    init(http: any OutboundHTTP, hostname: String, crawlers: [String], logger: Logger) {
+    public init(http: any OutboundHTTP, hostname: String, crawlers: [String], logger: Logger) {
         self.http = http
         self.hostname = hostname
         self.crawlers = crawlers
@@ -21,7 +21,7 @@ final class CrawlNotifier: Sendable {
     }
 
     /// Called after each transaction that sequenced events.
-    func eventsSequenced() {
+    public func eventsSequenced() {
         guard !crawlers.isEmpty else { return }
         let due = lastNotified.withLock { last -> Bool in
             if let last, Date().timeIntervalSince(last) < interval { return false }

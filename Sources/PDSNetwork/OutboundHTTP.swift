@@ -32,6 +32,12 @@ public struct OutboundStream: Sendable {
     /// Header values by lowercased name.
     public var headers: [String: String]
     public var body: AsyncThrowingStream<[UInt8], any Error>
+
+    public init(status: Int, headers: [String: String], body: AsyncThrowingStream<[UInt8], any Error>) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A fully read response.
@@ -39,6 +45,12 @@ public struct OutboundResponse: Sendable {
     public var status: Int
     public var headers: [String: String]
     public var body: [UInt8]
+
+    public init(status: Int, headers: [String: String], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 
     /// The body parsed as a JSON object, or nil.
     public var jsonObject: [String: Any]? {

@@ -2,23 +2,29 @@ import ATIdentity
 import Foundation
 import Logging
 
-/// The did:plc directory's HTTP API as the PDS uses it (REFERENCE-PDS.md §6.3): submit an
+/// The did:plc directory's HTTP API as the PDS uses it (https://web.plc.directory/api/redoc): submit an
 /// operation, read the latest one and the audit log.
-struct PLCDirectory: Sendable {
+public struct PLCDirectory: Sendable {
     let http: any OutboundHTTP
     let baseURL: String
     let logger: Logger
     /// Attempts for a submission that failed for a transient reason (network, 5xx, 429).
-    var attempts = 4
+    public var attempts = 4
 
-    struct Rejected: Error, CustomStringConvertible {
-        let description: String
+    public init(http: any OutboundHTTP, baseURL: String, logger: Logger) {
+        self.http = http
+        self.baseURL = baseURL
+        self.logger = logger
+    }
+
+    public struct Rejected: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// POSTs `operation` for `did`. A 2xx is success, and so is 409 for an operation the directory
     /// already has (a retry after a lost response); 400 is the directory refusing the operation,
     /// reported with its message. Transient failures are retried with backoff.
-    func submit(_ operation: PLCOperation, did: String) async throws {
+    public func submit(_ operation: PLCOperation, did: String) async throws {
         guard let url = URL(string: "\(baseURL)/\(did)") else { throw Rejected(description: "bad PLC directory URL \(baseURL)") }
         var lastProblem = ""
         for attempt in 1...attempts {
@@ -50,13 +56,13 @@ struct PLCDirectory: Sendable {
     }
 
     /// The latest operation of `did` (`GET /{did}/log/last`).
-    func lastOperation(did: String) async throws -> PLCOperation {
+    public func lastOperation(did: String) async throws -> PLCOperation {
         let body = try await get("\(did)/log/last")
         return try PLCOperation(jsonBytes: body)
     }
 
     /// The audit log of `did` (`GET /{did}/log/audit`).
-    func auditLog(did: String) async throws -> [PLCLogEntry] {
+    public func auditLog(did: String) async throws -> [PLCLogEntry] {
         try PLCAuditLog.parse(try await get("\(did)/log/audit"))
     }
 

@@ -1,6 +1,5 @@
 import ATCrypto
 import ATData
-import Foundation
 import Multiformats
 
 /// Compact JWS tokens (RFC 7515/7519) as the PDS uses them: HS256 session tokens signed with the
