@@ -24,6 +24,8 @@ struct ErrorAndCORSMiddleware: RouterMiddleware {
             }
             return Response(status: .noContent, headers: headers)
         }
+        var request = request
+        let drain = RequestBodyDrain(wrapping: &request)
         var response: Response
         do {
             response = try await next(request, context)
@@ -49,6 +51,7 @@ struct ErrorAndCORSMiddleware: RouterMiddleware {
         }
         response.headers[.accessControlAllowOrigin] = "*"
         response.headers[.accessControlExposeHeaders] = "*"
+        if let drain { await drain.drain(channel: context.channel) }
         return response
     }
 }

@@ -7,10 +7,13 @@ public struct PDSRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller's address (for logs and, later, rate limits).
     public let remoteAddress: SocketAddress?
+    /// The connection (to close it when a request's unread body is too large to drain).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// The cap Hummingbird applies when it *collects* or decodes a body for a handler. Streaming

@@ -86,15 +86,20 @@ extension PDSServerState {
                 }
             }
             let outcome = try await repoWriter().apply(writes, swapCommit: try swapCommit(input))
-            let results: [JSONValue] = zip(outcome.results, statuses).map { result, status in
-                guard let cid = result.cid else { return ["$type": "com.atproto.repo.applyWrites#deleteResult"] }
-                let isCreate = writes.first { $0.collection == result.collection && $0.rkey == result.rkey }.map {
-                    if case .create = $0 { return true } else { return false }
-                } ?? false
+            // One result per write, in order, typed by the write at the same position: a batch that
+            // creates and then updates one path answers createResult, updateResult.
+            let results: [JSONValue] = zip(writes, zip(outcome.results, statuses)).map { write, pair in
+                let (result, status) = pair
+                let type: String
+                switch write {
+                case .create: type = "com.atproto.repo.applyWrites#createResult"
+                case .update: type = "com.atproto.repo.applyWrites#updateResult"
+                case .delete: return ["$type": "com.atproto.repo.applyWrites#deleteResult"]
+                }
                 var output: JSONObject = [
-                    "$type": .string(isCreate ? "com.atproto.repo.applyWrites#createResult" : "com.atproto.repo.applyWrites#updateResult"),
+                    "$type": .string(type),
                     "uri": .string("at://\(account.did)/\(result.collection)/\(result.rkey)"),
-                    "cid": .string(cid.string),
+                    "cid": .string(result.cid?.string ?? ""),
                 ]
                 if let status { output["validationStatus"] = .string(status) }
                 return .object(output)

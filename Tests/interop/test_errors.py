@@ -250,3 +250,40 @@ def test_server_still_healthy_after_malformed_requests(server, did, token):
         send(server, case, did, token)
     assert server.healthy()
     assert server.get("com.atproto.server.getSession", token=token).status_code == 200
+
+
+def _early_answer(server, path, headers, size):
+    """Sends headers and a `size`-byte body the way urllib does (the whole body before reading),
+    with `Connection: close`, and returns what comes back (or the exception)."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {size}\r\nConnection: close\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        try:
+            sock.sendall(head.encode() + b"x" * size)
+            return sock.recv(200)
+        except OSError as error:
+            return error
+
+
+@pytest.mark.parametrize("size", [200_000, 6_000_000])
+def test_an_early_refusal_does_not_stall_a_client_that_sends_its_whole_body(server, token, size):
+    # 401 before the body is read; a client that asked to close still gets its answer.
+    answer = _early_answer(server, "/xrpc/com.atproto.repo.uploadBlob", {"Content-Type": "image/png"}, size)
+    assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 401"), answer
+    # 413 past the record body limit, with valid credentials.
+    answer = _early_answer(server, "/xrpc/com.atproto.repo.createRecord",
+                           {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, size + 1_000_000)
+    assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_an_early_refusal_with_a_huge_body_closes_instead_of_hanging(server):
+    # Past the drain bound the server closes the connection: the client fails at once, not at its timeout.
+    import time
+    started = time.monotonic()
+    answer = _early_answer(server, "/xrpc/com.atproto.repo.uploadBlob", {"Content-Type": "image/png"}, 64_000_000)
+    assert time.monotonic() - started < 5
+    assert isinstance(answer, (bytes, OSError))
+    assert server.healthy()

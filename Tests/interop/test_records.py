@@ -408,3 +408,29 @@ def test_swap_commit(server, client, token, did):
     assert_sdk_error(excinfo, 400, "InvalidSwap")
     # Nothing was written by the refused requests.
     assert _latest_commit(server, did)["cid"] == ok.json()["commit"]["cid"]
+
+
+def test_apply_writes_result_types_follow_each_write_position(server, token, did):
+    """createResult/updateResult/deleteResult come from the write at the same position, even when
+    two writes in one batch touch the same path."""
+    collection = "com.example.interop.batch"
+    rkey = unique("b")
+    write = lambda kind, value=None: {k: v for k, v in {
+        "$type": f"com.atproto.repo.applyWrites#{kind}", "collection": collection, "rkey": rkey,
+        "value": value}.items() if v is not None}
+    response = server.post("com.atproto.repo.applyWrites", {"repo": did, "writes": [
+        write("create", {"n": 1}), write("update", {"n": 2})]}, token=token)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["$type"] for r in results] == [
+        "com.atproto.repo.applyWrites#createResult", "com.atproto.repo.applyWrites#updateResult"]
+    stored = _get_record(server, did, collection, rkey).json()
+    assert stored["value"]["n"] == 2 and stored["cid"] == results[1]["cid"]
+
+    response = server.post("com.atproto.repo.applyWrites", {"repo": did, "writes": [
+        write("delete"), write("create", {"n": 3})]}, token=token)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["$type"] for r in results] == [
+        "com.atproto.repo.applyWrites#deleteResult", "com.atproto.repo.applyWrites#createResult"]
+    assert _get_record(server, did, collection, rkey).json()["value"]["n"] == 3
