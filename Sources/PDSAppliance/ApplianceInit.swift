@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSServer
 import Logging
 import PDSStore
 

@@ -2,6 +2,7 @@ import ATCrypto
 import ACME
 import ATIdentity
 import Foundation
+import PDSServer
 import Logging
 import OpenSSLNIO
 

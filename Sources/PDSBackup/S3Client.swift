@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSNetwork
 
 /// The few S3 calls backup and restore need — PutObject, GetObject, DeleteObject, ListObjectsV2 —
 /// signed with SigV4 and sent as path-style requests (`<endpoint>/<bucket>/<key>`), which every

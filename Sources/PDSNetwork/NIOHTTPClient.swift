@@ -14,7 +14,7 @@ public final class NIOHTTPClient: OutboundHTTP {
     /// Redirects followed when a request asks for it.
     public static let maxRedirects = 5
     static let redirectStatuses: Set<Int> = [301, 302, 303, 307, 308]
-    static let userAgent = "pds/\(PDSApplication.version)"
+    static let userAgent = "pds/\(PDSVersion.current)"
 
     /// - Parameters:
     ///   - trustRoots: the CAs that may sign https servers' certificates (the system store; tests

@@ -1,4 +1,5 @@
 import Foundation
+import PDSBackup
 
 /// Server configuration from `pds.conf` (`KEY=value` lines, also a valid systemd
 /// `EnvironmentFile`) overridden by environment variables of the same names.

@@ -6,3 +6,7 @@
 //
 // What it is not: protocol encoding (ATData/ATRepo), storage details (PDSStore), or the command
 // line (the `pds` executable).
+
+// Transitional: the outbound HTTP client moved to PDSNetwork; re-exported so the server's files
+// and tests keep compiling unchanged until identity and federation move there too.
+@_exported import PDSNetwork

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OpenSSLNIO
+@testable import PDSNetwork
 @testable import PDSServer
 import Synchronization
 import TestSupport

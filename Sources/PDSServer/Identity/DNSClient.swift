@@ -5,13 +5,13 @@ import NIOPosix
 
 /// TXT lookups over UDP against one DNS server (`PDS_DNS_RESOLVER`, else the first nameserver in
 /// /etc/resolv.conf). Only what handle resolution needs: one question, one answer, a timeout.
-struct DNSClient: Sendable {
+public struct DNSClient: Sendable {
     let host: String
     let port: Int
     var timeout: Duration = .seconds(3)
 
     /// The configured resolver, or the system's.
-    static func configured(_ setting: String?) -> DNSClient {
+    public static func configured(_ setting: String?) -> DNSClient {
         if let setting {
             let parts = setting.split(separator: ":")
             if parts.count == 2, let port = Int(parts[1]) { return DNSClient(host: String(parts[0]), port: port) }
@@ -31,7 +31,7 @@ struct DNSClient: Sendable {
     }
 
     /// The A and AAAA addresses of `name`; NXDOMAIN gives an empty list.
-    func addresses(_ name: String) async throws -> [String] {
+    public func addresses(_ name: String) async throws -> [String] {
         let v4 = try await exchange(name, type: .a) { try DNSMessage.addressAnswers($0, id: $1) }
         let v6 = try await exchange(name, type: .aaaa) { try DNSMessage.addressAnswers($0, id: $1) }
         return v4 + v6

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// In dev mode did:web names on loopback hosts (`did:web:127.0.0.1%3A8080`) resolve over plain
 /// HTTP, so local stand-ins can play remote services.
-final class IdentityResolver: Sendable {
+public final class IdentityResolver: Sendable {
     let http: any OutboundHTTP
     let plcURL: String
     let dns: DNSClient
@@ -22,7 +22,7 @@ final class IdentityResolver: Sendable {
     private let documents = Mutex<[String: (DIDDocument, Date)]>([:])
     private let handles = Mutex<[String: (String, Date)]>([:])
 
-    init(http: any OutboundHTTP, plcURL: String, dns: DNSClient, isDevelopment: Bool, httpsFallback: Bool) {
+    public init(http: any OutboundHTTP, plcURL: String, dns: DNSClient, isDevelopment: Bool, httpsFallback: Bool) {
         self.httpsFallback = httpsFallback
         self.http = http
         self.plcURL = plcURL
@@ -38,7 +38,7 @@ final class IdentityResolver: Sendable {
     // MARK: DIDs
 
     /// The DID document of `did` (cached unless `fresh`).
-    func document(_ did: String, fresh: Bool = false) async throws -> DIDDocument {
+    public func document(_ did: String, fresh: Bool = false) async throws -> DIDDocument {
         if !fresh, let (document, at) = documents.withLock({ $0[did] }), Date().timeIntervalSince(at) < freshFor {
             return document
         }
@@ -104,7 +104,7 @@ final class IdentityResolver: Sendable {
     // MARK: Handles
 
     /// The DID `handle` claims to be (DNS TXT first, then HTTPS), not yet checked backwards.
-    func resolveHandle(_ handle: String, fresh: Bool = false) async throws -> String {
+    public func resolveHandle(_ handle: String, fresh: Bool = false) async throws -> String {
         let handle = handle.lowercased()
         if !fresh, let (did, at) = handles.withLock({ $0[handle] }), Date().timeIntervalSince(at) < 300 { return did }
         var reasons: [String] = []

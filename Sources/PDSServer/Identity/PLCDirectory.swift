@@ -4,7 +4,7 @@ import Logging
 
 /// The did:plc directory's HTTP API as the PDS uses it (REFERENCE-PDS.md §6.3): submit an
 /// operation, read the latest one and the audit log.
-struct PLCDirectory: Sendable {
+public struct PLCDirectory: Sendable {
     let http: any OutboundHTTP
     let baseURL: String
     let logger: Logger
@@ -18,7 +18,7 @@ struct PLCDirectory: Sendable {
     /// POSTs `operation` for `did`. A 2xx is success, and so is 409 for an operation the directory
     /// already has (a retry after a lost response); 400 is the directory refusing the operation,
     /// reported with its message. Transient failures are retried with backoff.
-    func submit(_ operation: PLCOperation, did: String) async throws {
+    public func submit(_ operation: PLCOperation, did: String) async throws {
         guard let url = URL(string: "\(baseURL)/\(did)") else { throw Rejected(description: "bad PLC directory URL \(baseURL)") }
         var lastProblem = ""
         for attempt in 1...attempts {
