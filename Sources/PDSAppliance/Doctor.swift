@@ -143,6 +143,10 @@ public enum Doctor {
             }
         }
 
+        if config.crawlers.isEmpty {
+            // Off on purpose (`PDS_CRAWLERS=`), so not a failure, but said: it is why posts would not show up.
+            pass("relay", "crawling is off (PDS_CRAWLERS is empty): no relay is asked to crawl this server, so only direct subscribers see its posts")
+        }
         for crawler in config.crawlers {
             guard let url = URL(string: crawler + "/xrpc/_health") else { continue }
             do {

@@ -56,6 +56,7 @@ def _clean_env(**extra):
     """The environment without inherited PDS_* settings or AWS_CA_BUNDLE (which breaks
     Litestream's S3 client), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_") and k != "AWS_CA_BUNDLE"}
+    env["PDS_CRAWLERS"] = ""  # no relay is asked to crawl: nothing leaves loopback
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
