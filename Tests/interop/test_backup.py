@@ -255,7 +255,7 @@ def test_backup_and_restore_round_trip(work, tools_venv, s3):
         session = server.create_session()
         token, did = session["accessJwt"], session["did"]
         _wait(lambda: "blob mirror enabled" in procs.log("pds"), 10,
-              "the blob mirror service (BlobMirrorService in PDSApplication's services, PDSConfig.blobMirror)")
+              "the blob mirror service (BlobMirrorService, passed to PDSApplication's services by PDSServing; PDSConfig.blobMirror)")
         assert secret not in procs.log("pds"), "the S3 secret appeared in the server log"
 
         # --- Litestream: S3 replica and file replica (two instances, own meta paths) ---------------
