@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         // Already in the graph through Hummingbird; named here because OpenSSLNIO and ACME use it directly.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        // Already in the graph through Hummingbird; named here because PDSBackup's mirror is a `Service`.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
     ],
     targets: [
         // C system libraries. Only these, ATCrypto (and later the TLS module) touch C pointers.
@@ -99,19 +101,40 @@ let package = Package(
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // Backups: the S3 client and SigV4, the blob mirror service, `pds restore`. No Hummingbird.
+        .target(
+            name: "PDSBackup",
+            dependencies: [
+                "ATCrypto", "ATData", "PDSStore", "PDSNetwork",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "PDSServer",
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "PDSStore", "Multiformats",
-                "PDSNetwork", "OpenSSLNIO", "ACME",
+                "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The appliance's commands above the server: init, doctor, key files and unlock, dev
+        // bootstrap, account tokens, and starting the server as the configuration says.
+        .target(
+            name: "PDSAppliance",
+            dependencies: [
+                "ATCrypto", "ATIdentity", "ATSyntax", "ACME", "OpenSSLNIO", "PDSStore", "PDSNetwork", "PDSBackup", "PDSServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "pds",
             dependencies: [
-                "PDSServer", "PDSStore", "PDSNetwork",
+                "PDSAppliance", "PDSServer", "PDSBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,7 +153,9 @@ let package = Package(
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
-        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "PDSNetwork", "ATAuth", "TestSupport"]),
+        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "ATAuth", "TestSupport"]),
+        .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "TestSupport"]),
+        .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import PDSNetwork
 import PDSStore
+import ServiceLifecycle
 
 /// Builds the Hummingbird application: basic routes, the XRPC dispatcher and middleware.
 public enum PDSApplication {
@@ -17,9 +18,10 @@ public enum PDSApplication {
     /// The application for `server` listening per its configuration. `onServerRunning` receives
     /// the listening channel (its `localAddress` tells the port when the configuration says 0).
     /// With `tls`, the port speaks HTTPS/WSS (system OpenSSL) and TLS's services (certificate
-    /// reloads, ACME, the port-80 listener) run with the server.
+    /// reloads, ACME, the port-80 listener) run with the server, and so do `services` (the
+    /// appliance passes the blob mirror here).
     public static func make(
-        server: PDSServerState, logger: Logger, tls: TLSServing? = nil,
+        server: PDSServerState, logger: Logger, tls: TLSServing? = nil, services: [any Service] = [],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
@@ -54,7 +56,7 @@ public enum PDSApplication {
             services: [
                 TemporaryBlobSweeper(index: server.blobIndex, logger: logger),
                 FirehoseService(hub: server.firehose, logger: logger),
-            ] + (tls?.services ?? []) + BlobMirrorService.services(config: server.config.blobMirror, server: server, logger: logger),
+            ] + (tls?.services ?? []) + services,
             onServerRunning: onServerRunning,
             logger: logger)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PDSBackup
 
 /// Server configuration from `pds.conf` (`KEY=value` lines, also a valid systemd
 /// `EnvironmentFile`) overridden by environment variables of the same names.
@@ -46,7 +47,12 @@ public struct PDSConfig: Sendable {
     public var appViewURL: String = "https://api.bsky.app"
     public var appViewDID: String = "did:web:api.bsky.app"
     /// Relays to notify with `requestCrawl` after new events (`PDS_CRAWLERS`, comma-separated URLs).
+    /// When the key is absent `load` uses `defaultCrawlers`, as the reference distribution does
+    /// (without a relay, nothing the account writes reaches the network); `PDS_CRAWLERS=` (empty)
+    /// turns crawling off. A dev server (loopback, not crawlable) has none unless the key is set.
     public var crawlers: [String] = []
+    /// The relays a server asks to crawl it when `PDS_CRAWLERS` is absent.
+    public static let defaultCrawlers = ["https://bsky.network"]
     /// The DNS server for handle TXT lookups, `host:port` (`PDS_DNS_RESOLVER`; default: the first
     /// `nameserver` of /etc/resolv.conf).
     public var dnsResolver: String?
@@ -197,6 +203,8 @@ public struct PDSConfig: Sendable {
         if let crawlers = merged["PDS_CRAWLERS"] {
             config.crawlers = try crawlers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.map { try url("PDS_CRAWLERS", $0) }
+        } else if !isDevelopment {
+            config.crawlers = defaultCrawlers
         }
         if let unlock = merged["PDS_KEY_UNLOCK"], !unlock.isEmpty {
             guard let method = KeyUnlock.Method(rawValue: unlock) else {

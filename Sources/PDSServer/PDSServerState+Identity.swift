@@ -14,7 +14,7 @@ import PDSStore
 /// so a directory that served a broken log is noticed), signed with the server's rotation key,
 /// submitted, and recorded locally; then `#identity` is sequenced.
 extension PDSServerState {
-    static let plcTokenPurpose = "plc_operation"
+    public static let plcTokenPurpose = "plc_operation"
 
     func registerIdentityMethods(on router: inout XRPCRouter) {
         router.procedure("com.atproto.identity.updateHandle") { [self] request, context in
@@ -199,7 +199,7 @@ extension PDSServerState {
     }
 
     /// `XXXXX-XXXXX` from an unambiguous alphabet (the reference's e-mail token shape).
-    static func makeConfirmationToken() -> String {
+    public static func makeConfirmationToken() -> String {
         let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         let characters = SecureRandom.bytes(10).map { alphabet[Int($0) % alphabet.count] }
         return String(characters[0..<5]) + "-" + String(characters[5..<10])
@@ -232,17 +232,5 @@ extension PDSServerState {
             services[key] = PLCService(type: type, endpoint: endpoint)
         }
         return services
-    }
-}
-
-/// Token issuing for the command line (it opens the database directly; SQLite's locking makes
-/// that safe next to a running server).
-public enum AccountTokens {
-    /// A fresh `plc_operation` token, replacing any earlier one.
-    public static func issuePLCToken(dataDirectory: String) throws -> String {
-        let database = try PDSDatabase(directory: dataDirectory)
-        let token = PDSServerState.makeConfirmationToken()
-        try AccountStore(database: database).storeToken(token, purpose: PDSServerState.plcTokenPurpose)
-        return token
     }
 }

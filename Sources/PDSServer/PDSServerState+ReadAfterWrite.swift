@@ -55,7 +55,13 @@ extension PDSServerState {
     }
 
     func readAfterWrite(_ request: Request, nsid: String) async throws -> Response {
-        let upstream = try await proxyUpstream(request, nsid: nsid)
+        let upstream: OutboundStream
+        do {
+            upstream = try await proxyUpstream(request, nsid: nsid)
+        } catch let error as XRPCError where nsid == "app.bsky.actor.getProfile" && config.isDevelopment && Self.isAppViewUnavailable(error) {
+            let account = try ownProfileAccount(request, actors: request.params.optionalString("actor").map { [$0] } ?? [])
+            return jsonResponse(bytes: try JSONSerialization.data(withJSONObject: ownProfileView(account)).map { $0 })
+        }
         let auth = try tokens.verifyAccess(request)  // proxyUpstream checked it; the DID is needed here
         guard upstream.status == 200 || (nsid == "app.bsky.feed.getPostThread" && upstream.status == 400),
               let rev = upstream.headers["atproto-repo-rev"], upstream.headers["content-type"]?.hasPrefix("application/json") == true,

@@ -141,7 +141,7 @@ extension PDSServerState {
     }
 
     /// `xxxx-xxxx-xxxx-xxxx` from the base32 alphabet (80 bits of randomness).
-    static func generateAppPassword() -> String {
+    public static func generateAppPassword() -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
         let random = SecureRandom.bytes(16)
         let characters = random.map { alphabet[Int($0 & 31)] }

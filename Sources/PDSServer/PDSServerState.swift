@@ -18,11 +18,11 @@ public final class PDSServerState: Sendable {
     /// The `subscribeRepos` fan-out, woken by the repo writer after each commit.
     public let firehose: FirehoseHub
     /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
-    let http: any OutboundHTTP
+    public let http: any OutboundHTTP
     /// Other parties' DIDs and handles.
     let resolver: any IdentityDirectory
     /// The did:plc directory.
-    let plcDirectory: PLCDirectory
+    public let plcDirectory: PLCDirectory
     /// `requestCrawl` to the configured relays after new events.
     let crawlNotifier: CrawlNotifier
     /// Request counters for `/metrics`.
@@ -91,6 +91,7 @@ public final class PDSServerState: Sendable {
         registerIdentityMethods(on: &router)
         registerPreferenceMethods(on: &router)
         registerReadAfterWrite(on: &router)
+        registerOfflineProfiles(on: &router)
         registerProxy(on: &router)
         return router
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PDSAppliance
 import PDSServer
 
 /// `pds init`: sets up a new appliance (at most five questions; each has a flag for scripts).

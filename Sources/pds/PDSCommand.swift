@@ -1,11 +1,11 @@
 // pds: the appliance's command line. Thin: parses arguments, loads configuration, and hands off
-// to PDSServer. Exits non-zero with one clear line on bad configuration.
+// to PDSAppliance (and through it PDSServer). Exits non-zero with one clear line on bad configuration.
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import PDSAppliance
 import PDSServer
 
 @main
@@ -55,16 +55,19 @@ struct DevCommand: AsyncParsableCommand {
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
         let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
-        print("""
+        let banner = """
             pds dev is running (development mode: plain HTTP, identity not published)
               URL:      \(config.publicURL)
               handle:   \(summary.handle)
               DID:      \(summary.did)
               password: \(summary.password ?? "(unchanged; pass --password to reset it)")
               data:     \(config.dataDirectory)
-            """)
-        fflush(nil)  // stdout is block-buffered when piped; show the summary now
-        try await PDSServing.run(state: state, logger: logger)
+            """
+        // Said only once the port is bound: a failed bind ends with its own error, no banner.
+        try await PDSServing.run(state: state, logger: logger) { _ in
+            print(banner)
+            fflush(nil)  // stdout is block-buffered when piped; show the summary now
+        }
     }
 }
 
@@ -80,12 +83,26 @@ struct PLCTokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plc-token", abstract: "Print a fresh token for com.atproto.identity.signPlcOperation (valid 15 minutes).")
 
-    @Option(name: .long, help: "Data directory.") var data: String = "./data/dev"
+    @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
+    @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        let token = try AccountTokens.issuePLCToken(dataDirectory: data)
-        print(token)
+        let directory: String
+        if let data {
+            directory = data
+        } else {
+            do {
+                directory = try PDSConfig.load(path: config, environment: ProcessInfo.processInfo.environment).dataDirectory
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+        }
+        do {
+            print(try AccountTokens.issuePLCToken(dataDirectory: directory))
+        } catch {
+            throw CommandFailure("\(error)")
+        }
     }
 }

@@ -2,6 +2,7 @@
 // PDSCommand's `subcommands:` list.
 import ArgumentParser
 import Foundation
+import PDSBackup
 import PDSServer
 
 struct RestoreCommand: AsyncParsableCommand {

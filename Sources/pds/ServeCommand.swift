@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
+import PDSAppliance
 import PDSServer
 
 /// `pds serve --config FILE`: production. Refuses to start half-configured: a bad config, a

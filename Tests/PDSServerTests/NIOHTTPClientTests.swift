@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OpenSSLNIO
+@testable import PDSNetwork
 @testable import PDSServer
 import Synchronization
 import TestSupport

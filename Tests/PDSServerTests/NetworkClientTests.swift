@@ -4,6 +4,8 @@ import ATIdentity
 import ATSyntax
 import Foundation
 import Logging
+import PDSAppliance
+@testable import PDSNetwork
 @testable import PDSServer
 import Synchronization
 import Testing

@@ -5,6 +5,7 @@ import Foundation
 import GRDB
 import Logging
 import Testing
+import PDSAppliance
 @testable import PDSServer
 @testable import PDSStore
 

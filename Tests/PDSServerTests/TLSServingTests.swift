@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OpenSSLNIO
+import PDSAppliance
 @testable import PDSServer
 import PDSStore
 import ServiceLifecycle

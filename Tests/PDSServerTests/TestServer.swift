@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import PDSAppliance
 import PDSServer
 import PDSStore
 import ServiceLifecycle

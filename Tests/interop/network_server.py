@@ -92,6 +92,7 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
     password = password or f"id-{os.urandom(6).hex()}"
     data_dir = work / "data"
     process_env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
+    process_env["PDS_CRAWLERS"] = ""  # no relay unless `env` names one (the stand-in): nothing leaves loopback
     process_env.update(env or {})
     log_path = work / "pds.log"
     with open(log_path, "wb") as log:

@@ -1,6 +1,7 @@
 """The appliance commands of the real binary (issue 6, points 1, 2 and 6): `pds init` without a
 terminal, age-encrypted key files that the real `age` CLI opens, `pds serve --config` with its unlock
-routes and refusals, `pds key import`, JSON logs, `/metrics`, SIGTERM draining, and `pds doctor`.
+routes and refusals, `pds key import`, JSON logs, `/metrics`, SIGTERM draining, `pds doctor`, and (issue 10)
+`pds account plc-token --config` and `pds dev` announcing itself only once listening.
 
 Every server runs on 127.0.0.1 against the loopback stand-ins (Tests/interop/standins); each command
 runs in its own session (no controlling terminal, stdin from /dev/null) with every `PDS_*` variable
@@ -14,6 +15,7 @@ import re
 import shutil
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -330,6 +332,8 @@ def test_init_prints_did_and_recovery_key_and_writes_files(case, request, net):
     assert conf.get("PDS_KEY_UNLOCK") == setup.unlock
     assert conf.get("PDS_TLS") == "off" and conf.get("PDS_PORT") == str(setup.port)
     assert conf.get("PDS_DID_PLC_URL") == net.plc.url
+    crawlers = [line for line in setup.conf.read_text().splitlines() if line.startswith("PDS_CRAWLERS=")]
+    assert crawlers == [f"PDS_CRAWLERS={net.relay.url}"], f"pds.conf names the relay once, as --set said: {crawlers}"
     if case == "identity":
         assert mode(setup.identity_file) == 0o600, f"identity file mode {mode(setup.identity_file):o}"
         assert conf.get("PDS_KEY_IDENTITY_FILE") == str(setup.identity_file)
@@ -682,6 +686,41 @@ def test_doctor_reports_ok_and_failures_with_fixes(identity, net):
     assert identity.did in fix, f"the handle fix does not give the value did={identity.did}: {fix!r}"
     assert checks["did-document"][0] == "ok"
     assert without.returncode == 1
+    assert checks.get("relay", [None])[0] == "ok" and net.relay.url in checks["relay"][1], (
+        f"doctor did not check the configured relay:\n{describe(without)}")
+
+
+# --- 7. pds account plc-token, pds dev --------------------------------------------------------
+
+PLC_TOKEN = re.compile(r"[A-Z2-9]{5}-[A-Z2-9]{5}")
+
+
+def test_plc_token_reads_the_data_directory_from_the_config(identity):
+    result = pds("account", "plc-token", "--config", identity.conf)
+    assert result.returncode == 0, describe(result)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and PLC_TOKEN.fullmatch(lines[0]), f"plc-token printed {result.stdout!r}"
+
+
+def test_plc_token_refuses_a_directory_without_a_server(identity, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    conf = write_conf(tmp_path / "pds.conf", {**read_conf(identity.conf), "PDS_DATA_DIRECTORY": str(empty)})
+    assert_one_clear_line(pds("account", "plc-token", "--config", conf), "no initialised server", str(empty))
+    assert_one_clear_line(pds("account", "plc-token", "--data", tmp_path / "missing"), "no initialised server")
+    assert list(empty.iterdir()) == [] and not (tmp_path / "missing").exists(), "plc-token created files"
+
+
+def test_dev_prints_its_banner_only_once_listening(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pds("dev", "--data", tmp_path / "data", "--port", port, "--password", "dev-password-1",
+                     env={"PDS_CRAWLERS": "", "PDS_BSKY_APP_VIEW_URL": ""}, timeout=REFUSE_SECONDS * 3)
+    assert result.returncode != 0, f"pds dev on a taken port: {describe(result)}"
+    assert "is running" not in result.stdout, f"the banner was printed before the port was bound:\n{describe(result)}"
+    assert re.search(rf"cannot listen on 127\.0\.0\.1:{port}", result.stderr), describe(result)
 
 
 # --- secrets, across everything ---------------------------------------------------------------

@@ -56,6 +56,7 @@ def _clean_env(**extra):
     """The environment without inherited PDS_* settings or AWS_CA_BUNDLE (which breaks
     Litestream's S3 client), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_") and k != "AWS_CA_BUNDLE"}
+    env["PDS_CRAWLERS"] = ""  # no relay is asked to crawl: nothing leaves loopback
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -254,7 +255,7 @@ def test_backup_and_restore_round_trip(work, tools_venv, s3):
         session = server.create_session()
         token, did = session["accessJwt"], session["did"]
         _wait(lambda: "blob mirror enabled" in procs.log("pds"), 10,
-              "the blob mirror service (BlobMirrorService in PDSApplication's services, PDSConfig.blobMirror)")
+              "the blob mirror service (BlobMirrorService, passed to PDSApplication's services by PDSServing; PDSConfig.blobMirror)")
         assert secret not in procs.log("pds"), "the S3 secret appeared in the server log"
 
         # --- Litestream: S3 replica and file replica (two instances, own meta paths) ---------------

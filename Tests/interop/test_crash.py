@@ -61,6 +61,7 @@ class PrivateServer:
         self.starts = 0
         # Only the knobs given here apply: drop every inherited PDS_* setting.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
+        self.env["PDS_CRAWLERS"] = ""  # no relay is asked to crawl: nothing leaves loopback
 
     def start(self):
         with open(self.log_path, "ab") as log:

@@ -217,3 +217,18 @@ def test_sdk_refreshes_an_expired_session_transparently(short_ttl_server, short_
     assert created.uri.startswith(f"at://{did}/app.bsky.feed.post/")
     assert SessionEvent.REFRESH in events
     assert client.com.atproto.server.get_session().did == did
+
+
+def test_sdk_login_and_own_profile_work_without_an_appview(server, did):
+    """`pds dev` with no reachable AppView answers the account's own profile from its records, so
+    the README's example (the SDK's `login` fetches the profile) works offline."""
+    from atproto import Client
+    client = Client(base_url=server.url)
+    profile = client.login(server.handle, server.password)
+    assert profile.did == did and profile.handle == server.handle
+    assert client.get_profile(server.handle).did == did
+    assert [p.did for p in client.get_profiles([did, server.handle]).profiles] == [did]
+    # Someone else's profile still needs the AppView: no made-up answer.
+    response = server.get("app.bsky.actor.getProfile", {"actor": "bob.example.com"},
+                          token=client._session.access_jwt)
+    assert response.status_code in (501, 502), response.text

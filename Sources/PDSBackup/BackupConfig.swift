@@ -38,6 +38,12 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         "s3 \(endpoint.absoluteString)/\(bucket)/\(prefix) (region \(region))"
     }
 
+    /// A mirror setting that cannot work, reported as one line before anything starts (as
+    /// `PDSConfig.Invalid` is for the rest of the configuration).
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Every key this type reads.
     public static let keys = [
         "PDS_BLOB_MIRROR_S3_ENDPOINT", "PDS_BLOB_MIRROR_S3_BUCKET", "PDS_BLOB_MIRROR_S3_REGION", "PDS_BLOB_MIRROR_S3_PREFIX",
@@ -62,7 +68,7 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         guard keys.contains(where: { value($0) != nil }) else { return nil }
         func required(_ key: String, _ meaning: String) throws -> String {
             guard let text = value(key) else {
-                throw PDSConfig.Invalid(description: "\(key) is not set (\(meaning)); the blob mirror needs it, or remove every PDS_BLOB_MIRROR_* key to turn mirroring off")
+                throw Invalid(description: "\(key) is not set (\(meaning)); the blob mirror needs it, or remove every PDS_BLOB_MIRROR_* key to turn mirroring off")
             }
             return text
         }
@@ -73,15 +79,15 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         guard (3...63).contains(bucket.count),
               bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
         else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_BUCKET=\(bucket) is not a bucket name (3-63 lowercase letters, digits, '.', '-')")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_BUCKET=\(bucket) is not a bucket name (3-63 lowercase letters, digits, '.', '-')")
         }
         let region = value("PDS_BLOB_MIRROR_S3_REGION") ?? "us-east-1"
         guard region.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_REGION=\(region) is not a region name")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_REGION=\(region) is not a region name")
         }
         let prefix = normalizedPrefix(merged["PDS_BLOB_MIRROR_S3_PREFIX"].map { $0.trimmingCharacters(in: .whitespaces) } ?? "blobs/")
         guard !prefix.contains("//"), prefix.utf8.count <= 512 else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_PREFIX=\(prefix) is not a usable key prefix")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_PREFIX=\(prefix) is not a usable key prefix")
         }
         let accessKeyID = try required("PDS_BLOB_MIRROR_S3_ACCESS_KEY_ID", "the access key ID")
 
@@ -92,15 +98,15 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         case (nil, let file?):
             secret = try readSecret(file, credentialsDirectory: credentialsDirectory)
         case (nil, nil):
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY or PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE is not set (the secret access key)")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY or PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE is not set (the secret access key)")
         case (_?, _?):
-            throw PDSConfig.Invalid(description: "set only one of PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY and PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE")
+            throw Invalid(description: "set only one of PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY and PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE")
         }
 
         var deleteDelay: TimeInterval = 24 * 3600
         if let hours = value("PDS_BLOB_MIRROR_DELETE_DELAY_HOURS") {
             guard let number = Int(hours), (0...87_600).contains(number) else {
-                throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_DELETE_DELAY_HOURS=\(hours) is not a number in 0...87600")
+                throw Invalid(description: "PDS_BLOB_MIRROR_DELETE_DELAY_HOURS=\(hours) is not a number in 0...87600")
             }
             deleteDelay = TimeInterval(number * 3600)
         }
@@ -125,12 +131,12 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
               scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
               components.path.isEmpty, components.query == nil, components.user == nil, components.password == nil
         else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_ENDPOINT=\(text) must be http(s)://host[:port] (path-style requests add /<bucket>/<key>)")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_ENDPOINT=\(text) must be http(s)://host[:port] (path-style requests add /<bucket>/<key>)")
         }
         if (scheme == "http" && components.port == 80) || (scheme == "https" && components.port == 443) { components.port = nil }
         components.scheme = scheme
         guard let url = components.url else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_ENDPOINT=\(text) is not a URL")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_ENDPOINT=\(text) is not a URL")
         }
         return url
     }
@@ -146,12 +152,12 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
             resolved = path
         }
         guard let data = FileManager.default.contents(atPath: resolved) else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE: cannot read \(resolved)")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE: cannot read \(resolved)")
         }
         let text = String(decoding: data, as: UTF8.self)
         let line = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard !line.isEmpty else {
-            throw PDSConfig.Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE: \(resolved) is empty")
+            throw Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE: \(resolved) is empty")
         }
         return line
     }

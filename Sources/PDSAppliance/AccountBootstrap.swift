@@ -1,6 +1,7 @@
 import ATIdentity
 import ATSyntax
 import Foundation
+import PDSServer
 import PDSStore
 
 /// Creates the one account: its identity (a did:plc genesis published to the directory, or a

@@ -3,7 +3,8 @@ import ATData
 import Foundation
 import Logging
 import Testing
-@testable import PDSServer
+@testable import PDSBackup
+import PDSNetwork
 @testable import PDSStore
 
 /// The S3 client, the blob mirror service and restore's blob download against a real

@@ -1,6 +1,7 @@
 import PDSNetwork
 import ATCrypto
 import Foundation
+import PDSNetwork
 
 /// The few S3 calls backup and restore need — PutObject, GetObject, DeleteObject, ListObjectsV2 —
 /// signed with SigV4 and sent as path-style requests (`<endpoint>/<bucket>/<key>`), which every

@@ -1,7 +1,8 @@
 import ATCrypto
 import Foundation
 import Testing
-@testable import PDSServer
+@testable import PDSBackup
+import PDSNetwork
 
 /// SigV4 against the worked examples AWS publishes for S3 ("Examples: Signature Calculations in
 /// AWS Signature Version 4", header-based auth, bucket `examplebucket`, 2013-05-24) and the
@@ -177,7 +178,7 @@ import Testing
     }
 
     @Test func missingSecretFileNamesThePath() {
-        #expect(throws: PDSConfig.Invalid.self) {
+        #expect(throws: BlobMirrorConfig.Invalid.self) {
             try BlobMirrorConfig.load(from: Self.mirrorKeys([
                 "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY": "", "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE": "/nonexistent/secret",
             ]), credentialsDirectory: nil)

@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSServer
 
 /// Where the secret that opens the age-encrypted key files comes from (`pds serve`), in order:
 ///
@@ -10,15 +11,8 @@ import Foundation
 /// 4. a prompt, when standard input is a terminal.
 ///
 /// Secret files must not be readable by group or others. The secret never reaches a log.
-public enum KeyUnlock {
-    /// How the key files were sealed (`PDS_KEY_UNLOCK`).
-    public enum Method: String, Sendable {
-        /// To an X25519 age recipient; unlocked with the matching identity file.
-        case identity
-        /// To an scrypt passphrase.
-        case passphrase
-    }
-
+/// (`KeyUnlock` itself and `KeyUnlock.Method` are declared beside `PDSConfig`, which reads them.)
+extension KeyUnlock {
     /// The credential name systemd units pass.
     public static let credentialName = "pds-unlock"
 

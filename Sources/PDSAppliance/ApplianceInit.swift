@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSServer
 import Logging
 import PDSStore
 
@@ -77,6 +78,31 @@ public enum ApplianceInit {
         }
     }
 
+    /// pds.conf: what `pds serve` needs, nothing secret. TLS by ACME and the reference
+    /// distribution's relay unless `options.settings` names them.
+    static func configLines(_ options: Options, recoveryDIDKey: String, identityPath: String?) -> [String] {
+        var lines = [
+            "# pds configuration, written by `pds init`. Every key: pds.conf.example.",
+            "PDS_HOSTNAME=\(options.hostname)",
+            "PDS_DATA_DIRECTORY=\(options.dataDirectory)",
+            "PDS_KEY_UNLOCK=\(options.unlock.rawValue)",
+            "PDS_RECOVERY_DID_KEY=\(recoveryDIDKey)",
+        ]
+        if let identityPath { lines.append("PDS_KEY_IDENTITY_FILE=\(identityPath)") }
+        if let email = options.email { lines.append("PDS_CONTACT_EMAIL_ADDRESS=\(email)") }
+        if !options.settings.contains(where: { $0.0 == "PDS_TLS" }) {
+            // Certificates from Let's Encrypt by ACME; using it means accepting its subscriber agreement.
+            lines += ["PDS_TLS=acme", "PDS_ACME_AGREE_TOS=true"]
+            if let email = options.email { lines.append("PDS_ACME_EMAIL=\(email)") }
+        }
+        if !options.settings.contains(where: { $0.0 == "PDS_CRAWLERS" }) {
+            // Written out so the relay is visible (and removable: `PDS_CRAWLERS=` turns crawling off).
+            lines.append("PDS_CRAWLERS=\(PDSConfig.defaultCrawlers.joined(separator: ","))")
+        }
+        for (key, value) in options.settings { lines.append("\(key)=\(value)") }
+        return lines
+    }
+
     static func create(_ options: Options, environment: [String: String], logger: Logger, created: inout [String]) async throws -> Result {
         let files = FileManager.default
         if !files.fileExists(atPath: options.dataDirectory) {
@@ -122,22 +148,7 @@ public enum ApplianceInit {
             created.append(path)
         }
 
-        // pds.conf: what `pds serve` needs, nothing secret.
-        var lines = [
-            "# pds configuration, written by `pds init`. Every key: pds.conf.example.",
-            "PDS_HOSTNAME=\(options.hostname)",
-            "PDS_DATA_DIRECTORY=\(options.dataDirectory)",
-            "PDS_KEY_UNLOCK=\(options.unlock.rawValue)",
-            "PDS_RECOVERY_DID_KEY=\(recovery.didKey)",
-        ]
-        if let identityPath { lines.append("PDS_KEY_IDENTITY_FILE=\(identityPath)") }
-        if let email = options.email { lines.append("PDS_CONTACT_EMAIL_ADDRESS=\(email)") }
-        if !options.settings.contains(where: { $0.0 == "PDS_TLS" }) {
-            // Certificates from Let's Encrypt by ACME; using it means accepting its subscriber agreement.
-            lines += ["PDS_TLS=acme", "PDS_ACME_AGREE_TOS=true"]
-            if let email = options.email { lines.append("PDS_ACME_EMAIL=\(email)") }
-        }
-        for (key, value) in options.settings { lines.append("\(key)=\(value)") }
+        let lines = configLines(options, recoveryDIDKey: recovery.didKey, identityPath: identityPath)
         try files.createDirectory(atPath: (options.configPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: options.configPath), options: .atomic)
         created.append(options.configPath)

@@ -2,6 +2,7 @@ import ATCrypto
 import ATIdentity
 import ATSyntax
 import Foundation
+import PDSServer
 import Logging
 import PDSStore
 

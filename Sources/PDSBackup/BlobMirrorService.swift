@@ -4,6 +4,7 @@ import ATData
 import Foundation
 import Logging
 import NIOPosix
+import PDSNetwork
 import PDSStore
 import ServiceLifecycle
 
@@ -13,8 +14,9 @@ import ServiceLifecycle
 /// The queue is durable (rows are written by triggers in the transaction that makes a blob
 /// permanent, and removed only after the remote operation succeeded), so a crash, a restart or an
 /// unreachable bucket only delays mirroring. Failures back off exponentially per blob, from
-/// `backoff.base` doubling up to `backoff.maximum`, with jitter. Runs as a service of the
-/// Hummingbird application; one operation at a time (a Pi's uplink is the limit, not CPU).
+/// `backoff.base` doubling up to `backoff.maximum`, with jitter. Runs as one of the server's
+/// services (the appliance passes it to the application); one operation at a time (a Pi's uplink
+/// is the limit, not CPU).
 public struct BlobMirrorService: Service {
     /// Retry timing for failed operations.
     public struct Backoff: Sendable {
@@ -51,9 +53,10 @@ public struct BlobMirrorService: Service {
     }
 
     /// The services to add to the application: the mirror when `config` is set, else none.
-    public static func services(config: BlobMirrorConfig?, server: PDSServerState, logger: Logger) -> [any Service] {
+    public static func services(config: BlobMirrorConfig?, database: PDSDatabase, blobs: BlobStore,
+                                http: any OutboundHTTP, logger: Logger) -> [any Service] {
         guard let config else { return [] }
-        return [BlobMirrorService(config: config, database: server.database, blobs: server.blobs, http: server.http, logger: logger)]
+        return [BlobMirrorService(config: config, database: database, blobs: blobs, http: http, logger: logger)]
     }
 
     public func run() async throws {

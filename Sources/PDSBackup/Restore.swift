@@ -2,7 +2,7 @@ import PDSNetwork
 import ATCrypto
 import ATData
 import Foundation
-import GRDB
+import PDSNetwork
 import PDSStore
 
 #if canImport(Glibc)
@@ -126,27 +126,14 @@ public enum Restore {
         summary.databaseBytes = ((try? FileManager.default.attributesOfItem(atPath: databasePath))?[.size] as? NSNumber)?.int64Value ?? 0
 
         // What the database knows: permanent blobs must come back; temporary ones may.
-        var permanent = Set<String>()
-        var temporary = Set<String>()
-        do {
-            let queue = try DatabaseQueue(path: databasePath)
-            let (root, blobRows) = try queue.read { db in
-                (try Row.fetchOne(db, sql: "SELECT did, cid, rev FROM repo_root LIMIT 1"),
-                 try Row.fetchAll(db, sql: "SELECT cid, temp_key IS NULL AS permanent FROM blob"))
-            }
-            try queue.close()
-            if let root {
-                summary.did = root["did"]
-                summary.rootCID = root["cid"]
-                summary.rev = root["rev"]
-            }
-            for row in blobRows {
-                let cid: String = row["cid"]
-                if row["permanent"] as Bool { permanent.insert(cid) } else { temporary.insert(cid) }
-            }
-        } catch {
+        let inventory: RestoreInventory
+        do { inventory = try RestoreInventory.read(databaseAt: databasePath) } catch {
             throw Failure.unreadableDatabase("\(error)")
         }
+        summary.did = inventory.did
+        summary.rootCID = inventory.rootCID
+        summary.rev = inventory.rev
+        let permanent = inventory.permanentBlobs, temporary = inventory.temporaryBlobs
         progress.line("database restored: \(RestoreProgress.bytes(summary.databaseBytes)), "
             + "repo \(summary.did ?? "(none)") at rev \(summary.rev ?? "-"), \(permanent.count) blobs referenced")
 

@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSServer
 
 /// The server's private keys as age-encrypted files in `<data>/keys/` (`signing.age`,
 /// `rotation.age`), mode 0600. Plaintext key material exists only in memory.

@@ -3,6 +3,7 @@ import ATCrypto
 import ACME
 import ATIdentity
 import Foundation
+import PDSServer
 import Logging
 import OpenSSLNIO
 
@@ -26,8 +27,8 @@ public enum Doctor {
             findings.append(finding)
             report(finding)
         }
-        func pass(_ check: String, _ detail: String) { note(Finding(ok: true, check: check, detail: detail, fix: nil)) }
-        func fail(_ check: String, _ detail: String, fix: String) { note(Finding(ok: false, check: check, detail: detail, fix: fix)) }
+        func pass(_ check: String, _ detail: String) { note(Self.pass(check, detail)) }
+        func fail(_ check: String, _ detail: String, fix: String) { note(Self.fail(check, detail, fix: fix)) }
 
         let config: PDSConfig
         do {
@@ -72,38 +73,55 @@ public enum Doctor {
             pass("dns-hostname", "\(config.hostname) → \(addresses.joined(separator: ", "))")
         }
 
-        if let account {
-            do {
-                let did = try await resolver.did(forHandle: account.handle, fresh: true)
-                if did == account.did {
-                    pass("handle", "\(account.handle) resolves to \(did)")
-                } else {
-                    fail("handle", "\(account.handle) resolves to \(did), not \(account.did)",
-                         fix: "set the DNS TXT record _atproto.\(account.handle) to \"did=\(account.did)\"")
-                }
-            } catch {
-                fail("handle", "\(error)", fix: "add the DNS TXT record _atproto.\(account.handle) with the value \"did=\(account.did)\"")
-            }
+        if let account { await checkIdentity(account, config: config, keys: keys, resolver: resolver, note: note) }
+        await checkTLS(config, http: http, note: note)
+        await checkRelays(config, http: http, note: note)
+        return findings
+    }
 
-            do {
-                let document = try await resolver.document(account.did, fresh: true)
-                var problems: [String] = []
-                if document.pdsEndpoint != config.publicURL { problems.append("#atproto_pds is \(document.pdsEndpoint ?? "missing"), not \(config.publicURL)") }
-                if let keys, document.atprotoSigningKey?.didKey != keys.signingKey.didKey { problems.append("#atproto is not this server's signing key") }
-                if document.handle?.string != account.handle { problems.append("alsoKnownAs names \(document.handle?.string ?? "no handle"), not \(account.handle)") }
-                if problems.isEmpty {
-                    pass("did-document", "\(account.did) points at \(config.publicURL) with this signing key and handle")
-                } else {
-                    fail("did-document", problems.joined(separator: "; "),
-                         fix: "update the DID document: `com.atproto.identity.updateHandle` for the handle, or sign a PLC operation with getRecommendedDidCredentials' values")
-                }
-            } catch {
-                fail("did-document", "\(error)", fix: account.did.hasPrefix("did:plc:")
-                     ? "check PDS_DID_PLC_URL and that the genesis operation was published (pds init publishes it)"
-                     : "serve https://\(config.hostname)/.well-known/did.json (pds serve does) and check TLS")
+    static func pass(_ check: String, _ detail: String) -> Finding { Finding(ok: true, check: check, detail: detail, fix: nil) }
+    static func fail(_ check: String, _ detail: String, fix: String) -> Finding { Finding(ok: false, check: check, detail: detail, fix: fix) }
+
+    /// The handle resolves to the account, and the DID document points here with this key and handle.
+    static func checkIdentity(_ account: (did: String, handle: String), config: PDSConfig, keys: ServerKeys?,
+                              resolver: any IdentityDirectory, note: (Finding) -> Void) async {
+        func pass(_ check: String, _ detail: String) { note(Self.pass(check, detail)) }
+        func fail(_ check: String, _ detail: String, fix: String) { note(Self.fail(check, detail, fix: fix)) }
+        do {
+            let did = try await resolver.did(forHandle: account.handle, fresh: true)
+            if did == account.did {
+                pass("handle", "\(account.handle) resolves to \(did)")
+            } else {
+                fail("handle", "\(account.handle) resolves to \(did), not \(account.did)",
+                     fix: "set the DNS TXT record _atproto.\(account.handle) to \"did=\(account.did)\"")
             }
+        } catch {
+            fail("handle", "\(error)", fix: "add the DNS TXT record _atproto.\(account.handle) with the value \"did=\(account.did)\"")
         }
 
+        do {
+            let document = try await resolver.document(account.did, fresh: true)
+            var problems: [String] = []
+            if document.pdsEndpoint != config.publicURL { problems.append("#atproto_pds is \(document.pdsEndpoint ?? "missing"), not \(config.publicURL)") }
+            if let keys, document.atprotoSigningKey?.didKey != keys.signingKey.didKey { problems.append("#atproto is not this server's signing key") }
+            if document.handle?.string != account.handle { problems.append("alsoKnownAs names \(document.handle?.string ?? "no handle"), not \(account.handle)") }
+            if problems.isEmpty {
+                pass("did-document", "\(account.did) points at \(config.publicURL) with this signing key and handle")
+            } else {
+                fail("did-document", problems.joined(separator: "; "),
+                     fix: "update the DID document: `com.atproto.identity.updateHandle` for the handle, or sign a PLC operation with getRecommendedDidCredentials' values")
+            }
+        } catch {
+            fail("did-document", "\(error)", fix: account.did.hasPrefix("did:plc:")
+                 ? "check PDS_DID_PLC_URL and that the genesis operation was published (pds init publishes it)"
+                 : "serve https://\(config.hostname)/.well-known/did.json (pds serve does) and check TLS")
+        }
+    }
+
+    /// The certificate (files or ACME) names the hostname and is current, and HTTPS answers.
+    static func checkTLS(_ config: PDSConfig, http: any OutboundHTTP, note: (Finding) -> Void) async {
+        func pass(_ check: String, _ detail: String) { note(Self.pass(check, detail)) }
+        func fail(_ check: String, _ detail: String, fix: String) { note(Self.fail(check, detail, fix: fix)) }
         switch config.tlsMode {
         case .off:
             pass("tls", "PDS_TLS=off: TLS is terminated in front of this server")
@@ -142,7 +160,16 @@ public enum Doctor {
                 }
             }
         }
+    }
 
+    /// Each relay of `PDS_CRAWLERS` answers; crawling switched off is said, not skipped.
+    static func checkRelays(_ config: PDSConfig, http: any OutboundHTTP, note: (Finding) -> Void) async {
+        func pass(_ check: String, _ detail: String) { note(Self.pass(check, detail)) }
+        func fail(_ check: String, _ detail: String, fix: String) { note(Self.fail(check, detail, fix: fix)) }
+        if config.crawlers.isEmpty {
+            // Off on purpose (`PDS_CRAWLERS=`), so not a failure, but said: it is why posts would not show up.
+            pass("relay", "crawling is off (PDS_CRAWLERS is empty): no relay is asked to crawl this server, so only direct subscribers see its posts")
+        }
         for crawler in config.crawlers {
             guard let url = URL(string: crawler + "/xrpc/_health") else { continue }
             do {
@@ -153,7 +180,6 @@ public enum Doctor {
                 fail("relay", "\(crawler) is not reachable: \(error)", fix: "check outbound HTTPS from this machine (firewall, DNS) and PDS_CRAWLERS")
             }
         }
-        return findings
     }
 
     /// The addresses `name` resolves to through the system resolver.

@@ -1,5 +1,6 @@
 import Foundation
-@testable import PDSServer
+@testable import PDSBackup
+import PDSNetwork
 import TestSupport
 
 /// A real S3-compatible server for a test: moto via `../shared/tools/s3-local` on a free loopback
