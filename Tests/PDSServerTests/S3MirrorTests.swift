@@ -2,6 +2,7 @@ import ATData
 import Foundation
 import Logging
 import Testing
+import TestSupport
 @testable import PDSServer
 @testable import PDSStore
 
@@ -64,7 +65,8 @@ import Testing
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed &* 7) }
     }
 
-    @Test func clientRoundTripWithSignatureVerification() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func clientRoundTripWithSignatureVerification() async throws {
         try await S3TestServer.with { s3 in
             let client = S3Client(endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", credentials: s3.credentials, http: NIOHTTPClient())
             // Keys that need encoding in the path and in the list query.
@@ -113,7 +115,8 @@ import Testing
         }
     }
 
-    @Test func mirrorUploadsPermanentBlobsOnlyAndDeletesRemovedOnes() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func mirrorUploadsPermanentBlobsOnlyAndDeletesRemovedOnes() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -143,7 +146,8 @@ import Testing
         }
     }
 
-    @Test func deletesWaitForTheConfiguredDelay() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func deletesWaitForTheConfiguredDelay() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -159,7 +163,8 @@ import Testing
         }
     }
 
-    @Test func failuresStayQueuedAndAreRetriedWithBackoff() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func failuresStayQueuedAndAreRetriedWithBackoff() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -212,7 +217,8 @@ import Testing
         #expect(backoff.delay(afterAttempts: 10_000) == 900)
     }
 
-    @Test func restoreDownloadVerifiesEachBlobAgainstItsCID() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func restoreDownloadVerifiesEachBlobAgainstItsCID() async throws {
         try await S3TestServer.with { s3 in
             let directory = NSTemporaryDirectory() + "pds-restore-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: directory) }
