@@ -9,7 +9,7 @@ Measures (printed; nothing is asserted):
 - getRepo: wall time and server RSS growth while streaming the full CAR of a large repository.
 
 Run it with the tools venv's Python (it needs `websockets` and `libipld`):
-  $(../shared/tools/tools-venv)/bin/python Benchmarks/firehose-bench.py [--events 50000] [--records 100000]
+  $(Tests/tools/venv)/bin/python Benchmarks/firehose-bench.py [--events 50000] [--records 100000]
 """
 import argparse, asyncio, base64, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 import libipld, websockets

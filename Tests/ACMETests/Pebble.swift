@@ -8,8 +8,7 @@ import Glibc
 
 /// Let's Encrypt's Pebble test CA on loopback, in real validation mode, one instance per test.
 ///
-/// Like `../shared/tools/pebble-local start validate`, but every port is free-picked at start,
-/// so tests (and other engineers' Pebbles) never collide: `pebble-challtestsrv` serves only DNS
+/// Every port is free-picked at start, so tests (and other engineers' Pebbles) never collide: `pebble-challtestsrv` serves only DNS
 /// (every A query → 127.0.0.1), and Pebble validates HTTP-01 on `httpPort` and TLS-ALPN-01 on
 /// `tlsPort` of 127.0.0.1, where the test runs the appliance's listeners.
 final class Pebble: @unchecked Sendable {

@@ -3,9 +3,11 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Interoperability with the real `age` CLI (Debian age 1.1.1; CI installs it). Missing tools make
-/// these tests fail with instructions, never skip.
-@Suite struct AgeCLITests {
+/// Interoperability with the real `age` CLI (Debian age 1.1.1; CI installs it). Without it these
+/// tests are skipped with the reason; under CI (`SharedVectors.required`) they fail with instructions.
+@Suite(.enabled(if: TestTools.installed("age", "age-keygen") || SharedVectors.required,
+                "needs the age CLI (apt-get install -y age)"))
+struct AgeCLITests {
     static let passphrase = "correct horse battery staple"
 
     /// The `age` binary, or a failure that says how to install it.
@@ -18,14 +20,8 @@ import TestSupport
         return path
     }
 
-    /// shared/tools/age-pass, which types a passphrase into `age` through a pty.
-    static func agePass() throws -> String {
-        let path = SharedVectors.sharedDirectory.appendingPathComponent("tools/age-pass").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw TestFailure("shared/tools/age-pass not found at \(path): the passphrase interop tests need the shared folder")
-        }
-        return path
-    }
+    /// Tests/tools/age-pass, which types a passphrase into `age` through a pty.
+    static func agePass() throws -> String { TestTools.script("age-pass") }
 
     static func plaintext70000() -> [UInt8] { (0..<70000).map { UInt8((7 * $0 + 3) % 256) } }
 

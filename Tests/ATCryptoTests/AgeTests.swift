@@ -34,7 +34,7 @@ import TestSupport
 
     // MARK: CLI vectors
 
-    @Test(arguments: [
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"), arguments: [
         ("x25519-hello.age", "identity.txt", helloSHA),
         ("x25519-hello.armored.age", "identity.txt", helloSHA),
         ("x25519-70000.age", "identity.txt", seventyKSHA),
@@ -50,12 +50,14 @@ import TestSupport
         #expect(sha256Hex(plaintext) == sha)
     }
 
-    @Test func cliPlaintextsMatchTheirFiles() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func cliPlaintextsMatchTheirFiles() throws {
         #expect(try Age.decrypt(try Self.cli("x25519-hello.age"), identities: try Self.identities("identity.txt")) == Self.cli("plain-hello.txt"))
         #expect(try Age.decrypt(try Self.cli("x25519-70000.age"), identities: try Self.identities("identity.txt")) == Self.cli("plain-70000.bin"))
     }
 
-    @Test func cliNoMatch() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func cliNoMatch() throws {
         #expect(throws: AgeError.noMatch) {
             try Age.decrypt(try Self.cli("x25519-for-identity2-hello.age"), identities: try Self.identities("identity.txt"))
         }
@@ -66,7 +68,7 @@ import TestSupport
     }
 
     /// The CLI's default work factor (2^18, 256 MiB): the explicit scrypt maxmem matters here.
-    @Test(arguments: [
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"), arguments: [
         ("scrypt-hello.age", helloSHA),
         ("scrypt-hello.armored.age", helloSHA),
         ("scrypt-70000.age", seventyKSHA),
@@ -76,7 +78,8 @@ import TestSupport
         #expect(sha256Hex(plaintext) == sha)
     }
 
-    @Test func cliScryptWrongPassphraseAndLowCap() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func cliScryptWrongPassphraseAndLowCap() throws {
         #expect(throws: AgeError.noMatch) {
             try Age.decrypt(try Self.cli("scrypt-hello.age"), identities: [AgeScryptIdentity(passphrase: "wrong")])
         }
@@ -86,7 +89,8 @@ import TestSupport
         }
     }
 
-    @Test func cliKeyEncodings() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func cliKeyEncodings() throws {
         let identity = try #require(try Self.identities("identity.txt").first)
         let recipientText = String(decoding: try Self.cli("recipient.txt"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(identity.recipient.description == recipientText)
@@ -98,7 +102,8 @@ import TestSupport
     }
 
     /// Recomputes every intermediate value of the X25519 traces with the primitives.
-    @Test(arguments: [("x25519-hello.age", "x25519-hello.trace.txt"), ("x25519-70000.age", "x25519-70000.trace.txt")])
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"),
+          arguments: [("x25519-hello.age", "x25519-hello.trace.txt"), ("x25519-70000.age", "x25519-70000.trace.txt")])
     func cliX25519Trace(file: String, traceFile: String) throws {
         let trace = try Self.trace(traceFile)
         let bytes = try Self.cli(file)
@@ -120,7 +125,8 @@ import TestSupport
         try checkCommon(trace: trace, bytes: bytes, fileKey: fileKey, macLine: lines[3])
     }
 
-    @Test func cliScryptTrace() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func cliScryptTrace() throws {
         let trace = try Self.trace("scrypt-hello.trace.txt")
         let bytes = try Self.cli("scrypt-hello.age")
         let lines = bytes.split(separator: 0x0A, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }

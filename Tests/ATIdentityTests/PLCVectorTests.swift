@@ -6,7 +6,8 @@ import TestSupport
 import Testing
 
 /// The go-didplc audit-log vectors (shared/vectors/extra/plc; ATPROTO.md §8.2).
-@Suite struct PLCVectorTests {
+@Suite(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+struct PLCVectorTests {
     /// Logs the README lists as valid.
     static let validLogs = [
         "log_bnewbold_robocracy.json", "log_bskyapp.json", "log_duplicate_rotation_keys.json",

@@ -6,7 +6,8 @@ import TestSupport
 
 /// The interop Lexicon vectors: schema-document validity, and record data validated against the
 /// example catalog (`vectors/interop/lexicon`).
-@Suite struct LexiconVectorTests {
+@Suite(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+struct LexiconVectorTests {
     func cases(_ path: String) throws -> [JSONValue] {
         let document = try JSONValue.parse([UInt8](SharedVectors.data(path)))
         return try #require(document.arrayValue, "\(path) should be a JSON array")

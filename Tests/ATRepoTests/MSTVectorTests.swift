@@ -5,7 +5,8 @@ import Testing
 import TestSupport
 
 @Suite struct MSTVectorTests {
-    @Test func keyHeights() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func keyHeights() throws {
         let cases = try SharedVectors.json("interop/mst/key_heights.json") as! [[String: Any]]
         #expect(cases.count == 9)
         for entry in cases {
@@ -14,7 +15,8 @@ import TestSupport
         }
     }
 
-    @Test func commonPrefix() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func commonPrefix() throws {
         let cases = try SharedVectors.json("interop/mst/common_prefix.json") as! [[String: Any]]
         #expect(cases.count == 13)
         for entry in cases {
@@ -23,7 +25,8 @@ import TestSupport
         }
     }
 
-    @Test func exampleKeysEncodeTheirHeight() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func exampleKeysEncodeTheirHeight() throws {
         let keys = try SharedVectors.lines("interop/mst/example_keys.txt")
         #expect(keys.count == 156)
         for key in keys {
@@ -41,7 +44,8 @@ import TestSupport
         #expect(blocks[root] == MST.emptyNodeBytes)
     }
 
-    @Test func knownTrees() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func knownTrees() throws {
         let file = try SharedVectors.json("extra/mst/mst-known-trees.json") as! [String: Any]
         let trees = file["trees"] as! [[String: Any]]
         #expect(trees.count == 11)
@@ -70,7 +74,8 @@ import TestSupport
         #expect(CID.dagCBOR(hashing: bytes).string == manual["cid"] as! String)
     }
 
-    @Test func trimTopAndSplitTransitions() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func trimTopAndSplitTransitions() throws {
         let file = try SharedVectors.json("extra/mst/mst-known-trees.json") as! [String: Any]
         let trees = file["trees"] as! [[String: Any]]
         func tree(_ prefix: String) throws -> (MST, CID, [String], CID) {
@@ -93,7 +98,8 @@ import TestSupport
         #expect(split.rootCID == (try tree("split-two-layers: before")).3)
     }
 
-    @Test func pathValidation() throws {
+    @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+    func pathValidation() throws {
         let file = try SharedVectors.json("extra/mst/mst-known-trees.json") as! [String: Any]
         for key in file["allowedKeys_TS"] as! [String] { #expect(RepoPath.isValid(key), "\(key)") }
         for key in file["rejectedKeys_TS"] as! [String] where !key.contains("<") {

@@ -35,7 +35,8 @@ func checkVectors(_ name: String, _ parse: (String) throws(SyntaxError) -> Void)
     return valid.count + invalid.count
 }
 
-@Suite("Interop syntax vectors")
+@Suite("Interop syntax vectors", .enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))
+
 struct VectorTests {
     @Test func did() throws { try checkVectors("did") { s throws(SyntaxError) in _ = try DID(s) } }
     @Test func handle() throws { try checkVectors("handle") { s throws(SyntaxError) in _ = try Handle(s) } }

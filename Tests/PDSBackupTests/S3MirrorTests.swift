@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import Testing
 @testable import PDSBackup
-import PDSNetwork
+import TestSupport
 @testable import PDSStore
 
 /// The S3 client, the blob mirror service and restore's blob download against a real
@@ -66,7 +66,8 @@ import PDSNetwork
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed &* 7) }
     }
 
-    @Test func clientRoundTripWithSignatureVerification() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func clientRoundTripWithSignatureVerification() async throws {
         try await S3TestServer.with { s3 in
             let client = S3Client(endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", credentials: s3.credentials, http: NIOHTTPClient())
             // Keys that need encoding in the path and in the list query.
@@ -115,7 +116,8 @@ import PDSNetwork
         }
     }
 
-    @Test func mirrorUploadsPermanentBlobsOnlyAndDeletesRemovedOnes() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func mirrorUploadsPermanentBlobsOnlyAndDeletesRemovedOnes() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -145,7 +147,8 @@ import PDSNetwork
         }
     }
 
-    @Test func deletesWaitForTheConfiguredDelay() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func deletesWaitForTheConfiguredDelay() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -161,7 +164,8 @@ import PDSNetwork
         }
     }
 
-    @Test func failuresStayQueuedAndAreRetriedWithBackoff() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func failuresStayQueuedAndAreRetriedWithBackoff() async throws {
         try await S3TestServer.with { s3 in
             let store = try Store()
             defer { store.remove() }
@@ -214,7 +218,8 @@ import PDSNetwork
         #expect(backoff.delay(afterAttempts: 10_000) == 900)
     }
 
-    @Test func restoreDownloadVerifiesEachBlobAgainstItsCID() async throws {
+    @Test(.enabled(if: TestTools.hasVenv || SharedVectors.required, "needs moto from the Python tools venv (Tests/tools/venv)"))
+    func restoreDownloadVerifiesEachBlobAgainstItsCID() async throws {
         try await S3TestServer.with { s3 in
             let directory = NSTemporaryDirectory() + "pds-restore-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: directory) }

