@@ -45,7 +45,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
     ],
     targets: [
-        // C system libraries. Only these, ATCrypto (and later the TLS module) touch C pointers.
+        // C system libraries. Only these, ATCrypto and OpenSSLNIO touch C pointers.
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
@@ -94,7 +94,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
-        // Storage and server: these may use Foundation, GRDB, NIO and Hummingbird.
+        // Storage: SQLite through GRDB (the only module that writes SQL), blobs on the filesystem.
         .target(
             name: "PDSStore",
             dependencies: [
@@ -110,11 +110,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // What the server does, without HTTP: sessions, identity, the repository writer, the firehose hub.
+        .target(
+            name: "PDSCore",
+            dependencies: [
+                "ATAuth", "ATCrypto", "ATData", "ATSyntax", "PDSStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "PDSServer",
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "PDSStore", "Multiformats",
-                "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup",
+                "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup", "PDSCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -125,7 +133,7 @@ let package = Package(
         .target(
             name: "PDSAppliance",
             dependencies: [
-                "ATCrypto", "ATIdentity", "ATSyntax", "ACME", "OpenSSLNIO", "PDSStore", "PDSNetwork", "PDSBackup", "PDSServer",
+                "ATCrypto", "ATIdentity", "ATSyntax", "ACME", "OpenSSLNIO", "PDSStore", "PDSNetwork", "PDSBackup", "PDSCore", "PDSServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -153,7 +161,7 @@ let package = Package(
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
-        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "ATAuth", "TestSupport"]),
+        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
         .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "TestSupport"]),
         .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),

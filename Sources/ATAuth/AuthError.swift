@@ -9,6 +9,8 @@ public enum AuthError: Error, Equatable, Sendable {
     case expiredToken(String)
     /// A genuine token whose session may not do this (an app password managing the account).
     case badScope(String)
+    /// The account behind a genuine token is deactivated, and the method needs an active one.
+    case accountDeactivated
     /// A refused inter-service token: `name` is the reference's error name (`BadJwtAudience`, …).
     case serviceToken(name: String, message: String)
 

@@ -1,3 +1,4 @@
+import PDSCore
 import ATCrypto
 import ATIdentity
 import ATSyntax
@@ -59,7 +60,7 @@ public enum DevBootstrap {
             }
             return Summary(did: account.did, handle: account.handle, password: nil, created: false)
         }
-        let password = password ?? PDSServerState.generateAppPassword()
+        let password = password ?? SessionService.generateAppPassword()
         let did = try await AccountBootstrap.create(state: state, handle: handle, password: password, email: nil, didWeb: didWeb)
         return Summary(did: did, handle: handle.lowercased(), password: password, created: true)
     }

@@ -1,34 +1,80 @@
 import ATAuth
+import ATCrypto
 import Foundation
-import HTTPTypes
-import Hummingbird
+import Logging
+import NIOPosix
 import PDSStore
 
-/// Password sessions: the HS256 tokens (signed and checked by ATAuth's `SessionTokenCodec`) plus
-/// the stored refresh tokens that make rotation and revocation possible.
+/// Why a session operation was refused.
+public enum SessionError: Error, Equatable, Sendable {
+    /// Unknown identifier or wrong password (one answer for both, so failures reveal nothing).
+    case invalidCredentials
+    /// The token's subject is not the hosted account.
+    case accountNotFound
+    /// An app password needs a name.
+    case emptyAppPasswordName
+    /// An app password with this name exists.
+    case appPasswordNameTaken
+}
+
+/// Password sessions: logins (account password or app password), the HS256 tokens (signed and
+/// checked by ATAuth's `SessionTokenCodec`), the stored refresh tokens that make rotation and
+/// revocation possible, and app passwords.
 ///
 /// A rotated refresh token keeps working for 2 h and yields the same successor (its `jti` is
 /// derived from the old one), so a client that lost a refresh response can simply retry.
-struct SessionTokens: Sendable {
+public struct SessionService: Sendable {
     static let rotationGrace: Int64 = 2 * 3600
 
-    var codec: SessionTokenCodec
+    public var codec: SessionTokenCodec
     let accounts: AccountStore
-    var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    let logger: Logger
+    public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
-    init(secret: [UInt8], audience: String, accounts: AccountStore) {
+    public init(secret: [UInt8], audience: String, accounts: AccountStore, logger: Logger = Logger(label: "pds")) {
         codec = SessionTokenCodec(secret: secret, audience: audience)
         self.accounts = accounts
+        self.logger = logger
     }
 
     /// Access-token lifetime in seconds (reference: 120 min).
-    var accessLifetime: Int64 {
+    public var accessLifetime: Int64 {
         get { codec.accessLifetime }
         set { codec.accessLifetime = newValue }
     }
 
+    // MARK: Logins and tokens
+
+    /// Checks `identifier` (handle, DID or e-mail) and `password` (the account's or an app
+    /// password) and opens a session. scrypt runs off the event loops; an unknown identifier
+    /// costs the same scrypt as a wrong password.
+    public func login(identifier: String, password: String) async throws -> (account: Account, access: String, refresh: String) {
+        let identifier = identifier.lowercased()
+        guard let account = try accounts.account(),
+              identifier == account.handle || identifier == account.did.lowercased()
+                || (identifier.contains("@") && identifier == account.email?.lowercased())
+        else {
+            _ = try await Self.offEventLoop { PasswordHash.verify(password, against: Self.decoyHash) }
+            throw SessionError.invalidCredentials
+        }
+        let accounts = self.accounts, did = account.did
+        let match: (scope: SessionScope, appPasswordName: String?)? = try await Self.offEventLoop {
+            if let stored = try accounts.passwordHash(), PasswordHash.verify(password, against: stored) {
+                return (.access, nil)
+            }
+            if let appPassword = try accounts.appPassword(hash: Self.appPasswordHash(password, did: did)) {
+                return (appPassword.privileged ? .appPassPrivileged : .appPass, appPassword.name)
+            }
+            return nil
+        }
+        guard let (scope, appPasswordName) = match else { throw SessionError.invalidCredentials }
+        let pair = try issue(did: account.did, scope: scope, appPasswordName: appPasswordName)
+        logger.info("session created", metadata: ["scope": "\(scope.rawValue)"])
+        return (account, pair.access, pair.refresh)
+    }
+
     /// A new access/refresh pair, storing the refresh token.
-    func issue(did: String, scope: SessionScope, appPasswordName: String?) throws -> (access: String, refresh: String) {
+    public func issue(did: String, scope: SessionScope, appPasswordName: String?) throws -> (access: String, refresh: String) {
         let jti = SessionTokenCodec.newTokenID()
         let pair = codec.pair(did: did, scope: scope, jti: jti, issuedAt: now())
         try accounts.storeRefreshToken(jti: jti, expiresAt: now() + SessionTokenCodec.refreshLifetime, appPasswordName: appPasswordName)
@@ -36,7 +82,7 @@ struct SessionTokens: Sendable {
     }
 
     /// Rotates a verified refresh token.
-    func rotate(_ token: SessionTokenCodec.Refresh) throws -> (access: String, refresh: String) {
+    public func rotate(_ token: SessionTokenCodec.Refresh) throws -> (access: String, refresh: String) {
         guard let row = try accounts.refreshToken(jti: token.jti), row.expiresAt > now() else {
             throw AuthError.expiredToken("Token has been revoked")
         }
@@ -49,20 +95,66 @@ struct SessionTokens: Sendable {
         return codec.pair(did: token.did, scope: token.accessScope, jti: nextJTI, issuedAt: now())
     }
 
-    /// Verifies an access token from an `Authorization: Bearer` header.
-    func verifyAccess(_ request: Request) throws -> AccessAuth {
-        try codec.verifyAccess(try Self.bearerToken(request), now: now())
+    /// Ends the session of a refresh token.
+    public func logout(_ token: SessionTokenCodec.Refresh) throws {
+        try accounts.deleteRefreshToken(jti: token.jti)
     }
 
-    /// Verifies a refresh token (`allowExpired` for logout).
-    func verifyRefresh(_ request: Request, allowExpired: Bool = false) throws -> SessionTokenCodec.Refresh {
-        try codec.verifyRefresh(try Self.bearerToken(request), allowExpired: allowExpired, now: now())
+    /// Checks an access token.
+    public func verifyAccess(token: String) throws(AuthError) -> AccessAuth {
+        try codec.verifyAccess(token, now: now())
     }
 
-    /// The bearer token of `request`: `AuthMissing` without a header, `InvalidToken` for another scheme.
-    static func bearerToken(_ request: Request) throws(AuthError) -> String {
-        guard let header = request.headers[.authorization] else { throw .missing }
-        guard let token = AuthorizationHeader(header).bearerToken else { throw .invalidToken("Unexpected authorization type") }
-        return token
+    /// Checks a refresh token (`allowExpired` for logout).
+    public func verifyRefresh(token: String, allowExpired: Bool = false) throws(AuthError) -> SessionTokenCodec.Refresh {
+        try codec.verifyRefresh(token, allowExpired: allowExpired, now: now())
+    }
+
+    /// The hosted account, if `did` (a token's subject) is it.
+    public func account(_ did: String) throws -> Account {
+        guard let account = try accounts.account(), account.did == did else { throw SessionError.accountNotFound }
+        return account
+    }
+
+    // MARK: App passwords
+
+    /// Creates an app password and returns it (shown once; only its hash is stored).
+    public func createAppPassword(name: String, privileged: Bool, did: String) async throws -> (info: AppPasswordInfo, password: String) {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty else { throw SessionError.emptyAppPasswordName }
+        let password = Self.generateAppPassword()
+        let hash = try await Self.offEventLoop { try Self.appPasswordHash(password, did: did) }
+        do {
+            return (try accounts.createAppPassword(name: name, hash: hash, privileged: privileged), password)
+        } catch StoreError.appPasswordNameTaken {
+            throw SessionError.appPasswordNameTaken
+        }
+    }
+
+    public func appPasswords() throws -> [AppPasswordInfo] { try accounts.appPasswords() }
+
+    public func revokeAppPassword(name: String) throws { try accounts.revokeAppPassword(name: name) }
+
+    /// App passwords are hashed with a per-account salt so one scrypt finds the row.
+    static func appPasswordHash(_ password: String, did: String) throws -> String {
+        try PasswordHash.make(password, salt: Array(SHA256.hash(Array(did.utf8)).prefix(16)))
+    }
+
+    /// `xxxx-xxxx-xxxx-xxxx` from the base32 alphabet (80 bits of randomness).
+    public static func generateAppPassword() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        let random = SecureRandom.bytes(16)
+        let characters = random.map { alphabet[Int($0 & 31)] }
+        return stride(from: 0, to: 16, by: 4).map { String(characters[$0..<($0 + 4)]) }.joined(separator: "-")
+    }
+
+    /// A hash no password matches, checked on unknown identifiers to keep timing uniform.
+    static let decoyHash: String = (try? PasswordHash.make(UUID().uuidString)) ?? ""
+
+    /// Runs CPU-heavy work (scrypt: tens of milliseconds, 16 MiB) on NIO's blocking-work pool.
+    /// Request handlers run on the event loops (`pds` makes them Swift Concurrency's executor),
+    /// and a login must not stall every other connection on its loop, firehose consumers included.
+    public static func offEventLoop<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 }

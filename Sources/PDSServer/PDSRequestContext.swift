@@ -5,7 +5,7 @@ import NIOCore
 /// Per-request state carried through middleware and handlers.
 public struct PDSRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The caller's address (for logs and, later, rate limits).
+    /// The caller's address (for logs and rate limits).
     public let remoteAddress: SocketAddress?
     /// The connection (to close it when a request's unread body is too large to drain).
     public let channel: any Channel

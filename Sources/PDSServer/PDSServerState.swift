@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PDSCore
 import PDSNetwork
 import PDSStore
 import Synchronization
@@ -13,7 +14,10 @@ public final class PDSServerState: Sendable {
     public let accounts: AccountStore
     public let keys: ServerKeys
     public let logger: Logger
-    let tokens: SessionTokens
+    /// Password sessions and app passwords.
+    public let sessions: SessionService
+    /// Checks credentials against each route's declared requirement.
+    let authenticator: Authenticator
     let writer: Mutex<RepoWriter?> = Mutex(nil)
     /// The `subscribeRepos` fan-out, woken by the repo writer after each commit.
     public let firehose: FirehoseHub
@@ -41,9 +45,11 @@ public final class PDSServerState: Sendable {
         self.keys = keys
         self.logger = logger
         accounts = AccountStore(database: database)
-        var tokens = SessionTokens(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts)
-        tokens.accessLifetime = Int64(config.accessTokenLifetime)
-        self.tokens = tokens
+        var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger)
+        sessions.accessLifetime = Int64(config.accessTokenLifetime)
+        self.sessions = sessions
+        authenticator = Authenticator(sessions: sessions, accounts: accounts, serviceDID: config.serviceDID,
+                                      signingKey: keys.signingKey.publicKey)
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
@@ -83,16 +89,21 @@ public final class PDSServerState: Sendable {
         }
     }
 
-    /// The XRPC method table.
+    /// The XRPC method table: each endpoint group gets only the services it uses.
     func xrpcRouter() -> XRPCRouter {
-        var router = XRPCRouter()
-        registerServerMethods(on: &router)
+        var router = XRPCRouter(authenticator: authenticator)
+        let serviceTokens = ServiceTokenIssuer(accounts: accounts, signingKey: keys.signingKey)
+        let proxy = ServiceProxy(config: config, http: http, identity: resolver, serviceTokens: serviceTokens,
+                                 authenticator: authenticator, logger: logger)
+        ServerEndpoints(config: config, serviceTokens: serviceTokens).register(on: &router)
+        SessionEndpoints(sessions: sessions, didDocument: { [self] in try didDocument() }).register(on: &router)
+        registerRepoMethods(on: &router)
+        registerSyncMethods(on: &router)
         registerBlobMethods(on: &router)
         registerIdentityMethods(on: &router)
-        registerPreferenceMethods(on: &router)
-        registerReadAfterWrite(on: &router)
-        registerOfflineProfiles(on: &router)
-        registerProxy(on: &router)
+        PreferenceEndpoints(accounts: accounts, proxy: proxy).register(on: &router)
+        AppViewEndpoints(proxy: proxy, accounts: accounts, repository: repository).register(on: &router)
+        proxy.register(on: &router)
         return router
     }
 }

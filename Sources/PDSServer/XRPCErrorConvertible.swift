@@ -1,4 +1,5 @@
 import ATAuth
+import PDSCore
 import PDSStore
 
 /// An error from a lower layer that has a protocol meaning. The error middleware answers with
@@ -33,7 +34,29 @@ extension AuthError: XRPCErrorConvertible {
         case .invalidToken(let message): .invalidToken(message)
         case .expiredToken(let message): .expiredToken(message)
         case .badScope(let message): .badRequest("InvalidToken", message)
+        case .accountDeactivated: XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated")
         case .serviceToken(let name, let message): XRPCError(.unauthorized, name, message)
+        }
+    }
+}
+
+extension SessionError: XRPCErrorConvertible {
+    public var xrpcError: XRPCError {
+        switch self {
+        case .invalidCredentials: .authenticationRequired("Invalid identifier or password")
+        case .accountNotFound: .invalidToken("Account not found")
+        case .emptyAppPasswordName: .invalidRequest("App password name must not be empty")
+        case .appPasswordNameTaken: .invalidRequest("A app password with this name already exists.")
+        }
+    }
+}
+
+extension IdentityServiceError: XRPCErrorConvertible {
+    public var xrpcError: XRPCError {
+        switch self {
+        case .invalid(let message): .invalidRequest(message)
+        case .invalidToken: .badRequest("InvalidToken", "Token is invalid")
+        case .upstream(let message): XRPCError(.badGateway, "UpstreamFailure", message)
         }
     }
 }

@@ -7,6 +7,7 @@ import Hummingbird
 import Multiformats
 import NIOCore
 import Testing
+@testable import PDSCore
 @testable import PDSServer
 @testable import PDSStore
 
@@ -14,12 +15,12 @@ import Testing
 @Suite struct SessionTokensTests {
     final class Clock: @unchecked Sendable { var now: Int64 = 1_800_000_000 }
 
-    static func make() throws -> (SessionTokens, Clock, AccountStore, String) {
+    static func make() throws -> (SessionService, Clock, AccountStore, String) {
         let directory = NSTemporaryDirectory() + "pds-tokens-\(UUID().uuidString)"
         let database = try PDSDatabase(directory: directory)
         let accounts = AccountStore(database: database)
         let clock = Clock()
-        var tokens = SessionTokens(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: accounts)
+        var tokens = SessionService(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: accounts)
         tokens.now = { clock.now }
         return (tokens, clock, accounts, directory)
     }
@@ -49,10 +50,10 @@ import Testing
         #expect(jwt.string("scope") == "com.atproto.access" && jwt.string("sub") == "did:plc:abc")
         #expect(jwt.string("aud") == "did:web:pds.example.com")
         #expect(jwt.integer("exp")! - jwt.integer("iat")! == 7200)
-        #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull)
+        #expect(try tokens.verifyAccess(token: pair.access).isFull)
 
         clock.now += 7201
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) } == "400 ExpiredToken")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(token: pair.access) } == "400 ExpiredToken")
     }
 
     @Test func forgedAndMisusedTokensAreRejected() throws {
@@ -63,17 +64,17 @@ import Testing
         // Payload changed (privilege escalation attempt), signature kept.
         let escalated = Base64.encode(Array(#"{"scope":"com.atproto.access","aud":"did:web:pds.example.com","sub":"did:plc:abc","iat":1,"exp":99999999999}"#.utf8), alphabet: .urlSafe)
         let noneHeader = Base64.encode(Array(#"{"typ":"at+jwt","alg":"none"}"#.utf8), alphabet: .urlSafe)
-        let otherSecret = SessionTokens(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: tokens.accounts)
+        let otherSecret = SessionService(secret: SecureRandom.bytes(32), audience: "did:web:pds.example.com", accounts: tokens.accounts)
         let foreign = try otherSecret.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil).access
         for forged in [parts[0] + "." + escalated + "." + parts[2], noneHeader + "." + parts[1] + ".", foreign, "garbage", parts[0] + "." + parts[1]] {
-            #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: forged)) } == "401 InvalidToken", "\(forged)")
+            #expect(Self.errorName { _ = try tokens.verifyAccess(token: forged) } == "401 InvalidToken", "\(forged)")
         }
         // A refresh token is not an access token, and vice versa.
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pair.refresh)) } == "401 InvalidToken")
-        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pair.access)) } == "401 InvalidToken")
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: nil)) } == "401 AuthMissing")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(token: pair.refresh) } == "401 InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyRefresh(token: pair.access) } == "401 InvalidToken")
+        #expect(Self.errorName { _ = try Authenticator.bearerToken(Self.request(bearer: nil)) } == "401 AuthMissing")
         // App-password sessions are not full sessions.
-        #expect(try tokens.verifyAccess(Self.request(bearer: pair.access)).isFull == false)
+        #expect(try tokens.verifyAccess(token: pair.access).isFull == false)
     }
 
     /// The verified-signature cache skips only the HMAC: a cached token is still checked for its
@@ -87,32 +88,32 @@ import Testing
             return try tokens.issue(did: "did:plc:abc", scope: .access, appPasswordName: nil)
         }
         #expect(Set(pairs.map(\.access)).count == pairs.count)
-        for pair in pairs { _ = try tokens.verifyAccess(Self.request(bearer: pair.access)) }
+        for pair in pairs { _ = try tokens.verifyAccess(token: pair.access) }
         #expect(tokens.codec.verified.lookup(pairs.last!.access) != nil)
         #expect(tokens.codec.verified.lookup(pairs[0].access) == nil)  // evicted: verified afresh next time
-        #expect(try tokens.verifyAccess(Self.request(bearer: pairs[0].access)).did == "did:plc:abc")
+        #expect(try tokens.verifyAccess(token: pairs[0].access).did == "did:plc:abc")
         // Cached as a verified access token, it is still no refresh token.
-        #expect(Self.errorName { _ = try tokens.verifyRefresh(Self.request(bearer: pairs.last!.access)) } == "401 InvalidToken")
+        #expect(Self.errorName { _ = try tokens.verifyRefresh(token: pairs.last!.access) } == "401 InvalidToken")
         clock.now += 7201
-        #expect(Self.errorName { _ = try tokens.verifyAccess(Self.request(bearer: pairs.last!.access)) } == "400 ExpiredToken")
+        #expect(Self.errorName { _ = try tokens.verifyAccess(token: pairs.last!.access) } == "400 ExpiredToken")
     }
 
     @Test func rotationHasAGracePeriodWithTheSameSuccessor() throws {
         let (tokens, clock, _, directory) = try Self.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try tokens.issue(did: "did:plc:abc", scope: .appPassPrivileged, appPasswordName: nil)
-        let verified = try tokens.verifyRefresh(Self.request(bearer: first.refresh))
+        let verified = try tokens.verifyRefresh(token: first.refresh)
         let second = try tokens.rotate(verified)
         clock.now += 60
         // A retry with the old token inside the grace window yields the same successor session.
-        let retry = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh)))
+        let retry = try tokens.rotate(try tokens.verifyRefresh(token: first.refresh))
         #expect(try JWT(parsing: retry.refresh).string("jti") == JWT(parsing: second.refresh).string("jti"))
         // The session keeps its privilege level across refreshes.
-        #expect(try tokens.verifyAccess(Self.request(bearer: second.access)).scope == .appPassPrivileged)
+        #expect(try tokens.verifyAccess(token: second.access).scope == .appPassPrivileged)
         // After the grace period the old token is revoked; the new one still works.
         clock.now += 2 * 3600
-        #expect(Self.errorName { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: first.refresh))) } == "400 ExpiredToken")
-        #expect(throws: Never.self) { _ = try tokens.rotate(try tokens.verifyRefresh(Self.request(bearer: second.refresh))) }
+        #expect(Self.errorName { _ = try tokens.rotate(try tokens.verifyRefresh(token: first.refresh)) } == "400 ExpiredToken")
+        #expect(throws: Never.self) { _ = try tokens.rotate(try tokens.verifyRefresh(token: second.refresh)) }
     }
 
     @Test func passwordHashesVerifyAndResistTampering() throws {

@@ -1,29 +1,19 @@
-import ATData
+import ATAuth
+import ATCrypto
 import Foundation
-import HTTPTypes
-import Hummingbird
-import NIOCore
+import PDSStore
 
-extension PDSServerState {
-    /// `com.atproto.server.*` methods.
-    func registerServerMethods(on router: inout XRPCRouter) {
-        router.query("com.atproto.server.describeServer") { [self] _, _ in
-            var object: JSONObject = [
-                "did": .string(config.serviceDID),
-                "availableUserDomains": [.string("." + config.hostname)],
-                "inviteCodeRequired": true,
-                "phoneVerificationRequired": false,
-                "blobUploadLimit": .number(JSONNumber(config.blobUploadLimit)),
-            ]
-            var links = JSONObject()
-            if let url = config.privacyPolicyURL { links["privacyPolicy"] = .string(url) }
-            if let url = config.termsOfServiceURL { links["termsOfService"] = .string(url) }
-            if !links.isEmpty { object["links"] = .object(links) }
-            if let email = config.contactEmail { object["contact"] = ["email": .string(email)] }
-            return jsonResponse(.object(object))
-        }
-        registerSessionMethods(on: &router)
-        registerRepoMethods(on: &router)
-        registerSyncMethods(on: &router)
+/// Mints the account's inter-service tokens (https://atproto.com/specs/xrpc#inter-service-authentication-jwt):
+/// ES256K JWTs signed with its repository signing key, for proxied requests and `getServiceAuth`.
+struct ServiceTokenIssuer: Sendable {
+    let accounts: AccountStore
+    let signingKey: any SigningKey
+
+    /// `{iss: account DID, aud, exp, iat, lxm, jti}`, valid `lifetime` seconds.
+    func token(audience: String, lxm: String?, lifetime: Int64 = 60, issuedAt: Int64? = nil) throws -> String {
+        guard let account = try accounts.account() else { throw XRPCError.badRequest("AccountNotFound", "No account") }
+        return try ServiceAuthToken.make(issuer: account.did, audience: audience, lxm: lxm,
+                                         issuedAt: issuedAt ?? Int64(Date().timeIntervalSince1970), lifetime: lifetime,
+                                         key: signingKey)
     }
 }

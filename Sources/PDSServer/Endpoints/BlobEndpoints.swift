@@ -5,18 +5,27 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Logging
 import PDSStore
 
-extension PDSServerState {
-    /// The blob table over this server's blob files.
-    var blobIndex: BlobIndex { BlobIndex(database: database, files: blobs) }
+/// `com.atproto.repo.uploadBlob` and `com.atproto.sync.getBlob`: blobs stream to and from their
+/// files (https://atproto.com/specs/blob).
+struct BlobEndpoints: Sendable {
+    let blobs: BlobStore
+    /// The blob table over the blob files.
+    let blobIndex: BlobIndex
+    let accounts: AccountStore
+    /// getBlob of a deactivated repo is still served to its owner.
+    let authenticator: Authenticator
+    let uploadLimit: Int
+    let logger: Logger
 
-    /// `com.atproto.repo.uploadBlob` and `com.atproto.sync.getBlob` (REFERENCE-PDS.md §1b, §1c, §8).
-    func registerBlobMethods(on router: inout XRPCRouter) {
-        router.procedure("com.atproto.repo.uploadBlob") { [self] request, _ in
+    func register(on router: inout XRPCRouter) {
+        // A session, or a service token for uploadBlob (the app's video service uploads with one).
+        router.procedure("com.atproto.repo.uploadBlob", auth: .sessionOrServiceToken(lxm: "com.atproto.repo.uploadBlob")) { request, _, _ in
             try await uploadBlob(request)
         }
-        router.query("com.atproto.sync.getBlob") { [self] request, context in
+        router.query("com.atproto.sync.getBlob") { request, context in
             try await getBlob(request, context: context)
         }
     }
@@ -29,10 +38,7 @@ extension PDSServerState {
     /// declares no length). Either way the answer is 413 `PayloadTooLarge` "request entity too
     /// large", as the reference's `decodeBodyStream` (§8), and the partial file is removed.
     func uploadBlob(_ request: Request) async throws -> Response {
-        // A session, or a service token for uploadBlob (the app's video service, REFERENCE-PDS.md §4.7).
-        let auth = try verifyAccessOrServiceAuth(request, lxm: "com.atproto.repo.uploadBlob")
-        _ = try requireAccount(auth.did)
-        let limit = config.blobUploadLimit
+        let limit = uploadLimit
         if let declared = request.headers[.contentLength], let length = Int(declared), length > limit {
             throw XRPCError.payloadTooLarge()
         }
@@ -135,7 +141,7 @@ extension PDSServerState {
     /// Deactivated and taken-down repos serve blobs only to their owner (REFERENCE-PDS.md §1c).
     func requireRepoAvailable(_ account: Account, request: Request) throws {
         guard !account.isActive else { return }
-        if request.headers[.authorization] != nil, let auth = try? tokens.verifyAccess(request), auth.did == account.did {
+        if request.headers[.authorization] != nil, let auth = try? authenticator.authenticate(request, .session), auth.did == account.did {
             return
         }
         if account.takedownRef != nil {

@@ -2,22 +2,25 @@ import ATAuth
 import ATData
 import Foundation
 import Hummingbird
+import PDSStore
 
 /// `app.bsky.actor.getPreferences` / `putPreferences`, served here rather than by the AppView
 /// (REFERENCE-PDS.md §1f): preferences are private account state the PDS keeps.
-extension PDSServerState {
+struct PreferenceEndpoints: Sendable {
+    let accounts: AccountStore
+    /// Calls for another service than the configured AppView go there.
+    let proxy: ServiceProxy
+
     static let preferenceNamespace = "app.bsky"
     /// Only full sessions see or write it (it holds the birth date).
     static let personalDetailsPref = "app.bsky.actor.defs#personalDetailsPref"
     /// Read-only and derived by the reference; never stored from clients.
     static let declaredAgePref = "app.bsky.actor.defs#declaredAgePref"
 
-    func registerPreferenceMethods(on router: inout XRPCRouter) {
-        router.query("app.bsky.actor.getPreferences") { [self] request, context in
+    func register(on router: inout XRPCRouter) {
+        router.query("app.bsky.actor.getPreferences", auth: .session) { request, context, auth in
             // Answered locally only on behalf of the configured AppView; another target gets the call.
-            guard isForDefaultAppView(request) else { return try await proxy(request, context: context, nsid: "app.bsky.actor.getPreferences") }
-            let auth = try tokens.verifyAccess(request)
-            _ = try requireAccount(auth.did)
+            guard proxy.isForDefaultAppView(request) else { return try await proxy.proxy(request, context: context, nsid: "app.bsky.actor.getPreferences") }
             var preferences: [JSONValue] = []
             for stored in try accounts.preferences() where stored.name.hasPrefix(Self.preferenceNamespace + ".") {
                 if stored.name == Self.personalDetailsPref && !auth.isFull { continue }
@@ -27,11 +30,8 @@ extension PDSServerState {
             return jsonResponse(["preferences": .array(preferences)])
         }
 
-        router.procedure("app.bsky.actor.putPreferences") { [self] request, context in
-            guard isForDefaultAppView(request) else { return try await proxy(request, context: context, nsid: "app.bsky.actor.putPreferences") }
-            let auth = try tokens.verifyAccess(request)
-            let account = try requireAccount(auth.did)
-            guard account.isActive else { throw XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated") }
+        router.procedure("app.bsky.actor.putPreferences", auth: .activeSession) { request, context, auth in
+            guard proxy.isForDefaultAppView(request) else { return try await proxy.proxy(request, context: context, nsid: "app.bsky.actor.putPreferences") }
             let input = try await request.jsonObject(context: context, limit: 1_000_000)
             guard let list = input.object["preferences"]?.arrayValue else {
                 throw XRPCError.invalidRequest("Input must have the property \"preferences\"")

@@ -6,56 +6,57 @@ import ATRepo
 import ATSyntax
 import Foundation
 import Hummingbird
+import PDSCore
 import PDSStore
 
-extension PDSServerState {
-    /// `com.atproto.repo.*` and the local part of `com.atproto.identity.resolveHandle`
-    /// (REFERENCE-PDS.md §1b).
-    func registerRepoMethods(on router: inout XRPCRouter) {
-        router.procedure("com.atproto.repo.createRecord") { [self] request, context in
-            let auth = try tokens.verifyAccess(request)
+/// `com.atproto.repo.*`: record writes through the repository writer, and reads from the record
+/// index, as the reference server answers them.
+struct RepoEndpoints: Sendable {
+    let repo: HostedRepository
+    /// The account's DID document as this server knows it (`describeRepo` includes it).
+    let didDocument: @Sendable () throws -> DIDDocument?
+
+    func register(on router: inout XRPCRouter) {
+        router.procedure("com.atproto.repo.createRecord", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
-            let account = try requireWritableRepo(input, auth: auth)
+            let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
             let rkey = try input.optionalString("rkey") ?? TIDClock.shared.next().string
             let record = try recordValue(input, key: "record", collection: collection)
             let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
-            let outcome = try await repoWriter().apply(
+            let outcome = try await repo.writer().apply(
                 [.create(collection: collection, rkey: rkey, record: record)], swapCommit: try swapCommit(input))
             return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
-        router.procedure("com.atproto.repo.putRecord") { [self] request, context in
-            let auth = try tokens.verifyAccess(request)
+        router.procedure("com.atproto.repo.putRecord", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
-            let account = try requireWritableRepo(input, auth: auth)
+            let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
             let rkey = try input.requiredString("rkey")
             let record = try recordValue(input, key: "record", collection: collection)
             let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
-            let outcome = try await repoWriter().apply(
+            let outcome = try await repo.writer().apply(
                 [.update(collection: collection, rkey: rkey, record: record, swap: try recordSwap(input))],
                 swapCommit: try swapCommit(input))
             return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
-        router.procedure("com.atproto.repo.deleteRecord") { [self] request, context in
-            let auth = try tokens.verifyAccess(request)
+        router.procedure("com.atproto.repo.deleteRecord", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context)
-            _ = try requireWritableRepo(input, auth: auth)
+            _ = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
             let rkey = try input.requiredString("rkey")
-            let outcome = try await repoWriter().apply(
+            let outcome = try await repo.writer().apply(
                 [.delete(collection: collection, rkey: rkey, swap: try recordSwap(input))], swapCommit: try swapCommit(input))
             var output = JSONObject()
             if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
             return jsonResponse(.object(output))
         }
 
-        router.procedure("com.atproto.repo.applyWrites") { [self] request, context in
-            let auth = try tokens.verifyAccess(request)
+        router.procedure("com.atproto.repo.applyWrites", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
-            let account = try requireWritableRepo(input, auth: auth)
+            let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             guard let writesValue = input.object["writes"] else { throw XRPCError.invalidRequest("Input must have the property \"writes\"") }
             guard let writeList = writesValue.arrayValue else { throw XRPCError.invalidRequest("Input/writes must be an array") }
             guard writeList.count <= RepoWriter.maxWrites else { throw XRPCError.invalidRequest("Too many writes. Max: \(RepoWriter.maxWrites)") }
@@ -85,7 +86,7 @@ extension PDSServerState {
                     throw XRPCError.invalidRequest("Input/writes/\(index) has an unsupported $type: \(type)")
                 }
             }
-            let outcome = try await repoWriter().apply(writes, swapCommit: try swapCommit(input))
+            let outcome = try await repo.writer().apply(writes, swapCommit: try swapCommit(input))
             // One result per write, in order, typed by the write at the same position: a batch that
             // creates and then updates one path answers createResult, updateResult.
             let results: [JSONValue] = zip(writes, zip(outcome.results, statuses)).map { write, pair in
@@ -109,36 +110,36 @@ extension PDSServerState {
             return jsonResponse(.object(output))
         }
 
-        router.query("com.atproto.repo.getRecord") { [self] request, _ in
+        router.query("com.atproto.repo.getRecord") { request, _ in
             let params = request.params
-            let account = try requireHostedRepo(try params.requiredString("repo"))
+            let account = try repo.account(try params.requiredString("repo"))
             let collection = try params.requiredString("collection")
             guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let rkey = try params.requiredString("rkey")
             guard (try? RecordKey(rkey)) != nil else { throw XRPCError.invalidRequest("rkey must be a valid record key") }
             let uri = "at://\(account.did)/\(collection)/\(rkey)"
-            guard let cid = try repository.recordCID(collection: collection, rkey: rkey) else {
+            guard let cid = try repo.store.recordCID(collection: collection, rkey: rkey) else {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
             if let wanted = params.optionalString("cid"), wanted != cid.string {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
-            return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try recordJSON(cid)])
+            return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try repo.store.recordJSON(cid)])
         }
 
-        router.query("com.atproto.repo.listRecords") { [self] request, _ in
+        router.query("com.atproto.repo.listRecords") { request, _ in
             let params = request.params
-            let account = try requireHostedRepo(try params.requiredString("repo"))
+            let account = try repo.account(try params.requiredString("repo"))
             let collection = try params.requiredString("collection")
             guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let limit = try params.optionalInteger("limit", range: 1...100) ?? 50
             let reverse = try params.optionalBool("reverse") ?? false
-            let page = try repository.listRecords(collection: collection, limit: limit, cursor: params.optionalString("cursor"), reverse: reverse)
+            let page = try repo.store.listRecords(collection: collection, limit: limit, cursor: params.optionalString("cursor"), reverse: reverse)
             var records: [JSONValue] = []
             for entry in page {
                 records.append([
                     "uri": .string("at://\(account.did)/\(collection)/\(entry.rkey)"),
-                    "cid": .string(entry.cid.string), "value": try recordJSON(entry.cid),
+                    "cid": .string(entry.cid.string), "value": try repo.store.recordJSON(entry.cid),
                 ])
             }
             var output: JSONObject = ["records": .array(records)]
@@ -146,53 +147,19 @@ extension PDSServerState {
             return jsonResponse(.object(output))
         }
 
-        router.query("com.atproto.repo.describeRepo") { [self] request, _ in
-            let account = try requireHostedRepo(try request.params.requiredString("repo"))
+        router.query("com.atproto.repo.describeRepo") { request, _ in
+            let account = try repo.account(try request.params.requiredString("repo"))
             return jsonResponse([
                 "handle": .string(account.handle), "did": .string(account.did),
                 "didDoc": try didDocument()?.json ?? .null,
-                "collections": .array(try repository.collections().map(JSONValue.string)),
+                "collections": .array(try repo.store.collections().map(JSONValue.string)),
                 "handleIsCorrect": true,
             ])
-        }
-
-        router.query("com.atproto.identity.resolveHandle") { [self] request, _ in
-            let text = try request.params.requiredString("handle")
-            guard let handle = try? Handle(text) else { throw XRPCError.invalidRequest("handle must be a valid handle") }
-            if let account = try accounts.account(), account.handle == handle.string {
-                return jsonResponse(["did": .string(account.did)])
-            }
-            // Someone else's handle: resolved here (DNS, then HTTPS) and checked backwards
-            // against the DID document, so a handle that merely claims a DID is not answered.
-            do {
-                return jsonResponse(["did": .string(try await resolver.verifiedDID(forHandle: handle.string))])
-            } catch {
-                throw XRPCError.badRequest("HandleNotFound", "Unable to resolve handle")
-            }
         }
     }
 
     /// createRecord/putRecord/applyWrites accept bodies up to 1,000,000 bytes (REFERENCE-PDS.md §11.2).
     static let recordBodyLimit = 1_000_000
-
-    var repository: RepositoryStore { RepositoryStore(database: database) }
-
-    /// The hosted account if `repo` (DID or handle) names it.
-    func requireHostedRepo(_ repo: String) throws -> Account {
-        guard (try? ATIdentifier(repo)) != nil else { throw XRPCError.invalidRequest("repo must be a valid did or handle") }
-        guard let account = try accounts.account(), repo == account.did || repo.lowercased() == account.handle else {
-            throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(repo)")
-        }
-        return account
-    }
-
-    /// The hosted account, checking that the caller may write to `repo`.
-    func requireWritableRepo(_ input: XRPCInput, auth: AccessAuth) throws -> Account {
-        let account = try requireHostedRepo(try input.requiredString("repo"))
-        guard account.did == auth.did else { throw XRPCError.forbidden("Cannot write to another account's repository") }
-        guard account.isActive else { throw XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated") }
-        return account
-    }
 
     /// Lexicon validation as the reference does it (`repo/prepare.ts`): `validate` unset checks
     /// the record if its collection has a built-in schema and answers `unknown` otherwise; `true`
@@ -263,25 +230,5 @@ extension PDSServerState {
 
     static func commitMeta(_ commit: (cid: CID, rev: String)) -> JSONValue {
         ["cid": .string(commit.cid.string), "rev": .string(commit.rev)]
-    }
-
-    /// A stored record as atproto JSON.
-    func recordJSON(_ cid: CID) throws -> JSONValue {
-        guard let bytes = try repository.block(cid) else { throw XRPCError.internalError }
-        return try DAGCBOR.decode(bytes, limits: .init(maxDepth: 64)).jsonValue
-    }
-
-    /// The account's DID document as this server knows it: from its latest PLC operation, or
-    /// built from the keys for a did:web account (whose document this server serves itself).
-    func didDocument() throws -> DIDDocument? {
-        guard let account = try accounts.account(), let did = try? DID(account.did) else { return nil }
-        if account.did.hasPrefix("did:web:") {
-            return DIDDocument.web(did: did, handle: try? Handle(account.handle), signingKey: keys.signingKey.publicKey,
-                                   pdsEndpoint: config.publicURL)
-        }
-        guard let json = try accounts.latestPLCOperation(),
-              let operation = try? PLCOperation(jsonBytes: json), let state = operation.state
-        else { return nil }
-        return DIDDocument.plc(did: did, state: state)
     }
 }

@@ -1,70 +1,70 @@
 import ATAuth
-import ATCrypto
 import ATData
 import ATSyntax
 import Foundation
-import HTTPTypes
 import Hummingbird
+import PDSCore
 
-/// Inter-service auth (https://atproto.com/specs/xrpc#inter-service-authentication-jwt): short
-/// ES256K JWTs signed with the account's repo signing key, minted for proxied requests and
-/// `getServiceAuth`, and accepted on `uploadBlob` (the Bluesky app's video service uploads with one).
-extension PDSServerState {
-    /// A service-auth token from the account: `{iss: account DID, aud, exp, iat, lxm, jti}`, ES256K.
-    func serviceToken(audience: String, lxm: String?, lifetime: Int64 = 60, issuedAt: Int64? = nil) throws -> String {
-        guard let account = try accounts.account() else { throw XRPCError.badRequest("AccountNotFound", "No account") }
-        return try ServiceAuthToken.make(issuer: account.did, audience: audience, lxm: lxm,
-                                         issuedAt: issuedAt ?? Int64(Date().timeIntervalSince1970), lifetime: lifetime,
-                                         key: keys.signingKey)
-    }
+/// `com.atproto.server.describeServer` and `getServiceAuth`: what this server is, and the
+/// account's inter-service tokens on request.
+struct ServerEndpoints {
+    let config: PDSConfig
+    let serviceTokens: ServiceTokenIssuer
 
-    /// Who may upload a blob: a session, or a service token this account issued for `uploadBlob`
-    /// addressed to this server (the app hands one to its video service).
-    func verifyAccessOrServiceAuth(_ request: Request, lxm: String) throws -> AccessAuth {
-        guard let header = request.headers[.authorization], let token = AuthorizationHeader(header).bearerToken,
-              let jwt = try? JWT(parsing: token), ServiceAuthToken.isCandidate(jwt)
-        else { return try tokens.verifyAccess(request) }
-        guard let account = try accounts.account() else {
-            throw AuthError.serviceToken(name: "BadJwtIssuer", message: "Service tokens are only accepted from this server's account")
+    func register(on router: inout XRPCRouter) {
+        router.query("com.atproto.server.describeServer") { _, _ in
+            jsonResponse(.object(describeServer()))
         }
-        // The issuer is the local account: its key is the one in memory (the DID document's
-        // #atproto). Not single-use: the app's video service may retry an upload with the token
-        // it was handed (valid 30 minutes), and the reference verifier does not track `jti`s either.
-        try ServiceAuthToken.verify(jwt, issuer: account.did, key: keys.signingKey.publicKey, audience: config.serviceDID,
-                                    lxm: lxm, now: Int64(Date().timeIntervalSince1970))
-        return AccessAuth(did: account.did, scope: .appPass)
-    }
-
-    /// `com.atproto.server.getServiceAuth` (REFERENCE-PDS.md §1a).
-    func registerServiceAuth(on router: inout XRPCRouter) {
-        router.query("com.atproto.server.getServiceAuth") { [self] request, _ in
-            let auth = try tokens.verifyAccess(request)
-            _ = try requireAccount(auth.did)
+        router.query("com.atproto.server.getServiceAuth", auth: .session) { request, _, auth in
             let params = request.params
             let audience = try params.requiredString("aud")
             guard audience.hasPrefix("did:"), !audience.contains(" ") else { throw XRPCError.invalidRequest("aud must be a DID") }
             let lxm = params.optionalString("lxm")
-            if let lxm {
-                guard NSID.isValid(lxm) else { throw XRPCError.invalidRequest("lxm must be a valid NSID") }
-                if MethodPolicy.protectedMethods.contains(lxm) {
-                    throw XRPCError.badRequest("InvalidRequest", "cannot request a service token for a protected method: \(lxm)")
-                }
-                if MethodPolicy.isPrivileged(lxm) && !auth.isPrivileged {
-                    throw XRPCError.badRequest("InvalidToken", "Bad token scope: \(lxm) needs a privileged session")
-                }
-            }
+            if let lxm { try checkDelegable(lxm, auth: auth) }
             let now = Int64(Date().timeIntervalSince1970)
-            var lifetime: Int64 = 60
-            if let expText = params.optionalString("exp") {
-                guard let exp = Int64(expText) else { throw XRPCError.invalidRequest("exp must be an integer") }
-                guard exp > now else { throw XRPCError.badRequest("BadExpiration", "expiration is in past") }
-                guard exp - now <= 3600 else { throw XRPCError.badRequest("BadExpiration", "cannot request a token with an expiration more than an hour in the future") }
-                if lxm == nil && exp - now > 60 {
-                    throw XRPCError.badRequest("BadExpiration", "cannot request a method-less token with an expiration more than a minute in the future")
-                }
-                lifetime = exp - now
-            }
-            return jsonResponse(["token": .string(try serviceToken(audience: audience, lxm: lxm, lifetime: lifetime, issuedAt: now))])
+            let lifetime = try requestedLifetime(params.optionalString("exp"), lxm: lxm, now: now)
+            return jsonResponse(["token": .string(try serviceTokens.token(audience: audience, lxm: lxm, lifetime: lifetime, issuedAt: now))])
         }
+    }
+
+    func describeServer() -> JSONObject {
+        var object: JSONObject = [
+            "did": .string(config.serviceDID),
+            "availableUserDomains": [.string("." + config.hostname)],
+            "inviteCodeRequired": true,
+            "phoneVerificationRequired": false,
+            "blobUploadLimit": .number(JSONNumber(config.blobUploadLimit)),
+        ]
+        var links = JSONObject()
+        if let url = config.privacyPolicyURL { links["privacyPolicy"] = .string(url) }
+        if let url = config.termsOfServiceURL { links["termsOfService"] = .string(url) }
+        if !links.isEmpty { object["links"] = .object(links) }
+        if let email = config.contactEmail { object["contact"] = ["email": .string(email)] }
+        return object
+    }
+
+    /// Protected methods are never granted; privileged ones need a privileged session.
+    func checkDelegable(_ lxm: String, auth: AccessAuth) throws {
+        guard NSID.isValid(lxm) else { throw XRPCError.invalidRequest("lxm must be a valid NSID") }
+        if MethodPolicy.protectedMethods.contains(lxm) {
+            throw XRPCError.badRequest("InvalidRequest", "cannot request a service token for a protected method: \(lxm)")
+        }
+        if MethodPolicy.isPrivileged(lxm) && !auth.isPrivileged {
+            throw XRPCError.badRequest("InvalidToken", "Bad token scope: \(lxm) needs a privileged session")
+        }
+    }
+
+    /// The token lifetime `exp` asks for: at most an hour, a minute for method-less tokens.
+    func requestedLifetime(_ expText: String?, lxm: String?, now: Int64) throws -> Int64 {
+        guard let expText else { return 60 }
+        guard let exp = Int64(expText) else { throw XRPCError.invalidRequest("exp must be an integer") }
+        guard exp > now else { throw XRPCError.badRequest("BadExpiration", "expiration is in past") }
+        guard exp - now <= 3600 else {
+            throw XRPCError.badRequest("BadExpiration", "cannot request a token with an expiration more than an hour in the future")
+        }
+        if lxm == nil && exp - now > 60 {
+            throw XRPCError.badRequest("BadExpiration", "cannot request a method-less token with an expiration more than a minute in the future")
+        }
+        return exp - now
     }
 }

@@ -2,34 +2,35 @@ import ATData
 import ATRepo
 import ATSyntax
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import PDSStore
 
-extension PDSServerState {
-    /// `com.atproto.sync.*` reads (ATPROTO.md §14, REFERENCE-PDS.md §1c). CAR responses stream:
-    /// memory does not grow with repository size.
-    func registerSyncMethods(on router: inout XRPCRouter) {
-        router.query("com.atproto.sync.getLatestCommit") { [self] request, _ in
-            _ = try requireServedRepo(try request.params.requiredString("did"))
-            let commit = try currentCommit()
+/// `com.atproto.sync.*` reads (https://atproto.com/specs/sync). CAR responses stream: memory does
+/// not grow with repository size.
+struct SyncEndpoints: Sendable {
+    let repo: HostedRepository
+
+    func register(on router: inout XRPCRouter) {
+        router.query("com.atproto.sync.getLatestCommit") { request, _ in
+            _ = try repo.servedAccount(did: try request.params.requiredString("did"))
+            let commit = try repo.currentCommit()
             return jsonResponse(["cid": .string(commit.cid.string), "rev": .string(commit.commit.rev ?? "")])
         }
 
-        router.query("com.atproto.sync.getRepoStatus") { [self] request, _ in
-            let account = try requireHostedRepo(try request.params.requiredString("did"))
+        router.query("com.atproto.sync.getRepoStatus") { request, _ in
+            let account = try repo.account(try request.params.requiredString("did"))
             var output: JSONObject = ["did": .string(account.did), "active": .bool(account.isActive)]
             if let status = account.status { output["status"] = .string(status) }
-            if account.isActive, let commit = try repoWriter().currentCommit { output["rev"] = .string(commit.commit.rev ?? "") }
+            if account.isActive, let commit = try repo.writer().currentCommit { output["rev"] = .string(commit.commit.rev ?? "") }
             return jsonResponse(.object(output))
         }
 
-        router.query("com.atproto.sync.listRepos") { [self] request, _ in
+        router.query("com.atproto.sync.listRepos") { request, _ in
             _ = try request.params.optionalInteger("limit", range: 1...1000)
-            guard let account = try accounts.account(), request.params.optionalString("cursor") == nil,
-                  let commit = try? repoWriter().currentCommit
+            guard let account = try repo.accounts.account(), request.params.optionalString("cursor") == nil,
+                  let commit = try? repo.writer().currentCommit
             else { return jsonResponse(["repos": []]) }
             var repo: JSONObject = [
                 "did": .string(account.did), "head": .string(commit.cid.string),
@@ -39,20 +40,20 @@ extension PDSServerState {
             return jsonResponse(["repos": [.object(repo)]])
         }
 
-        router.query("com.atproto.sync.getRecord") { [self] request, _ in
+        router.query("com.atproto.sync.getRecord") { request, _ in
             let params = request.params
-            _ = try requireServedRepo(try params.requiredString("did"))
+            _ = try repo.servedAccount(did: try params.requiredString("did"))
             let collection = try params.requiredString("collection")
             let rkey = try params.requiredString("rkey")
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
-            let writer = try repoWriter()
+            let writer = try repo.writer()
             guard let commit = writer.currentCommit, let tree = writer.currentTree else { throw XRPCError.internalError }
             // The proof: commit, the MST nodes on the path (proving presence or absence), the record.
             var blocks = try tree.proofNodes(for: [path])
             blocks.set(commit.cid, commit.bytes)
             if let cid = try tree.get(path) {
-                guard let bytes = try repository.block(cid) else { throw XRPCError.internalError }
+                guard let bytes = try repo.store.block(cid) else { throw XRPCError.internalError }
                 blocks.set(cid, bytes)
             } else {
                 throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
@@ -60,8 +61,8 @@ extension PDSServerState {
             return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
         }
 
-        router.query("com.atproto.sync.getBlocks") { [self] request, _ in
-            _ = try requireServedRepo(try request.params.requiredString("did"))
+        router.query("com.atproto.sync.getBlocks") { request, _ in
+            _ = try repo.servedAccount(did: try request.params.requiredString("did"))
             let texts = request.params.values["cids"] ?? []
             guard texts.count <= 1000 else { throw XRPCError.invalidRequest("Too many cids (max 1000)") }
             var cids: [CID] = []
@@ -72,7 +73,7 @@ extension PDSServerState {
             var blocks = BlockMap()
             var missing: [String] = []
             for cid in cids {
-                if let bytes = try repository.block(cid) { blocks.set(cid, bytes) } else { missing.append(cid.string) }
+                if let bytes = try repo.store.block(cid) { blocks.set(cid, bytes) } else { missing.append(cid.string) }
             }
             guard missing.isEmpty else {
                 throw XRPCError.badRequest("BlockNotFound", "Could not find cids: \(missing.joined(separator: ", "))")
@@ -80,16 +81,16 @@ extension PDSServerState {
             return carResponse(CARWriter.encode(roots: [], blocks: blocks))
         }
 
-        router.query("com.atproto.sync.getRepo") { [self] request, _ in
-            _ = try requireServedRepo(try request.params.requiredString("did"))
-            let commit = try currentCommit()
-            let source = try repository.blockSource()
+        router.query("com.atproto.sync.getRepo") { request, _ in
+            _ = try repo.servedAccount(did: try request.params.requiredString("did"))
+            let commit = try repo.currentCommit()
+            let source = try repo.store.blockSource()
             let pipe = ChunkPipe()
             if let since = request.params.optionalString("since") {
                 guard (try? TID(since)) != nil else { throw XRPCError.invalidRequest("since must be a TID") }
-                let path = database.path
+                let store = repo.store
                 pipe.startProducer { pipe in
-                    try Self.streamDiff(since: since, commit: commit, databasePath: path, into: pipe)
+                    try Self.streamDiff(since: since, commit: commit, repository: store, into: pipe)
                 }
             } else {
                 pipe.startProducer { pipe in
@@ -116,41 +117,18 @@ extension PDSServerState {
             return Response(status: .ok, headers: [.contentType: "application/vnd.ipld.car"], body: body)
         }
 
-        router.query("com.atproto.sync.listBlobs") { [self] request, _ in
+        router.query("com.atproto.sync.listBlobs") { request, _ in
             let params = request.params
-            _ = try requireServedRepo(try params.requiredString("did"))
+            _ = try repo.servedAccount(did: try params.requiredString("did"))
             let limit = try params.optionalInteger("limit", range: 1...1000) ?? 500
             let since = params.optionalString("since")
             if let since, (try? TID(since)) == nil { throw XRPCError.invalidRequest("since must be a TID") }
             let cursor = params.optionalString("cursor") ?? ""
-            let cids: [String] = try database.pool.read { db in
-                try String.fetchAll(db, sql: """
-                    SELECT DISTINCT rb.blob_cid FROM record_blob rb
-                    JOIN record r ON r.collection = rb.collection AND r.rkey = rb.rkey
-                    WHERE r.repo_rev > ? AND rb.blob_cid > ? ORDER BY rb.blob_cid LIMIT ?
-                    """, arguments: [since ?? "", cursor, limit])
-            }
+            let cids = try repo.store.blobCIDs(since: since, after: cursor, limit: limit)
             var output: JSONObject = ["cids": .array(cids.map(JSONValue.string))]
             if cids.count == limit, let last = cids.last { output["cursor"] = .string(last) }
             return jsonResponse(.object(output))
         }
-    }
-
-    /// The hosted account if `did` names it and its repository may be served publicly.
-    func requireServedRepo(_ did: String) throws -> Account {
-        guard let account = try accounts.account(), account.did == did else {
-            throw XRPCError.badRequest("RepoNotFound", "Could not find repo for DID: \(did)")
-        }
-        if account.takedownRef != nil { throw XRPCError.badRequest("RepoTakendown", "Repo has been takendown: \(did)") }
-        if account.deactivatedAt != nil { throw XRPCError.badRequest("RepoDeactivated", "Repo has been deactivated: \(did)") }
-        return account
-    }
-
-    func currentCommit() throws -> SignedCommit {
-        guard let commit = try repoWriter().currentCommit else {
-            throw XRPCError.badRequest("RepoNotFound", "Could not find repo")
-        }
-        return commit
     }
 
     func carResponse(_ bytes: [UInt8]) -> Response {
@@ -159,22 +137,12 @@ extension PDSServerState {
 
     /// `getRepo?since=`: the commit plus every block added after `since`, paged out of SQLite
     /// (the reference server's behaviour: blocks with `repoRev > since`).
-    static func streamDiff(since: String, commit: SignedCommit, databasePath: String, into pipe: ChunkPipe) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
-        let queue = try DatabaseQueue(path: databasePath, configuration: configuration)
+    static func streamDiff(since: String, commit: SignedCommit, repository: RepositoryStore, into pipe: ChunkPipe) throws {
         var writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
         try writer.write(cid: commit.cid, bytes: commit.bytes)
-        try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT cid, content FROM repo_block WHERE repo_rev > ? ORDER BY repo_rev, cid", arguments: [since])
-            while let row = try rows.next() {
-                let cidData: Data = row["cid"]
-                let content: Data = row["content"]
-                let cid = try CID(bytes: Array(cidData))
-                if cid == commit.cid { continue }
-                try writer.write(cid: cid, bytes: Array(content))
-            }
+        try repository.blocks(since: since) { cid, bytes in
+            if cid == commit.cid { return }
+            try writer.write(cid: cid, bytes: bytes)
         }
         try writer.finish()
     }

@@ -11,14 +11,14 @@ import PDSStore
 /// right after `createSession`. When the AppView is not configured or does not answer, the
 /// account's own profile is built here from its `app.bsky.actor.profile/self` record (counts are
 /// zero: nothing here indexes the network). Other actors still get the AppView's error.
-extension PDSServerState {
+extension AppViewEndpoints {
     func registerOfflineProfiles(on router: inout XRPCRouter) {
-        router.query("app.bsky.actor.getProfiles") { [self] request, context in
-            guard config.isDevelopment, isForDefaultAppView(request) else {
-                return try await proxy(request, context: context, nsid: "app.bsky.actor.getProfiles")
+        router.query("app.bsky.actor.getProfiles") { request, context in
+            guard config.isDevelopment, proxy.isForDefaultAppView(request) else {
+                return try await proxy.proxy(request, context: context, nsid: "app.bsky.actor.getProfiles")
             }
             do {
-                return try await proxy(request, context: context, nsid: "app.bsky.actor.getProfiles")
+                return try await proxy.proxy(request, context: context, nsid: "app.bsky.actor.getProfiles")
             } catch let error as XRPCError where Self.isAppViewUnavailable(error) {
                 let account = try ownProfileAccount(request, actors: request.params.values["actors"] ?? [])
                 return jsonResponse(bytes: try JSONSerialization.data(withJSONObject: ["profiles": [ownProfileView(account)]]).map { $0 })
@@ -33,9 +33,10 @@ extension PDSServerState {
 
     /// The account, when the request is authenticated as it and every actor named is it.
     func ownProfileAccount(_ request: Request, actors: [String]) throws -> Account {
-        let auth = try tokens.verifyAccess(request)
-        let account = try requireAccount(auth.did)
-        guard !actors.isEmpty, actors.allSatisfy({ isSelf($0, account) }) else {
+        let auth = try proxy.authenticator.authenticate(request, .session)
+        guard let account = try accounts.account(), account.did == auth.did,
+              !actors.isEmpty, actors.allSatisfy({ isSelf($0, account) })
+        else {
             throw XRPCError(.badGateway, "UpstreamFailure", "Upstream service unreachable")
         }
         return account

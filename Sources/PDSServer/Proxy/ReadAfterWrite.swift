@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PDSCore
 import PDSStore
 
 /// Read-after-write (REFERENCE-PDS.md §2.4): the AppView indexes this account's writes a little
@@ -15,28 +16,34 @@ import PDSStore
 ///
 /// Also here: `app.bsky.feed.getFeed`, whose service token must be addressed to the feed
 /// generator (the AppView forwards it), not to the AppView.
-extension PDSServerState {
+struct AppViewEndpoints: Sendable {
+    let proxy: ServiceProxy
+    let accounts: AccountStore
+    let repository: RepositoryStore
+    var config: PDSConfig { proxy.config }
+
     static let postCollection = "app.bsky.feed.post"
     static let profileCollection = "app.bsky.actor.profile"
 
-    func registerReadAfterWrite(on router: inout XRPCRouter) {
+    func register(on router: inout XRPCRouter) {
         for nsid in ["app.bsky.feed.getTimeline", "app.bsky.feed.getAuthorFeed", "app.bsky.feed.getPostThread", "app.bsky.actor.getProfile"] {
-            router.query(nsid) { [self] request, context in
-                guard isForDefaultAppView(request) else { return try await proxy(request, context: context, nsid: nsid) }
+            router.query(nsid) { request, context in
+                guard proxy.isForDefaultAppView(request) else { return try await proxy.proxy(request, context: context, nsid: nsid) }
                 return try await readAfterWrite(request, nsid: nsid)
             }
         }
 
-        router.query("app.bsky.feed.getFeed") { [self] request, context in
-            guard isForDefaultAppView(request) else { return try await proxy(request, context: context, nsid: "app.bsky.feed.getFeed") }
+        router.query("app.bsky.feed.getFeed") { request, context in
+            guard proxy.isForDefaultAppView(request) else { return try await proxy.proxy(request, context: context, nsid: "app.bsky.feed.getFeed") }
             let feed = try request.params.requiredString("feed")
             guard let uri = try? ATURI(feed), let collection = uri.collection, let rkey = uri.recordKey else {
                 throw XRPCError.invalidRequest("feed must be an at-uri")
             }
             let generator = try await feedGeneratorDID(repo: uri.authority.string, collection: collection.string, rkey: rkey.string)
-            return try await proxy(request, context: context, nsid: "app.bsky.feed.getFeed",
+            return try await proxy.proxy(request, context: context, nsid: "app.bsky.feed.getFeed",
                                    audience: generator, lxm: "app.bsky.feed.getFeedSkeleton")
         }
+        registerOfflineProfiles(on: &router)
     }
 
     /// The generator DID from the feed record, looked up through the AppView.
@@ -45,7 +52,7 @@ extension PDSServerState {
         components?.queryItems = [.init(name: "repo", value: repo), .init(name: "collection", value: collection), .init(name: "rkey", value: rkey)]
         guard let url = components?.url else { throw XRPCError.invalidRequest("No service configured for app.bsky.feed.getFeed") }
         let response: OutboundResponse
-        do { response = try await http.send(OutboundRequest(url: url), maxResponseBytes: 1 << 20) } catch {
+        do { response = try await proxy.http.send(OutboundRequest(url: url), maxResponseBytes: 1 << 20) } catch {
             throw XRPCError(.badGateway, "UpstreamFailure", "Upstream service unreachable")
         }
         guard response.status == 200, let value = response.jsonObject?["value"] as? [String: Any],
@@ -57,18 +64,18 @@ extension PDSServerState {
     func readAfterWrite(_ request: Request, nsid: String) async throws -> Response {
         let upstream: OutboundStream
         do {
-            upstream = try await proxyUpstream(request, nsid: nsid)
+            upstream = try await proxy.proxyUpstream(request, nsid: nsid)
         } catch let error as XRPCError where nsid == "app.bsky.actor.getProfile" && config.isDevelopment && Self.isAppViewUnavailable(error) {
             let account = try ownProfileAccount(request, actors: request.params.optionalString("actor").map { [$0] } ?? [])
             return jsonResponse(bytes: try JSONSerialization.data(withJSONObject: ownProfileView(account)).map { $0 })
         }
-        let auth = try tokens.verifyAccess(request)  // proxyUpstream checked it; the DID is needed here
+        let auth = try proxy.authenticator.authenticate(request, .session)  // proxyUpstream checked it; the DID is needed here
         guard upstream.status == 200 || (nsid == "app.bsky.feed.getPostThread" && upstream.status == 400),
               let rev = upstream.headers["atproto-repo-rev"], upstream.headers["content-type"]?.hasPrefix("application/json") == true,
               let account = try accounts.account(), account.did == auth.did
-        else { return Self.streamedResponse(upstream) }
+        else { return ServiceProxy.streamedResponse(upstream) }
         let local = try repository.records(after: rev, collections: [Self.postCollection, Self.profileCollection])
-        guard !local.isEmpty else { return Self.streamedResponse(upstream) }
+        guard !local.isEmpty else { return ServiceProxy.streamedResponse(upstream) }
 
         var bytes: [UInt8] = []
         for try await chunk in upstream.body {
@@ -113,7 +120,7 @@ extension PDSServerState {
         default:
             break
         }
-        var headers = Self.forwardedHeaders(upstream)
+        var headers = ServiceProxy.forwardedHeaders(upstream)
         if let oldest = local.first, let written = try? Datetime(oldest.indexedAt) {
             let lag = max(0, Int64(Date().timeIntervalSince1970 * 1000) - written.microsecondsSinceEpoch / 1000)
             headers[HTTPField.Name("atproto-upstream-lag")!] = String(lag)
@@ -124,7 +131,7 @@ extension PDSServerState {
     }
 
     static func bufferedResponse(_ upstream: OutboundStream, _ bytes: [UInt8]) -> Response {
-        Response(status: HTTPResponse.Status(code: upstream.status), headers: forwardedHeaders(upstream),
+        Response(status: HTTPResponse.Status(code: upstream.status), headers: ServiceProxy.forwardedHeaders(upstream),
                  body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
@@ -137,7 +144,7 @@ extension PDSServerState {
     func localProfile(_ local: [IndexedRecord]) throws -> [String: Any]? {
         let stored = try repository.recordCID(collection: Self.profileCollection, rkey: "self")
         let cid = local.last(where: { $0.collection == Self.profileCollection && $0.rkey == "self" })?.cid ?? stored
-        guard let cid, let json = try? recordJSON(cid) else { return nil }
+        guard let cid, let json = try? repository.recordJSON(cid) else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(json.serialized()))) as? [String: Any]
     }
 
@@ -150,7 +157,7 @@ extension PDSServerState {
 
     /// A `postView` for a local post, its images pointing at this server's getBlob.
     func postView(_ record: IndexedRecord, author: [String: Any], did: String) throws -> [String: Any]? {
-        guard let json = try? recordJSON(record.cid),
+        guard let json = try? repository.recordJSON(record.cid),
               let value = (try? JSONSerialization.jsonObject(with: Data(json.serialized()))) as? [String: Any]
         else { return nil }
         var view: [String: Any] = [

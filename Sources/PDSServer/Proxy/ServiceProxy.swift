@@ -4,13 +4,22 @@ import ATSyntax
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
+import PDSCore
 
 /// Service proxying (REFERENCE-PDS.md §2): every XRPC method without a local handler goes to the
 /// service named by `atproto-proxy: <did>#<service>`, or by default to the configured AppView,
 /// with a service-auth token in place of the session token. Status, body and the relevant headers
 /// come back streamed.
-extension PDSServerState {
+struct ServiceProxy: Sendable {
+    let config: PDSConfig
+    let http: any OutboundHTTP
+    let identity: any IdentityDirectory
+    let serviceTokens: ServiceTokenIssuer
+    let authenticator: Authenticator
+    let logger: Logger
+
     /// Request headers passed on (the reference's list); everything else, cookies and the
     /// session token included, stays here.
     static let forwardedRequestHeaders = [
@@ -31,9 +40,10 @@ extension PDSServerState {
         let url: String
     }
 
-    func registerProxy(on router: inout XRPCRouter) {
-        registerServiceAuth(on: &router)
-        router.fallback = { [self] request, context in
+    /// Every NSID without a local handler goes through `proxy` (which authenticates the caller
+    /// itself, after the checks that answer 501 for methods nobody serves).
+    func register(on router: inout XRPCRouter) {
+        router.fallback = { request, context in
             let nsid = String(request.uri.path.dropFirst("/xrpc/".count))
             return try await proxy(request, context: context, nsid: nsid)
         }
@@ -64,7 +74,7 @@ extension PDSServerState {
             return ProxyTarget(did: did, serviceID: serviceID, url: config.appViewURL)
         }
         do {
-            return ProxyTarget(did: did, serviceID: serviceID, url: try await resolver.serviceEndpoint(did: did, fragment: serviceID))
+            return ProxyTarget(did: did, serviceID: serviceID, url: try await identity.serviceEndpoint(did: did, fragment: serviceID))
         } catch {
             throw XRPCError.invalidRequest("could not resolve proxy did service url")
         }
@@ -92,9 +102,7 @@ extension PDSServerState {
         if request.headers[Self.proxyHeader] == nil && !Self.isAppViewMethod(nsid) {
             throw XRPCError.methodNotImplemented(nsid)
         }
-        let auth = try tokens.verifyAccess(request)
-        let account = try requireAccount(auth.did)
-        guard account.isActive else { throw XRPCError(.unauthorized, "AccountDeactivated", "Account is deactivated") }
+        let auth = try authenticator.authenticate(request, .activeSession)
         if MethodPolicy.protectedMethods.contains(nsid) { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
         if MethodPolicy.isPrivileged(nsid) && !auth.isPrivileged { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
         let target = try await proxyTarget(request, nsid: nsid)
@@ -103,7 +111,7 @@ extension PDSServerState {
         if let query = request.uri.query, !query.isEmpty { path += "?" + query }
         guard let url = URL(string: path) else { throw XRPCError.invalidRequest("invalid proxy target URL") }
         // The reference sends the bare DID as the audience for now (REFERENCE-PDS.md §2.2).
-        let token = try serviceToken(audience: audience ?? target.did, lxm: lxm ?? nsid)
+        let token = try serviceTokens.token(audience: audience ?? target.did, lxm: lxm ?? nsid)
         var headers: [(name: String, value: String)] = [("Authorization", "Bearer " + token)]
         for name in Self.forwardedRequestHeaders {
             if let field = HTTPField.Name(name), let value = request.headers[field] { headers.append((name, value)) }
