@@ -59,6 +59,7 @@ let package = Package(
         .target(name: "ATRepo", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATLexicon", dependencies: ["ATSyntax", "ATData"]),
+        .target(name: "ATSync", dependencies: ["ATData", "ATRepo"]),
 
         // TLS on the system OpenSSL for NIO and an HTTP/1.1 client over it (no Foundation, no
         // Hummingbird), and the ACME client.
@@ -90,7 +91,7 @@ let package = Package(
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "PDSStore", "Multiformats",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATSync", "PDSStore", "Multiformats",
                 "OpenSSLNIO", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

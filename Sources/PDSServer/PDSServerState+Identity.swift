@@ -1,6 +1,7 @@
 import ATCrypto
 import ATData
 import ATIdentity
+import ATSync
 import ATSyntax
 import Foundation
 import Hummingbird

@@ -1,3 +1,4 @@
+import ATSync
 import Hummingbird
 import HummingbirdWebSocket
 import Logging

@@ -1,6 +1,7 @@
 import ATCrypto
 import ATData
 import ATRepo
+import ATSync
 import ATSyntax
 import Foundation
 import GRDB
