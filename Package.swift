@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "PDSStore",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .target(
@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "ATSyntaxTests", dependencies: ["ATSyntax", "TestSupport"]),
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
-        .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
@@ -134,6 +134,7 @@ let package = Package(
             name: "ACMETests",
             dependencies: ["ACME", "OpenSSLNIO", "PDSServer", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "ATSyncTests", dependencies: ["ATSync", "ATRepo", "ATData", "ATCrypto"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]
 )

@@ -91,7 +91,7 @@ public enum PDSApplication {
         }
         router.get("/xrpc/_health") { _, _ in
             // The reference answers 503 when its database does not respond (REFERENCE-PDS.md §9).
-            let healthy = (try? await server.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+            let healthy = await server.database.isResponding()
             let body = healthy
                 ? #"{"version":"\#(version)"}"#
                 : #"{"version":"\#(version)","error":"Service Unavailable"}"#

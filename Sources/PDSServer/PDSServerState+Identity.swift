@@ -37,9 +37,8 @@ extension PDSServerState {
             }
             // Re-running with the same handle re-emits #identity, as the reference does.
             let did = account.did, time = AccountStore.timestamp()
-            let sequenceNumbers = try accounts.updateHandle(handle.string) { seq in
-                EventFrame.identity(seq: seq, did: did, handle: handle.string, time: time)
-            }
+            let sequenceNumbers = try accounts.updateHandle(
+                handle.string, event: RepoEvent.Identity(did: did, handle: handle.string, time: time))
             firehose.committed(sequenceNumbers)
             crawlNotifier.eventsSequenced()
             logger.info("handle updated", metadata: ["handle": "\(handle.string)"])
@@ -112,7 +111,7 @@ extension PDSServerState {
             }
             try await publish(operation, did: account.did)
             let did = account.did, time = AccountStore.timestamp(), handle = account.handle
-            firehose.committed(try accounts.sequenceIdentityEvent { seq in EventFrame.identity(seq: seq, did: did, handle: handle, time: time) })
+            firehose.committed(try EventLogStore(database: database).append([.identity(.init(did: did, handle: handle, time: time))]))
             return Response(status: .ok)
         }
     }

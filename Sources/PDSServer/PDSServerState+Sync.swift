@@ -2,7 +2,6 @@ import ATData
 import ATRepo
 import ATSyntax
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -87,9 +86,9 @@ extension PDSServerState {
             let pipe = ChunkPipe()
             if let since = request.params.optionalString("since") {
                 guard (try? TID(since)) != nil else { throw XRPCError.invalidRequest("since must be a TID") }
-                let path = database.path
+                let repository = self.repository
                 pipe.startProducer { pipe in
-                    try Self.streamDiff(since: since, commit: commit, databasePath: path, into: pipe)
+                    try Self.streamDiff(since: since, commit: commit, repository: repository, into: pipe)
                 }
             } else {
                 pipe.startProducer { pipe in
@@ -123,13 +122,7 @@ extension PDSServerState {
             let since = params.optionalString("since")
             if let since, (try? TID(since)) == nil { throw XRPCError.invalidRequest("since must be a TID") }
             let cursor = params.optionalString("cursor") ?? ""
-            let cids: [String] = try database.pool.read { db in
-                try String.fetchAll(db, sql: """
-                    SELECT DISTINCT rb.blob_cid FROM record_blob rb
-                    JOIN record r ON r.collection = rb.collection AND r.rkey = rb.rkey
-                    WHERE r.repo_rev > ? AND rb.blob_cid > ? ORDER BY rb.blob_cid LIMIT ?
-                    """, arguments: [since ?? "", cursor, limit])
-            }
+            let cids = try repository.blobCIDs(since: since, after: cursor, limit: limit)
             var output: JSONObject = ["cids": .array(cids.map(JSONValue.string))]
             if cids.count == limit, let last = cids.last { output["cursor"] = .string(last) }
             return jsonResponse(.object(output))
@@ -159,22 +152,12 @@ extension PDSServerState {
 
     /// `getRepo?since=`: the commit plus every block added after `since`, paged out of SQLite
     /// (the reference server's behaviour: blocks with `repoRev > since`).
-    static func streamDiff(since: String, commit: SignedCommit, databasePath: String, into pipe: ChunkPipe) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
-        let queue = try DatabaseQueue(path: databasePath, configuration: configuration)
+    static func streamDiff(since: String, commit: SignedCommit, repository: RepositoryStore, into pipe: ChunkPipe) throws {
         var writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
         try writer.write(cid: commit.cid, bytes: commit.bytes)
-        try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT cid, content FROM repo_block WHERE repo_rev > ? ORDER BY repo_rev, cid", arguments: [since])
-            while let row = try rows.next() {
-                let cidData: Data = row["cid"]
-                let content: Data = row["content"]
-                let cid = try CID(bytes: Array(cidData))
-                if cid == commit.cid { continue }
-                try writer.write(cid: cid, bytes: Array(content))
-            }
+        try repository.blocks(since: since) { cid, bytes in
+            if cid == commit.cid { return }
+            try writer.write(cid: cid, bytes: bytes)
         }
         try writer.finish()
     }

@@ -78,7 +78,7 @@ enum SubscribeRepos {
         case .stopped:
             return
         case .futureCursor:
-            await sendFinalFrame(EventFrame.error("FutureCursor", message: "Cursor in the future."),
+            await sendFinalFrame(StreamFrame.error(name: "FutureCursor", message: "Cursor in the future.").encode(),
                                  channel: channel, timeout: hub.limits.errorFrameTimeout)
             return
         case .replay(let started, let outdatedCursor):
@@ -97,7 +97,8 @@ enum SubscribeRepos {
                     do {
                         if outdated {
                             // §13.5: not persisted, no seq; then the whole window follows.
-                            let info = EventFrame.info("OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events")
+                            let info = StreamFrame.info(
+                                name: "OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events").encode()
                             // Same path as the pages, so it cannot be reordered behind them.
                             try await write([info], to: channel)
                         }
@@ -141,7 +142,7 @@ enum SubscribeRepos {
 
         switch outcome {
         case .tooSlow:
-            await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
+            await sendFinalFrame(StreamFrame.error(name: "ConsumerTooSlow", message: "Stream consumer too slow").encode(),
                                  channel: channel, timeout: hub.limits.errorFrameTimeout)
         case .streamEnded(.stopped):
             // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a

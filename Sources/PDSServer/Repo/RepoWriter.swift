@@ -4,7 +4,6 @@ import ATRepo
 import ATSync
 import ATSyntax
 import Foundation
-import GRDB
 import Logging
 import PDSStore
 import Synchronization
@@ -52,8 +51,8 @@ public struct WriteOutcome: Sendable {
 
 /// The only path by which the repository changes.
 ///
-/// Writes are serialised by GRDB's single writer connection: everything from reading the current
-/// tree to storing the event runs inside one `pool.writeWithoutTransaction` closure, and the
+/// Writes are serialised by the store's single writer connection: everything from reading the
+/// current tree to storing the event runs inside one `RepositoryStore.withWriter` closure, and the
 /// in-memory tree is replaced only after the SQLite transaction commits — a failed commit leaves
 /// both the database and memory as they were.
 public final class RepoWriter: Sendable {
@@ -86,7 +85,7 @@ public final class RepoWriter: Sendable {
         self.key = key
         self.database = database
         self.blobs = blobs
-        self.blocks = try SQLiteBlockSource(path: database.path)
+        self.blocks = try RepositoryStore(database: database).blockSource()
         self.clock = clock
         self.onCommit = onCommit
         self.logger = logger
@@ -117,20 +116,16 @@ public final class RepoWriter: Sendable {
         let slice = CARWriter.encode(roots: [commit.cid], blocks: blockMap)
         let time = AccountStore.timestamp()
         let write = CommitWrite(commit: commit, blocks: blockMap, records: [], events: [
-            ("identity", { seq in EventFrame.identity(seq: seq, did: did, handle: handle, time: time) }),
-            ("account", { seq in EventFrame.account(seq: seq, did: did, active: true, status: nil, time: time) }),
-            ("commit", { seq in EventFrame.commit(seq: seq, did: did, commit: commit, since: nil, carSlice: slice, ops: [], prevData: nil, time: time) }),
-            ("sync", { seq in EventFrame.sync(seq: seq, did: did, commit: commit, time: time) }),
+            .identity(.init(did: did, handle: handle, time: time)),
+            .account(.init(did: did, active: true, status: nil, time: time)),
+            .commit(.init(repo: did, commit: commit, since: nil, carSlice: slice, ops: [], prevData: nil, time: time)),
+            .sync(.init(did: did, commit: commit, time: time)),
         ])
         let finalTree = tree
-        let outcome = try await database.pool.writeWithoutTransaction { db in
-            var stored: CommitOutcome?
-            try db.inTransaction {
-                stored = try RepositoryStore.apply(write, did: did, in: db)
-                return .commit
-            }
+        let outcome = try await RepositoryStore(database: database).withWriterAsync { writer in
+            let stored = try writer.store(write, did: did)
             self.head.withLock { $0 = Head(tree: finalTree, commit: commit) }
-            return stored!
+            return stored
         }
         onCommit(outcome.sequenceNumbers)
     }
@@ -143,7 +138,7 @@ public final class RepoWriter: Sendable {
         let prepared = try writes.map(Self.prepare)
         let did = self.did, key = self.key, clock = self.clock
 
-        let (outcome, results, newHead) = try Self.onWriter(database) { db -> (CommitOutcome?, [RecordWriteResult], Head?) in
+        let (outcome, results, newHead) = try RepositoryStore(database: database).withWriter { writer -> (CommitOutcome?, [RecordWriteResult], Head?) in
             guard let current = self.head.withLock({ $0 }) else { throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(did)") }
             if let swapCommit, swapCommit != current.commit.cid {
                 throw XRPCError.badRequest("InvalidSwap", "Commit was at \(current.commit.cid)")
@@ -230,15 +225,9 @@ public final class RepoWriter: Sendable {
             let since = current.commit.commit.rev
             let prevData = current.commit.commit.data
             let write = CommitWrite(commit: commit, blocks: blockMap, records: changes, events: [
-                ("commit", { seq in
-                    EventFrame.commit(seq: seq, did: did, commit: commit, since: since, carSlice: slice, ops: ops, prevData: prevData, time: time)
-                }),
+                .commit(.init(repo: did, commit: commit, since: since, carSlice: slice, ops: ops, prevData: prevData, time: time)),
             ])
-            var stored: CommitOutcome?
-            try db.inTransaction {
-                stored = try RepositoryStore.apply(write, did: did, in: db)
-                return .commit
-            }
+            let stored: CommitOutcome? = try writer.store(write, did: did)
             // Still on the writer connection: the next write must start from this commit, and a
             // concurrent upload of the same bytes must not interleave with the file deletion.
             let newHead = Head(tree: tree, commit: commit)
@@ -250,15 +239,6 @@ public final class RepoWriter: Sendable {
         guard let outcome, let newHead else { return WriteOutcome(results: results, commit: nil) }
         onCommit(outcome.sequenceNumbers)
         return WriteOutcome(results: results, commit: (newHead.commit.cid, newHead.commit.commit.rev ?? ""))
-    }
-
-    /// Runs `body` on GRDB's writer connection *synchronously*, on the calling thread (a `sync`
-    /// on the idle writer queue runs in place). The async variant hops to the writer's thread and
-    /// back, two thread switches per write, which cost more than the commit's own work on a small
-    /// machine (docs/ARCHITECTURE.md, "Threads"). A separate non-async function so that overload
-    /// resolution cannot pick the async one.
-    static func onWriter<T>(_ database: PDSDatabase, _ body: (Database) throws -> T) throws -> T {
-        try database.pool.writeWithoutTransaction(body)
     }
 
     /// A write with its record encoded and checked.
