@@ -88,10 +88,17 @@ let package = Package(
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // The domain layer: repo writer, firehose hub, configuration, keys. No Hummingbird.
+        .target(
+            name: "PDSCore",
+            dependencies: [
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "PDSStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATSync", "PDSStore", "Multiformats",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATSync", "PDSStore", "PDSCore", "Multiformats",
                 "OpenSSLNIO", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -100,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "pds",
             dependencies: [
-                "PDSServer", "PDSStore",
+                "PDSServer", "PDSCore", "PDSStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -119,7 +126,8 @@ let package = Package(
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
-        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSCore", "PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "ATSync", "ATRepo", "ATData", "ATCrypto", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(

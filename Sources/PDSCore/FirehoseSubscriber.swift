@@ -23,7 +23,7 @@ public final class FirehoseSubscriber: Sendable {
     let wakeups: AsyncStream<Void>
     let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Why the hub ends a subscription from outside the connection.
-    enum EndReason: Sendable {
+    public enum EndReason: Sendable {
         /// Too far behind (`ConsumerTooSlow`).
         case tooSlow
         /// The hub or the server is stopping.
@@ -32,7 +32,7 @@ public final class FirehoseSubscriber: Sendable {
 
     /// Yields once when the hub ends the subscription (the first reason wins). The connection
     /// watches it beside the send loop, so a send stuck on a full socket can still be cancelled.
-    let endSignal: AsyncStream<EndReason>
+    public let endSignal: AsyncStream<EndReason>
     let endContinuation: AsyncStream<EndReason>.Continuation
 
     init(id: UInt64) {
@@ -69,7 +69,7 @@ public final class FirehoseSubscriber: Sendable {
     }
 
     /// Asks the connection to close now (server shutdown), even if a send is stuck.
-    func shutDown() {
+    public func shutDown() {
         endContinuation.yield(.shutdown)
         endContinuation.finish()
         wakeupContinuation.finish()

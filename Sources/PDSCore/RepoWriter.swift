@@ -24,10 +24,10 @@ public enum RecordWrite: Sendable {
     case update(collection: String, rkey: String, record: DataValue, swap: RecordSwap)
     case delete(collection: String, rkey: String, swap: RecordSwap)
 
-    var collection: String {
+    public var collection: String {
         switch self { case .create(let c, _, _), .update(let c, _, _, _), .delete(let c, _, _): c }
     }
-    var rkey: String {
+    public var rkey: String {
         switch self { case .create(_, let r, _), .update(_, let r, _, _), .delete(_, let r, _): r }
     }
 }
@@ -132,113 +132,124 @@ public final class RepoWriter: Sendable {
 
     /// Applies `writes` as one signed commit.
     public func apply(_ writes: [RecordWrite], swapCommit: CID? = nil) async throws -> WriteOutcome {
-        guard !writes.isEmpty else { throw XRPCError.invalidRequest("No writes given") }
-        guard writes.count <= Self.maxWrites else { throw XRPCError.invalidRequest("Too many writes. Max: \(Self.maxWrites)") }
+        guard !writes.isEmpty else { throw RepoWriteError.noWrites }
+        guard writes.count <= Self.maxWrites else { throw RepoWriteError.tooManyWrites(max: Self.maxWrites) }
         // Encode and check records before taking the writer: this is the CPU-heavy part.
         let prepared = try writes.map(Self.prepare)
-        let did = self.did, key = self.key, clock = self.clock
 
         let (outcome, results, newHead) = try RepositoryStore(database: database).withWriter { writer -> (CommitOutcome?, [RecordWriteResult], Head?) in
-            guard let current = self.head.withLock({ $0 }) else { throw XRPCError.badRequest("RepoNotFound", "Could not find repo: \(did)") }
+            guard let current = self.head.withLock({ $0 }) else { throw RepoWriteError.repoNotFound(did: self.did) }
             if let swapCommit, swapCommit != current.commit.cid {
-                throw XRPCError.badRequest("InvalidSwap", "Commit was at \(current.commit.cid)")
+                throw RepoWriteError.invalidCommitSwap(current: current.commit.cid)
             }
-            var tree = current.tree
-            var recordBlocks = BlockMap()
-            var changes: [RecordChange] = []
-            var results: [RecordWriteResult] = []
-            // Net effect per path (the CID before this commit, the CID after), for the firehose ops.
-            var net: [String: (before: CID?, after: CID?)] = [:]
-            for write in prepared {
-                let path = write.collection + "/" + write.rkey
-                let existing = try tree.get(path)
-                switch write.write {
-                case .create:
-                    guard existing == nil else {
-                        throw XRPCError.invalidRequest("Record already exists: at://\(did)/\(path)")
-                    }
-                case .update(_, _, _, let swap), .delete(_, _, let swap):
-                    switch swap {
-                    case .any: break
-                    case .mustNotExist:
-                        if existing != nil { throw XRPCError.badRequest("InvalidSwap", "Record was at \(existing!)") }
-                    case .cid(let expected):
-                        if existing != expected {
-                            throw XRPCError.badRequest("InvalidSwap", "Record was at \(existing.map(\.string) ?? "null")")
-                        }
-                    }
-                }
-                if let (cid, bytes) = write.encoded {
-                    if existing == cid {
-                        results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: false))
-                        continue
-                    }
-                    recordBlocks.set(cid, bytes)
-                    _ = try tree.set(path, cid)
-                    net[path] = (net[path]?.before ?? existing, cid)
-                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs,
-                                                replacesRecord: existing != nil))
-                    results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
-                } else {
-                    guard existing != nil else {
-                        results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: false))
-                        continue
-                    }
-                    _ = try tree.remove(path)
-                    net[path] = (net[path]?.before ?? existing, nil)
-                    changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
-                    results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
-                }
-            }
-            guard !changes.isEmpty else { return (nil, results, nil) }
-
-            // The ops come from what the writer did rather than from diffing two whole trees
-            // (RepoDiff): the writer already knows every changed path and its previous CID, and a
-            // full diff was the largest cost of a commit.
-            let ops: [RepoOp] = net.keys.sorted().compactMap { path in
-                let (before, after) = net[path]!
-                switch (before, after) {
-                case (nil, let cid?): return .create(path, cid)
-                case (let old?, let cid?) where old != cid: return .update(path, cid, prev: old)
-                case (let old?, nil): return .delete(path, prev: old)
-                default: return nil
-                }
-            }
-            let (root, nodes) = tree.finalize()
-            let previousRev = current.commit.commit.rev.flatMap { try? TID($0) }
-            let rev = clock.next(after: previousRev).string
-            let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
-            // CAR slice (spec §4.4): the commit, the new nodes, the nodes needed to invert the ops
-            // (covering paths of every changed key), and the new record blocks.
-            var sliceBlocks = try tree.proofNodes(for: ops.map(\.path), known: nodes)
-            sliceBlocks.merge(nodes)
-            for op in ops { if let cid = op.cid, let bytes = recordBlocks[cid] { sliceBlocks.set(cid, bytes) } }
-            sliceBlocks.set(commit.cid, commit.bytes)
-            let slice = CARWriter.encode(roots: [commit.cid], blocks: sliceBlocks)
-            guard slice.count <= Self.maxCommitSize else {
-                throw XRPCError.invalidRequest("Too many writes. Max event size: 2MB")
-            }
-            var blockMap = nodes
-            blockMap.merge(recordBlocks)
-            blockMap.set(commit.cid, commit.bytes)
-            let time = AccountStore.timestamp()
-            let since = current.commit.commit.rev
-            let prevData = current.commit.commit.data
-            let write = CommitWrite(commit: commit, blocks: blockMap, records: changes, events: [
-                .commit(.init(repo: did, commit: commit, since: since, carSlice: slice, ops: ops, prevData: prevData, time: time)),
-            ])
-            let stored: CommitOutcome? = try writer.store(write, did: did)
+            var staged = try self.stage(prepared, on: current.tree)
+            guard !staged.changes.isEmpty else { return (nil, staged.results, nil) }
+            let (write, newHead) = try self.makeCommit(&staged, after: current.commit)
+            let stored = try writer.store(write, did: self.did)
             // Still on the writer connection: the next write must start from this commit, and a
             // concurrent upload of the same bytes must not interleave with the file deletion.
-            let newHead = Head(tree: tree, commit: commit)
             self.head.withLock { $0 = newHead }
-            for blob in stored?.orphanedBlobs ?? [] { self.blobs.delete(blob) }
-            return (stored, results, newHead)
+            for blob in stored.orphanedBlobs { self.blobs.delete(blob) }
+            return (stored, staged.results, newHead)
         }
 
         guard let outcome, let newHead else { return WriteOutcome(results: results, commit: nil) }
         onCommit(outcome.sequenceNumbers)
         return WriteOutcome(results: results, commit: (newHead.commit.cid, newHead.commit.commit.rev ?? ""))
+    }
+
+    /// The writes applied to a copy of the tree, not yet committed.
+    struct Staged {
+        var tree: MST
+        var recordBlocks = BlockMap()
+        var changes: [RecordChange] = []
+        var results: [RecordWriteResult] = []
+        /// Net effect per path (the CID before this commit, the CID after), for the firehose ops.
+        var net: [String: (before: CID?, after: CID?)] = [:]
+    }
+
+    /// Checks each write against the tree and applies it to a copy.
+    func stage(_ prepared: [PreparedWrite], on tree: MST) throws -> Staged {
+        var staged = Staged(tree: tree)
+        for write in prepared {
+            let path = write.collection + "/" + write.rkey
+            let existing = try staged.tree.get(path)
+            try check(write.write, path: path, existing: existing)
+            if let (cid, bytes) = write.encoded {
+                if existing == cid {
+                    staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: false))
+                    continue
+                }
+                staged.recordBlocks.set(cid, bytes)
+                _ = try staged.tree.set(path, cid)
+                staged.net[path] = (staged.net[path]?.before ?? existing, cid)
+                staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs,
+                                                   replacesRecord: existing != nil))
+                staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
+            } else {
+                guard existing != nil else {
+                    staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: false))
+                    continue
+                }
+                _ = try staged.tree.remove(path)
+                staged.net[path] = (staged.net[path]?.before ?? existing, nil)
+                staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
+                staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
+            }
+        }
+        return staged
+    }
+
+    /// A create needs a free path; an update or delete must match its `swapRecord`.
+    func check(_ write: RecordWrite, path: String, existing: CID?) throws {
+        switch write {
+        case .create:
+            guard existing == nil else { throw RepoWriteError.recordExists(uri: "at://\(did)/\(path)") }
+        case .update(_, _, _, let swap), .delete(_, _, let swap):
+            switch swap {
+            case .any: break
+            case .mustNotExist:
+                if let existing { throw RepoWriteError.invalidRecordSwap(current: existing) }
+            case .cid(let expected):
+                if existing != expected { throw RepoWriteError.invalidRecordSwap(current: existing) }
+            }
+        }
+    }
+
+    /// Signs the staged tree as the commit after `previous` and builds what the store writes: the
+    /// blocks, the record changes and the `#commit` event with its CAR slice.
+    func makeCommit(_ staged: inout Staged, after previous: SignedCommit) throws -> (CommitWrite, Head) {
+        // The ops come from what the writer did rather than from diffing two whole trees
+        // (RepoDiff): the writer already knows every changed path and its previous CID, and a
+        // full diff was the largest cost of a commit.
+        let ops: [RepoOp] = staged.net.keys.sorted().compactMap { path in
+            let (before, after) = staged.net[path]!
+            switch (before, after) {
+            case (nil, let cid?): return .create(path, cid)
+            case (let old?, let cid?) where old != cid: return .update(path, cid, prev: old)
+            case (let old?, nil): return .delete(path, prev: old)
+            default: return nil
+            }
+        }
+        let (root, nodes) = staged.tree.finalize()
+        let previousRev = previous.commit.rev.flatMap { try? TID($0) }
+        let rev = clock.next(after: previousRev).string
+        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
+        // CAR slice (spec §4.4): the commit, the new nodes, the nodes needed to invert the ops
+        // (covering paths of every changed key), and the new record blocks.
+        var sliceBlocks = try staged.tree.proofNodes(for: ops.map(\.path), known: nodes)
+        sliceBlocks.merge(nodes)
+        for op in ops { if let cid = op.cid, let bytes = staged.recordBlocks[cid] { sliceBlocks.set(cid, bytes) } }
+        sliceBlocks.set(commit.cid, commit.bytes)
+        let slice = CARWriter.encode(roots: [commit.cid], blocks: sliceBlocks)
+        guard slice.count <= Self.maxCommitSize else { throw RepoWriteError.commitTooLarge }
+        var blockMap = nodes
+        blockMap.merge(staged.recordBlocks)
+        blockMap.set(commit.cid, commit.bytes)
+        let event = RepoEvent.Commit(repo: did, commit: commit, since: previous.commit.rev, carSlice: slice, ops: ops,
+                                     prevData: previous.commit.data, time: AccountStore.timestamp())
+        let write = CommitWrite(commit: commit, blocks: blockMap, records: staged.changes, events: [.commit(event)])
+        return (write, Head(tree: staged.tree, commit: commit))
     }
 
     /// A write with its record encoded and checked.
@@ -253,8 +264,8 @@ public final class RepoWriter: Sendable {
 
     static func prepare(_ write: RecordWrite) throws -> PreparedWrite {
         let collection = write.collection, rkey = write.rkey
-        guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("Invalid collection NSID: \(collection)") }
-        guard (try? RecordKey(rkey)) != nil else { throw XRPCError.invalidRequest("Invalid record key: \(rkey)") }
+        guard (try? NSID(collection)) != nil else { throw RepoWriteError.invalidCollection(collection) }
+        guard (try? RecordKey(rkey)) != nil else { throw RepoWriteError.invalidRecordKey(rkey) }
         switch write {
         case .delete:
             return PreparedWrite(write: write, collection: collection, rkey: rkey, encoded: nil, blobs: [])
@@ -265,7 +276,7 @@ public final class RepoWriter: Sendable {
                 bytes = try DataModel.validateRecord(record)
                 references = try record.references()
             } catch {
-                throw XRPCError.invalidRequest("Invalid record: \(error)")
+                throw RepoWriteError.invalidRecord("\(error)")
             }
             return PreparedWrite(write: write, collection: collection, rkey: rkey,
                                  encoded: (CID.dagCBOR(hashing: bytes), bytes), blobs: references.blobs)

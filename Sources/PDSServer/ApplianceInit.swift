@@ -1,6 +1,7 @@
 import ATCrypto
 import Foundation
 import Logging
+import PDSCore
 import PDSStore
 
 /// `pds init`: everything a new appliance needs, created in one go — the data directory, the

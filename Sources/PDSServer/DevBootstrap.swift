@@ -3,6 +3,7 @@ import ATIdentity
 import ATSyntax
 import Foundation
 import Logging
+import PDSCore
 import PDSStore
 
 /// First-start set-up for `pds dev`: keys, a local (unpublished) did:plc, and the account.

@@ -4,6 +4,7 @@ import ATIdentity
 import Foundation
 import Logging
 import OpenSSLNIO
+import PDSCore
 
 /// `pds doctor`: checks what a self-hoster usually gets wrong (REFERENCE-PDS.md §10) and says how
 /// to fix each problem: config, key unlock, DNS for the hostname and the handle, the TLS

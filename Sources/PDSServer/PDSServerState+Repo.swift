@@ -5,6 +5,7 @@ import ATRepo
 import ATSyntax
 import Foundation
 import Hummingbird
+import PDSCore
 import PDSStore
 
 extension PDSServerState {

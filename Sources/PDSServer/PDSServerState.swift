@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PDSCore
 import PDSStore
 import Synchronization
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import PDSCore
 import PDSServer
 
 /// `pds serve --config FILE`: production. Refuses to start half-configured: a bad config, a

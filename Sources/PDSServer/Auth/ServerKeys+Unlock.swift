@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import PDSCore
 
 extension ServerKeys {
     /// Opens the key files of `config.dataDirectory` with the unlock secret from the first

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import PDSCore
 import ServiceLifecycle
 import Synchronization
 
