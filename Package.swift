@@ -62,6 +62,7 @@ let package = Package(
         .target(name: "ATIdentity", dependencies: ["ATSyntax", "ATData", "ATCrypto", "Multiformats"]),
         .target(name: "ATLexicon", dependencies: ["ATSyntax", "ATData"]),
         .target(name: "ATAuth", dependencies: ["ATCrypto", "ATData", "ATSyntax", "Multiformats"]),
+        .target(name: "ATSync", dependencies: ["ATData", "ATRepo"]),
 
         // TLS on the system OpenSSL for NIO and an HTTP/1.1 client over it (no Foundation, no
         // Hummingbird), and the ACME client.
@@ -98,7 +99,7 @@ let package = Package(
         .target(
             name: "PDSStore",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // Backups: the S3 client and SigV4, the blob mirror service, `pds restore`. No Hummingbird.
@@ -110,18 +111,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        // What the server does, without HTTP: sessions, identity, the repository writer, the firehose hub.
+        // The domain layer: repo writer, firehose hub, sessions, identity, configuration, keys. No Hummingbird.
         .target(
             name: "PDSCore",
             dependencies: [
-                "ATAuth", "ATCrypto", "ATData", "ATSyntax", "PDSStore",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATAuth", "ATSync", "PDSStore", "PDSNetwork",
+                "PDSBackup", "OpenSSLNIO", "ACME",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .target(
             name: "PDSServer",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "PDSStore", "Multiformats",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "ATSync", "PDSStore", "Multiformats",
                 "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup", "PDSCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "pds",
             dependencies: [
-                "PDSAppliance", "PDSServer", "PDSBackup",
+                "PDSAppliance", "PDSServer", "PDSBackup", "PDSCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -160,8 +162,9 @@ let package = Package(
         .testTarget(name: "ATSyntaxTests", dependencies: ["ATSyntax", "TestSupport"]),
         .testTarget(name: "ATCryptoTests", dependencies: ["ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
-        .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
+        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "ATSync", "ATRepo", "ATData", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "TestSupport"]),
         .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "TestSupport"]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
@@ -178,6 +181,7 @@ let package = Package(
             name: "ACMETests",
             dependencies: ["ACME", "OpenSSLNIO", "PDSServer", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "ATSyncTests", dependencies: ["ATSync", "ATRepo", "ATData", "ATCrypto"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]
 )

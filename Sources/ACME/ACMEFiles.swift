@@ -11,7 +11,7 @@ private let posixWrite = Glibc.write
 private let posixWrite = Darwin.write
 #endif
 
-/// Where ACME state lives: `<data directory>/tls/` (DESIGN.md "State on disk").
+/// Where ACME state lives: `<data directory>/tls/`.
 ///
 /// - `acme-account.key`: the account key (P-256, PKCS#8 PEM, 0600); the account URL is not
 ///   stored: `newAccount` with the same key returns it.

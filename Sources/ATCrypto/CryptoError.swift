@@ -3,7 +3,7 @@ import Multiformats
 /// A failure to create, import, parse or use a signing or verifying key.
 ///
 /// Verification itself never throws: a signature that does not check out is `false`, because to a
-/// caller a malformed signature and a wrong one mean the same thing (ATPROTO.md §7).
+/// caller a malformed signature and a wrong one mean the same thing (https://atproto.com/specs/cryptography).
 public enum CryptoError: Error, CustomStringConvertible, Sendable {
     /// Private key bytes that are not a valid scalar for the curve (wrong length, zero, ≥ n).
     case invalidPrivateKey(algorithm: SignatureAlgorithm, reason: String)

@@ -4,7 +4,7 @@ import CSecp256k1
 ///
 /// Signing uses RFC 6979 deterministic nonces (the library default), so the same key and message
 /// always give the same signature, and libsecp256k1 emits low-S signatures by construction, which
-/// is what ATPROTO.md §7 requires. This is the PDS's hot path (every commit and every proxied
+/// is what https://atproto.com/specs/cryptography requires. This is the PDS's hot path (every commit and every proxied
 /// request signs), so `sign` hashes into a stack buffer and shares one prebuilt context.
 public struct K256PrivateKey: SigningKey {
     private let secret: SecretBytes

@@ -54,7 +54,7 @@ public struct K256PublicKey: VerifyingKey {
     ///
     /// `secp256k1_ecdsa_verify` itself rejects high-S signatures (its documentation: "To avoid
     /// accepting malleable signatures, only ECDSA signatures in lower-S form are accepted"), which
-    /// is exactly atproto's rule (ATPROTO.md §7); the tests check that it still does.
+    /// is exactly atproto's rule (https://atproto.com/specs/cryptography); the tests check that it still does.
     public func verify(signature: [UInt8], message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
         var parsed = secp256k1_ecdsa_signature()

@@ -1,6 +1,6 @@
 import Multiformats
 
-/// Multikey strings: `z` + base58btc(varint(multicodec) ‖ 33-byte compressed point) (ATPROTO.md §7).
+/// Multikey strings: `z` + base58btc(varint(multicodec) ‖ 33-byte compressed point) (https://atproto.com/specs/cryptography).
 public enum Multikey {
     /// Parses a multikey into a verifying key for the curve its multicodec names.
     ///
@@ -28,7 +28,7 @@ public enum Multikey {
     }
 
     /// Reads the public key of a DID document verification method from its `type` and
-    /// `publicKeyMultibase` (ATPROTO.md §7, §8.1).
+    /// `publicKeyMultibase` (https://atproto.com/specs/cryptography, §8.1).
     ///
     /// - `Multikey`: the value is a multikey (see `parse(_:)`).
     /// - `EcdsaSecp256k1VerificationKey2019` / `EcdsaSecp256r1VerificationKey2019` (legacy, read
@@ -51,7 +51,7 @@ public enum Multikey {
     }
 }
 
-/// `did:key` identifiers: `did:key:` + multikey (ATPROTO.md §7).
+/// `did:key` identifiers: `did:key:` + multikey (https://atproto.com/specs/cryptography).
 public enum DIDKey {
     /// The method prefix, `did:key:`.
     public static let prefix = "did:key:"

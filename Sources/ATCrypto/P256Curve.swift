@@ -2,7 +2,7 @@ import COpenSSL
 
 /// Shared P-256 state and the byte-level scalar arithmetic both key types need.
 ///
-/// OpenSSL 3.0 neither produces nor enforces low-S ECDSA signatures (INFRA.md §3 "Gotchas"), so
+/// OpenSSL 3.0 neither produces nor enforces low-S ECDSA signatures (https://atproto.com/specs/cryptography requires it), so
 /// the comparisons against n/2 and the n − s flip are done here on 32-byte big-endian values:
 /// no BIGNUM allocation and the same code for signing and verifying.
 enum P256Curve {
@@ -92,7 +92,7 @@ enum P256Curve {
     /// scalar, through `EVP_PKEY_fromdata`.
     ///
     /// OSSL_PARAM_BLD keeps the key-name and value pointers until `OSSL_PARAM_BLD_to_param`
-    /// (SWIFT-STACK.md §3), so names come from the `pds_param_*` static strings and every value
+    /// (measured, docs/ARCHITECTURE.md), so names come from the `pds_param_*` static strings and every value
     /// stays pinned in the enclosing closures until the parameter array is built.
     static func makeKey(publicPoint: [UInt8], privateScalar: OpaquePointer?) throws(CryptoError) -> EVPKey {
         let result: Result<EVPKey, CryptoError> = groupName.withCString { name in

@@ -4,7 +4,7 @@ import COpenSSL
 ///
 /// OpenSSL 3.0 uses random ECDSA nonces (RFC 6979 arrives in 3.2), so signatures differ from call
 /// to call; atproto does not require determinism. It does require low-S, which OpenSSL does not
-/// produce by itself, so every signature is normalised here (INFRA.md §3 "Gotchas").
+/// produce by itself, so every signature is normalised here (https://atproto.com/specs/cryptography requires low-S).
 public struct P256PrivateKey: SigningKey {
     let key: EVPKey
     /// Sign-initialised contexts for `key`, shared by copies of this value.
@@ -42,7 +42,7 @@ public struct P256PrivateKey: SigningKey {
 
     /// Imports a private key from its 32-byte big-endian scalar, which must be in [1, n−1].
     ///
-    /// `EVP_PKEY_fromdata` does not derive the public point from the scalar (INFRA.md §3), so it is
+    /// `EVP_PKEY_fromdata` does not derive the public point from the scalar (EVP_PKEY_fromdata(3)), so it is
     /// computed here as d·G and both are handed over.
     public init(privateKeyBytes bytes: [UInt8]) throws(CryptoError) {
         guard bytes.count == 32 else {

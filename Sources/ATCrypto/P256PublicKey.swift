@@ -46,7 +46,7 @@ public struct P256PublicKey: VerifyingKey {
 
     /// Whether `signature` is a 64-byte low-S r‖s signature of SHA-256(`message`) by this key.
     ///
-    /// OpenSSL accepts both s and n − s, and only DER, so the atproto checks (ATPROTO.md §7:
+    /// OpenSSL accepts both s and n − s, and only DER, so the atproto checks (https://atproto.com/specs/cryptography:
     /// exactly 64 bytes, low-S) come first and the r‖s pair is then re-encoded as DER.
     public func verify(signature: [UInt8], message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }

@@ -1,4 +1,4 @@
-/// The two ECDSA curves atproto uses, named as in JWT `alg` headers (ATPROTO.md §7, §11).
+/// The two ECDSA curves atproto uses, named as in JWT `alg` headers (https://atproto.com/specs/cryptography, §11).
 ///
 /// Both sign SHA-256 of the message and produce a 64-byte low-S r‖s signature.
 public enum SignatureAlgorithm: String, Sendable, Hashable, CaseIterable {

@@ -1,6 +1,6 @@
 /// A private key that signs atproto data (repo commits, service-auth JWTs, PLC operations).
 ///
-/// Signatures follow ATPROTO.md §7: ECDSA over SHA-256(message), returned as 64 bytes r‖s with
+/// Signatures follow https://atproto.com/specs/cryptography: ECDSA over SHA-256(message), returned as 64 bytes r‖s with
 /// s ≤ n/2 ("low-S"), never DER. Implementations are safe to use from many tasks at once.
 public protocol SigningKey: Sendable {
     /// The public half's concrete type.

@@ -16,13 +16,13 @@ public protocol VerifyingKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `signature` is a valid 64-byte low-S r‖s ECDSA signature of SHA-256(`message`).
     ///
-    /// Anything else is `false`: other lengths (so DER never passes), s > n/2 (ATPROTO.md §7
+    /// Anything else is `false`: other lengths (so DER never passes), s > n/2 (https://atproto.com/specs/cryptography
     /// makes low-S mandatory on both curves), r or s out of range.
     func verify(signature: [UInt8], message: [UInt8]) -> Bool
 }
 
 extension VerifyingKey {
-    /// The multikey: `z` + base58btc(multicodec varint ‖ compressed point) (ATPROTO.md §7).
+    /// The multikey: `z` + base58btc(multicodec varint ‖ compressed point) (https://atproto.com/specs/cryptography).
     /// K-256 keys start `zQ3s`, P-256 keys `zDna`.
     public var multikey: String {
         var bytes = Varint.encode(algorithm.multicodec)

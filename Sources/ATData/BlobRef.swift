@@ -1,4 +1,4 @@
-/// A typed view of a blob reference (spec: data model, "Blob Type"; ATPROTO.md §1.3).
+/// A typed view of a blob reference (spec: data model, "Blob Type"; https://atproto.com/specs/data-model).
 ///
 /// Current form: `{"$type": "blob", "ref": <cid-link, codec raw>, "mimeType": <non-empty>,
 /// "size": <integer ≥ 0>}`. The legacy form `{"cid": "<CID string>", "mimeType": …}` (no `$type`,

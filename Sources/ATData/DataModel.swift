@@ -1,10 +1,10 @@
 /// Generic data-model validation: the rules every atproto value must follow regardless of its
-/// Lexicon (spec: data model; guide "data validation"; ATPROTO.md §1.3–1.4).
+/// Lexicon (spec: data model; guide "data validation"; https://atproto.com/specs/data-model.4).
 ///
 /// Parsing (`DAGCBOR.decode`, `DataValue.fromJSON`) guarantees well-formedness; these checks add
 /// the limits and the reserved-key rules. Lexicon validation is a separate, later step.
 public enum DataModel {
-    /// The generic limits (ATPROTO.md §1.4, from the data-validation guide).
+    /// The generic limits (https://atproto.com/specs/data-model, from the data-validation guide).
     public struct Limits: Sendable {
         /// Deepest nesting of arrays and maps, the top level counting as one.
         public var maxDepth: Int

@@ -1,6 +1,6 @@
 import Multiformats
 
-/// atproto JSON ⇄ `DataValue` (spec: data model, "Data Types", JSON column; ATPROTO.md §1.1–1.2).
+/// atproto JSON ⇄ `DataValue` (spec: data model, "Data Types", JSON column; https://atproto.com/specs/data-model.2).
 ///
 /// The atproto JSON convention is not DAG-JSON: a cid-link is `{"$link": "<CID string>"}`, bytes
 /// are `{"$bytes": "<standard base64>"}`, a blob is an ordinary object with `$type: "blob"`, and
@@ -86,7 +86,7 @@ extension DataValue {
             }
         } else if let data = map["$bytes"] {
             if map.count == 1, case .string(let string) = data {
-                // Standard alphabet (RFC 4648 §4); padding optional on input (ATPROTO.md §1.2).
+                // Standard alphabet (RFC 4648 §4); padding optional on input (https://atproto.com/specs/data-model).
                 // Non-zero trailing bits are accepted: the interop Lexicon vectors treat
                 // `{"$bytes": "123"}` as valid data, as the JS and Go decoders do. The bytes are
                 // the same either way and CBOR has one spelling of them, so nothing is ambiguous.

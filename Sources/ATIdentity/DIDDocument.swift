@@ -3,7 +3,7 @@ import ATData
 import ATSyntax
 
 /// A DID document, reduced to the parts atproto reads: `id`, `alsoKnownAs`,
-/// `verificationMethod` and `service` (ATPROTO.md §8.1). Other members are ignored.
+/// `verificationMethod` and `service` (https://atproto.com/specs/did). Other members are ignored.
 public struct DIDDocument: Hashable, Sendable {
     /// A `verificationMethod` entry.
     public struct VerificationMethod: Hashable, Sendable {
@@ -128,14 +128,14 @@ extension DIDDocument {
     }
 }
 
-// MARK: - atproto data (ATPROTO.md §8.1)
+// MARK: - atproto data (https://atproto.com/specs/did)
 
 /// The atproto view of a DID document: who the account is, where it is hosted, and which key
 /// signs its repo. Each part is `nil` when the document has no valid entry for it.
 public struct AtprotoIdentity: Sendable {
     /// The DID.
     public var did: DID
-    /// The claimed handle, *not yet verified*: it must also resolve back to the DID (§9).
+    /// The claimed handle, *not yet verified*: it must also resolve back to the DID (https://atproto.com/specs/handle).
     public var handle: Handle?
     /// The `#atproto` repo signing key.
     public var signingKey: (any VerifyingKey)?
@@ -163,7 +163,7 @@ extension DIDDocument {
 
     /// The endpoint of the first service with id `#atproto_pds` and type
     /// `AtprotoPersonalDataServer`, when it is an http(s) URL of scheme, host and optional port
-    /// only (§8.1: no path).
+    /// only (https://atproto.com/specs/did: no path).
     public var pdsEndpoint: String? {
         guard let service = services.first(where: {
             matches($0.id, fragment: "atproto_pds") && $0.type == PLCService.atprotoPDSType
@@ -206,7 +206,7 @@ extension Character {
 extension DIDDocument {
     /// The JSON-LD contexts of a document whose keys are all multikeys on these curves: the
     /// DID and Multikey contexts, plus the suite context of each curve in use, as the PLC
-    /// directory writes them (ATPROTO.md §8.2 "DID doc rendering").
+    /// directory writes them (https://atproto.com/specs/did "DID doc rendering").
     static func contexts(for keys: [any VerifyingKey]) -> [String] {
         var result = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
         for key in keys {
@@ -239,7 +239,7 @@ extension DIDDocument {
     }
 
     /// The document a PDS publishes at `https://<host>/.well-known/did.json` for an account
-    /// whose identity is a did:web (ATPROTO.md §8.3): the same shape as a did:plc document.
+    /// whose identity is a did:web (https://atproto.com/specs/did): the same shape as a did:plc document.
     public static func web(did: DID, handle: Handle?, signingKey: some VerifyingKey, pdsEndpoint: String) -> DIDDocument {
         DIDDocument(
             context: contexts(for: [signingKey]), id: did.string,

@@ -1,7 +1,7 @@
 /// The two DNS messages handle resolution needs (RFC 1035 §4): a TXT query, and the TXT strings
 /// of its answer. Pure bytes in, bytes out; the UDP exchange lives in the server module.
 ///
-/// Handles resolve through `_atproto.<handle>` TXT records holding `did=<DID>` (ATPROTO.md §9).
+/// Handles resolve through `_atproto.<handle>` TXT records holding `did=<DID>` (https://atproto.com/specs/handle).
 public enum DNSMessage {
     /// Record type TXT and class IN.
     static let typeTXT: UInt16 = 16

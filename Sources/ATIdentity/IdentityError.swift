@@ -3,13 +3,13 @@
 /// `description` is one sentence suitable for logs and XRPC error messages.
 public enum IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A did:plc operation that is not well formed: a missing or mistyped field, an unknown
-    /// field, an unknown `type`, or a field breaking a did:plc limit (ATPROTO.md §8.2).
+    /// field, an unknown `type`, or a field breaking a did:plc limit (https://atproto.com/specs/did).
     case invalidOperation(String)
     /// A signed operation whose DAG-CBOR is longer than `PLCOperation.maxSize` bytes.
     case operationTooLarge(size: Int)
     /// An operation was expected to carry a signature and does not.
     case unsigned
-    /// A `sig` that is not strict unpadded base64url (ATPROTO.md §8.2: strict decoding).
+    /// A `sig` that is not strict unpadded base64url (https://atproto.com/specs/did: strict decoding).
     case invalidSignatureEncoding(String)
     /// Signing failed inside the crypto library.
     case signingFailed(String)
@@ -22,7 +22,7 @@ public enum IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidLog(PLCLogFailure, index: Int, detail: String)
     /// A DID document that is not a JSON object of the expected shape.
     case invalidDocument(String)
-    /// A DID document whose `id` is not the DID it was fetched for (ATPROTO.md §8.1).
+    /// A DID document whose `id` is not the DID it was fetched for (https://atproto.com/specs/did).
     case didMismatch(expected: String, found: String)
 
     /// A one-line explanation.

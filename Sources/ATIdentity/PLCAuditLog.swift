@@ -2,7 +2,7 @@ import ATData
 import ATSyntax
 
 /// Validation of a did:plc audit log: replays every operation the directory recorded for a DID
-/// and checks that the history it claims is the one the rules produce (ATPROTO.md §8.2).
+/// and checks that the history it claims is the one the rules produce (https://atproto.com/specs/did).
 ///
 /// The rules, in the order they are applied to each entry:
 /// - every entry names the same DID and its `cid` is the CID of its operation;
@@ -125,23 +125,7 @@ public enum PLCAuditLog {
                 }
                 let now = entry.createdAt.microsecondsSinceEpoch
                 if let disputed = parent.child {
-                    // A fork: it must come after the head it replaces, and within the window
-                    // of the oldest operation it nullifies (the direct successor of prev).
-                    guard let headNode = nodes[headCID], let disputedNode = nodes[disputed] else {
-                        preconditionFailure("replay bookkeeping lost an operation")
-                    }
-                    guard now > headNode.entry.createdAt.microsecondsSinceEpoch else {
-                        throw fail(.timestampOrder, "created at \(entry.createdAt), not after the head \(headNode.entry.createdAt)")
-                    }
-                    let age = now - disputedNode.entry.createdAt.microsecondsSinceEpoch
-                    guard age <= recoveryWindow else {
-                        throw fail(.nullificationTooLate, "would nullify \(disputed), created \(disputedNode.entry.createdAt), more than 72 h before")
-                    }
-                    var next: String? = disputed
-                    while let current = next {
-                        nodes[current]!.nullified = true
-                        next = nodes[current]!.child
-                    }
+                    try nullifyFork(from: disputed, head: headCID, entry: entry, nodes: &nodes, fail: fail)
                 } else {
                     guard now > parent.entry.createdAt.microsecondsSinceEpoch else {
                         throw fail(.timestampOrder, "created at \(entry.createdAt), not after its prev \(parent.entry.createdAt)")
@@ -164,14 +148,7 @@ public enum PLCAuditLog {
             head = cid
         }
 
-        for (index, entry) in entries.enumerated() {
-            let replayed = nodes[entry.cid]!.nullified
-            guard replayed == entry.nullified else {
-                throw IdentityError.invalidLog(
-                    .nullifiedFlagMismatch, index: index,
-                    detail: "marked \(entry.nullified ? "" : "not ")nullified, but the replay says \(replayed ? "nullified" : "active")")
-            }
-        }
+        try checkNullifiedFlags(entries, nodes: nodes)
 
         var active: [PLCLogEntry] = []
         var cursor: String? = first.cid
@@ -181,6 +158,43 @@ public enum PLCAuditLog {
         }
         // The first entry passed the DID check, so this always succeeds.
         return Result(did: try! DID(did), activeEntries: active)
+    }
+
+    /// A fork: it must come after the head it replaces, and within the recovery window of the
+    /// oldest operation it nullifies (the direct successor of its prev), which is nullified with
+    /// everything after it.
+    private static func nullifyFork(
+        from disputed: String, head headCID: String, entry: PLCLogEntry, nodes: inout [String: Node],
+        fail: (PLCLogFailure, String) -> IdentityError
+    ) throws(IdentityError) {
+        guard let headNode = nodes[headCID], let disputedNode = nodes[disputed] else {
+            preconditionFailure("replay bookkeeping lost an operation")
+        }
+        let now = entry.createdAt.microsecondsSinceEpoch
+        guard now > headNode.entry.createdAt.microsecondsSinceEpoch else {
+            throw fail(.timestampOrder, "created at \(entry.createdAt), not after the head \(headNode.entry.createdAt)")
+        }
+        let age = now - disputedNode.entry.createdAt.microsecondsSinceEpoch
+        guard age <= recoveryWindow else {
+            throw fail(.nullificationTooLate, "would nullify \(disputed), created \(disputedNode.entry.createdAt), more than 72 h before")
+        }
+        var next: String? = disputed
+        while let current = next {
+            nodes[current]!.nullified = true
+            next = nodes[current]!.child
+        }
+    }
+
+    /// Each entry's `nullified` flag must agree with the replay.
+    private static func checkNullifiedFlags(_ entries: [PLCLogEntry], nodes: [String: Node]) throws(IdentityError) {
+        for (index, entry) in entries.enumerated() {
+            let replayed = nodes[entry.cid]!.nullified
+            guard replayed == entry.nullified else {
+                throw IdentityError.invalidLog(
+                    .nullifiedFlagMismatch, index: index,
+                    detail: "marked \(entry.nullified ? "" : "not ")nullified, but the replay says \(replayed ? "nullified" : "active")")
+            }
+        }
     }
 
     /// `PLCOperation.signerIndex`, with a missing or badly encoded `sig` reported as a log failure.

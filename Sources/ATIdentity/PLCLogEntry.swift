@@ -2,7 +2,7 @@ import ATData
 import ATSyntax
 
 /// One entry of a PLC directory audit log (`GET /:did/log/audit`):
-/// `{did, operation, cid, nullified, createdAt}` (ATPROTO.md §8.2).
+/// `{did, operation, cid, nullified, createdAt}` (https://atproto.com/specs/did).
 public struct PLCLogEntry: Hashable, Sendable {
     /// The DID the entry belongs to, as the directory wrote it.
     public var did: String

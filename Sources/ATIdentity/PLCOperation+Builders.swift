@@ -1,7 +1,7 @@
 import ATCrypto
 import ATSyntax
 
-/// The operations this server creates for its accounts (REFERENCE-PDS.md §6.1): a genesis at
+/// The operations this server creates for its accounts (the reference PDS): a genesis at
 /// account creation and updates chained on the latest operation.
 ///
 /// Everything built here is checked against the spec's limits, which are stricter than what the

@@ -1,7 +1,7 @@
 import ATData
 
 /// The JSON form, which is what the PLC directory accepts (`POST /:did`) and returns
-/// (`/log`, `/log/last`, `/log/audit`; REFERENCE-PDS.md §6.3).
+/// (`/log`, `/log/last`, `/log/audit`; the reference PDS).
 extension PLCOperation {
     /// Reads an operation from parsed JSON, with the same rules as `init(dataValue:)`.
     public init(json: JSONValue) throws(IdentityError) {

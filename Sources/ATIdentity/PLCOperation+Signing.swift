@@ -3,7 +3,7 @@ import ATData
 import ATSyntax
 import Multiformats
 
-/// Signing, signature checks and DID derivation (ATPROTO.md §8.2).
+/// Signing, signature checks and DID derivation (https://atproto.com/specs/did).
 extension PLCOperation {
     /// A copy signed by `key`: ECDSA-SHA256 over the DAG-CBOR of the operation without `sig`,
     /// 64-byte low-S r‖s, base64url without padding.

@@ -1,7 +1,7 @@
 import ATCrypto
 import ATData
 
-/// A did:plc operation (spec v0.3.0; ATPROTO.md §8.2): a regular `plc_operation`, a
+/// A did:plc operation (spec v0.3.0; https://atproto.com/specs/did): a regular `plc_operation`, a
 /// `plc_tombstone`, or a legacy `create` genesis.
 ///
 /// The value holds the operation as typed fields; its DAG-CBOR (and so its CID and the bytes that
@@ -137,7 +137,7 @@ extension PLCOperation {
         return .map(map)
     }
 
-    /// The DAG-CBOR bytes that are signed: the operation without `sig` (ATPROTO.md §8.2 step 1).
+    /// The DAG-CBOR bytes that are signed: the operation without `sig` (https://atproto.com/specs/did step 1).
     public var unsignedBytes: [UInt8] { DAGCBOR.encode(unsignedValue) }
 
     /// The DAG-CBOR bytes of the operation as it stands (with `sig` when signed).

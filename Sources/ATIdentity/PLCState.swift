@@ -1,7 +1,7 @@
 import ATCrypto
 import ATSyntax
 
-/// A service entry of a did:plc operation: `{type, endpoint}` (ATPROTO.md §8.2).
+/// A service entry of a did:plc operation: `{type, endpoint}` (https://atproto.com/specs/did).
 public struct PLCService: Hashable, Sendable {
     /// The service type, e.g. `AtprotoPersonalDataServer`.
     public var type: String
@@ -24,7 +24,7 @@ public struct PLCService: Hashable, Sendable {
 }
 
 /// The identity data a regular did:plc operation sets: everything but `type`, `prev` and `sig`
-/// (ATPROTO.md §8.2). It is also the "current state" of a DID after replaying its log.
+/// (https://atproto.com/specs/did). It is also the "current state" of a DID after replaying its log.
 public struct PLCState: Hashable, Sendable {
     /// Priority-ordered rotation keys (`did:key`); a lower index has more authority.
     public var rotationKeys: [String]
@@ -35,7 +35,7 @@ public struct PLCState: Hashable, Sendable {
     /// Services by name (`atproto_pds` is the PDS).
     public var services: [String: PLCService]
 
-    /// Limits from the did:plc spec (ATPROTO.md §8.2, REFERENCE-PDS.md §6.3).
+    /// Limits from the did:plc spec (https://atproto.com/specs/did, the reference PDS).
     public static let maxRotationKeys = 5
     /// At most this many verification methods.
     public static let maxVerificationMethods = 10
@@ -57,7 +57,7 @@ public struct PLCState: Hashable, Sendable {
         set { verificationMethods["atproto"] = newValue }
     }
 
-    /// The first `at://` alias that is a syntactically valid handle (ATPROTO.md §8.1).
+    /// The first `at://` alias that is a syntactically valid handle (https://atproto.com/specs/did).
     public var handle: Handle? { firstHandle(in: alsoKnownAs) }
 
     /// The `atproto_pds` endpoint, when that service has the PDS type.

@@ -2,7 +2,7 @@
 //
 // What it is: a schema model (`LexiconType`, `LexiconDocument`), a strict parser from Lexicon JSON
 // documents, a `LexiconCatalog` that resolves refs across documents, record validation with the
-// rules of the Lexicon spec (ATPROTO.md §16), and the built-in catalog of the record types the
+// rules of the Lexicon spec (https://atproto.com/specs/lexicon), and the built-in catalog of the record types the
 // Bluesky app writes (`LexiconCatalog.builtIn`), which the PDS checks on createRecord/putRecord/
 // applyWrites.
 //

@@ -1,6 +1,6 @@
 /// The record types of the Bluesky app (`app.bsky.*`, `chat.bsky.actor.declaration`) and
 /// `com.atproto.lexicon.schema`, with every definition they reach, so that the PDS can validate
-/// what clients write, as the reference PDS does with its bundled Lexicons (REFERENCE-PDS.md §1,
+/// what clients write, as the reference PDS does with its bundled Lexicons (the reference PDS,
 /// createRecord: `validate` unset → validate known schemas).
 ///
 /// Written here as constraints only (no descriptions, `knownValues` or defaults); documents hold

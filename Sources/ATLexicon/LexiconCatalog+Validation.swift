@@ -22,7 +22,7 @@ extension LexiconCatalog {
     }
 
     /// Validates `record` as a record of `collection` stored under `rkey`, following the Lexicon
-    /// rules (ATPROTO.md §16): `$type` must be the collection, the key must fit the record's key
+    /// rules (https://atproto.com/specs/lexicon): `$type` must be the collection, the key must fit the record's key
     /// rule, every field its schema. Unknown extra fields are ignored. Throws on invalid data.
     public func validateRecord(_ record: DataValue, collection: String, rkey: String? = nil) throws(LexiconValidationError) -> RecordValidation {
         guard let schema = recordSchema(collection) else { return .unknownLexicon }

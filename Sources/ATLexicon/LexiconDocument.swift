@@ -1,6 +1,6 @@
 import ATSyntax
 
-/// A Lexicon schema document: `{lexicon: 1, id, defs}` (ATPROTO.md §16).
+/// A Lexicon schema document: `{lexicon: 1, id, defs}` (https://atproto.com/specs/lexicon).
 ///
 /// Construction checks the rules that make a document a schema: a valid NSID, at most one primary
 /// definition and only as `main`, `ref`/`union`/`unknown` never as named definitions, records
@@ -128,7 +128,7 @@ public struct LexiconDocument: Hashable, Sendable {
         if let min, let max, min > max { throw LexiconError(path, "minimum \(what) is greater than the maximum") }
     }
 
-    /// `type/subtype`, `type/*` or `*/*`; no partial globs (ATPROTO.md §16, blob `accept`).
+    /// `type/subtype`, `type/*` or `*/*`; no partial globs (https://atproto.com/specs/lexicon, blob `accept`).
     static func isValidAcceptPattern(_ pattern: String) -> Bool {
         if pattern == "*/*" { return true }
         let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)

@@ -1,7 +1,7 @@
 import ATCrypto
 import ATData
 
-/// Read access to content-addressed blocks (spec §3–§4: commits, MST nodes and records are all
+/// Read access to content-addressed blocks (https://atproto.com/specs/repository–§4: commits, MST nodes and records are all
 /// blocks addressed by CID).
 ///
 /// Synchronous by design: the server backs it with SQLite plus an in-memory cache, both of which

@@ -1,7 +1,7 @@
 import ATData
 import Multiformats
 
-/// Streaming CAR v1 reader (spec §3), pulling byte chunks from a source.
+/// Streaming CAR v1 reader (https://atproto.com/specs/repository), pulling byte chunks from a source.
 ///
 /// Tolerates what the spec says parsers must (any block order, duplicates, extra blocks) and
 /// rejects the rest: a header that is not `{roots, version: 1}`, missing roots when required,

@@ -1,14 +1,14 @@
 import ATData
 import Multiformats
 
-/// Streaming CAR v1 writer (spec §3): `varint(len) ‖ header` then `varint(len) ‖ cid ‖ block`
+/// Streaming CAR v1 writer (https://atproto.com/specs/repository): `varint(len) ‖ header` then `varint(len) ‖ cid ‖ block`
 /// sections, handed to a sink in chunks so a full repository export never sits in memory.
 public struct CARWriter {
     private var buffer: [UInt8]
     private let chunkSize: Int
     private let sink: ([UInt8]) throws -> Void
 
-    /// Starts a CAR with `roots` (`roots[0]` is the commit, spec §3). Output reaches `sink` in
+    /// Starts a CAR with `roots` (`roots[0]` is the commit, https://atproto.com/specs/repository). Output reaches `sink` in
     /// chunks of about `chunkSize` bytes; call `finish()` to flush the rest.
     public init(roots: [CID], chunkSize: Int = 64 * 1024, sink: @escaping ([UInt8]) throws -> Void) {
         self.chunkSize = max(chunkSize, 1)

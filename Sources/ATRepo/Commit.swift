@@ -2,7 +2,7 @@ import ATCrypto
 import ATData
 import ATSyntax
 
-/// A repository commit (spec §4.2): the signed object naming the MST root of one revision.
+/// A repository commit (https://atproto.com/specs/repository): the signed object naming the MST root of one revision.
 ///
 /// Version 3 is `{did, version: 3, data, rev, prev, sig}` with `prev` present and normally null.
 /// Version 2 commits (no `rev`, `prev` a real link) decode and verify too, for imports of old
@@ -46,11 +46,11 @@ public struct Commit: Sendable, Hashable {
     /// The canonical DAG-CBOR of the signed commit (the commit block).
     public var signedBytes: [UInt8] { encode(includingSignature: true) }
 
-    /// The commit block's CID, computed over the signed bytes (spec §2 "Commit CID").
+    /// The commit block's CID, computed over the signed bytes (https://atproto.com/specs/data-model "Commit CID").
     public var cid: CID { CID.dagCBOR(hashing: signedBytes) }
 
     /// Signs with `sign`, which must return a 64-byte low-S r‖s ECDSA signature over
-    /// SHA-256(message) — exactly what `SigningKey.sign(_:)` does (spec §4.2 "Signing").
+    /// SHA-256(message) — exactly what `SigningKey.sign(_:)` does (https://atproto.com/specs/repository "Signing").
     public mutating func sign(with sign: (_ message: [UInt8]) throws -> [UInt8]) rethrows {
         sig = try sign(unsignedBytes)
     }
@@ -123,7 +123,7 @@ public struct Commit: Sendable, Hashable {
         self.init(did: did, version: Int(version), data: data, rev: rev, prev: prev, sig: sig)
     }
 
-    /// TID syntax (spec §5), per ATSyntax.
+    /// TID syntax (https://atproto.com/specs/tid), per ATSyntax.
     static func isTID(_ text: String) -> Bool { (try? TID(text)) != nil }
 }
 
@@ -152,7 +152,7 @@ public struct SignedCommit: Sendable, Hashable {
         cid = CID.dagCBOR(hashing: bytes)
     }
 
-    /// Creates and signs a v3 commit (spec §4.2). `sign` is typically `SigningKey.sign`.
+    /// Creates and signs a v3 commit (https://atproto.com/specs/repository). `sign` is typically `SigningKey.sign`.
     public static func create(did: String, data: CID, rev: String,
                               sign: (_ message: [UInt8]) throws -> [UInt8]) rethrows -> SignedCommit {
         var commit = Commit(did: did, data: data, rev: rev)
@@ -162,7 +162,7 @@ public struct SignedCommit: Sendable, Hashable {
 }
 
 extension Commit {
-    /// Signs with the account's `#atproto` signing key (spec §4.2).
+    /// Signs with the account's `#atproto` signing key (https://atproto.com/specs/repository).
     public mutating func sign(with key: some SigningKey) throws {
         sig = try key.sign(unsignedBytes)
     }

@@ -1,6 +1,6 @@
 import ATData
 
-/// Sync 1.1 operation inversion (spec §4.4, §13.7): what a relay does to check that a commit's
+/// Sync 1.1 operation inversion (https://atproto.com/specs/repository): what a relay does to check that a commit's
 /// CAR slice and ops really transform the previous tree (`prevData`) into the new one.
 public enum CommitProof {
     /// Loads the (partial) tree `root` from `blocks`, applies the inverse of every op

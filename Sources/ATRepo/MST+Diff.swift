@@ -21,7 +21,7 @@ public struct MSTDiff: Sendable {
     /// Changed paths in key order.
     public var changes: [MSTChange]
     /// Node blocks of the newer tree that the older tree does not have ("MST nodes new in this
-    /// rev", spec §4.4).
+    /// rev", https://atproto.com/specs/repository).
     public var newNodes: BlockMap
     /// Node CIDs of the older tree that the newer tree no longer references.
     public var removedNodes: Set<CID>

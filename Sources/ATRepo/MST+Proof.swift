@@ -2,7 +2,7 @@ import ATData
 
 extension MST {
     /// The node blocks that prove the presence or absence of each of `paths` and let a holder of
-    /// only these blocks insert or delete those paths (spec §4.4, sync 1.1).
+    /// only these blocks insert or delete those paths (https://atproto.com/specs/repository, sync 1.1).
     ///
     /// For each path: every node on the search path from the root down to the bottom layer (a
     /// delete's inverse, an insert, splits along that path), and where the path is present, the

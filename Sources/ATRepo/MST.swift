@@ -1,7 +1,7 @@
 import ATCrypto
 import ATData
 
-/// A Merkle Search Tree, repository format v3 (spec §4.3): the ordered map from repository path
+/// A Merkle Search Tree, repository format v3 (https://atproto.com/specs/repository): the ordered map from repository path
 /// to record CID whose root CID a commit signs.
 ///
 /// `MST` is a value: edits return nothing but change this value only, sharing every untouched
@@ -10,7 +10,7 @@ import ATData
 /// one bottom-up pass and returns their blocks for the caller to persist, which is what makes bulk
 /// inserts cheap.
 public struct MST: Sendable {
-    /// Defensive bounds applied when loading nodes (spec §4.3: "limit entries per node and tree
+    /// Defensive bounds applied when loading nodes (https://atproto.com/specs/repository: "limit entries per node and tree
     /// depth; key mining attacks exist").
     public struct Limits: Sendable {
         /// Most entries in one node. With fanout 4 real nodes hold a few dozen at most.
@@ -27,7 +27,7 @@ public struct MST: Sendable {
         public static let `default` = Limits()
     }
 
-    /// The CID of the empty tree, the node `{e:[], l:null}` (spec §4.3, verified vector).
+    /// The CID of the empty tree, the node `{e:[], l:null}` (https://atproto.com/specs/repository, verified vector).
     public static let emptyRootCID = CID.dagCBOR(hashing: emptyNodeBytes)
     /// The bytes of the empty tree's node.
     public static let emptyNodeBytes: [UInt8] = [0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6]
@@ -85,7 +85,7 @@ public struct MST: Sendable {
         root = MST.build(items[...], layer: top)
     }
 
-    /// Height of an MST key: leading zero bits of SHA-256(key), halved (fanout 4; spec §4.3,
+    /// Height of an MST key: leading zero bits of SHA-256(key), halved (fanout 4; https://atproto.com/specs/repository,
     /// vectors mst/key_heights.json).
     public static func height(of key: [UInt8]) -> Int {
         let digest = SHA256.hash(key)
@@ -312,7 +312,7 @@ public struct MST: Sendable {
         return .node(MSTNode(layer: layer, left: left, entries: entries))
     }
 
-    /// Prunes the top (spec §4.3): a root with no entries is replaced by its only subtree.
+    /// Prunes the top (https://atproto.com/specs/repository): a root with no entries is replaced by its only subtree.
     static func trimTop(_ node: MSTNode?, loader: MSTLoader) throws -> MSTNode? {
         var node = node
         while let current = node, current.entries.isEmpty {

@@ -16,7 +16,7 @@ struct MSTEntry: Sendable {
     var right: MSTLink?
 }
 
-/// An immutable MST node (spec §4.3): `{l, e:[{p,k,v,t}]}` at a known layer.
+/// An immutable MST node (https://atproto.com/specs/repository): `{l, e:[{p,k,v,t}]}` at a known layer.
 ///
 /// Nodes are shared between tree versions (a persistent structure: an edit copies only the path
 /// it touches). `cid` is nil for nodes built by an edit and not hashed yet; `MST.finalize` hashes
@@ -130,7 +130,7 @@ final class MSTNode: @unchecked Sendable {
 
     /// Decodes a node block. `layer` is the layer the parent implies (nil for a root, whose layer
     /// is the height of its first key). With `verify`, every key's height is checked against the
-    /// layer and every key against the path rules (spec §4.3 "verify on load"); the wire-level
+    /// layer and every key against the path rules (https://atproto.com/specs/repository "verify on load"); the wire-level
     /// rules (canonical CBOR, field set, link shapes, sort order, maximal prefix compression) are
     /// always enforced because they cost nothing extra.
     static func decode(_ bytes: [UInt8], cid: CID, layer expected: Int?, verify: Bool,
@@ -223,7 +223,7 @@ final class MSTNode: @unchecked Sendable {
         }
     }
 
-    /// Node→node links must be blessed dag-cbor CIDs (spec §2 strictness).
+    /// Node→node links must be blessed dag-cbor CIDs (https://atproto.com/specs/data-model strictness).
     private static func checkedLink(_ cid: CID) throws -> MSTLink {
         guard cid.isBlessed, cid.codec == CID.Codec.dagCBOR else {
             throw RepoError.invalidNode("subtree link \(cid) is not a dag-cbor sha2-256 CID")
@@ -232,7 +232,7 @@ final class MSTNode: @unchecked Sendable {
     }
 }
 
-/// Three-way bytewise comparison of keys (MST entries sort by raw bytes, spec §4.3).
+/// Three-way bytewise comparison of keys (MST entries sort by raw bytes, https://atproto.com/specs/repository).
 @inline(__always)
 func compareKeys(_ lhs: [UInt8], _ rhs: [UInt8]) -> Int {
     lhs.withUnsafeBufferPointer { left in

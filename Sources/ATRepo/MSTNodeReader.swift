@@ -1,6 +1,6 @@
 import ATData
 
-/// A fast, strict reader for the one fixed shape of an MST node block (spec §4.3):
+/// A fast, strict reader for the one fixed shape of an MST node block (https://atproto.com/specs/repository):
 /// `{"e": [{"k": bytes, "p": uint, "t": link|null, "v": link}…], "l": link|null}`.
 ///
 /// Loading stored trees decodes many nodes, and going through `DataValue` allocates a dictionary

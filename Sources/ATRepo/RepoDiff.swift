@@ -1,6 +1,6 @@
 import ATData
 
-/// What one commit changes, in the shapes the firehose and `getRepo?since` need (spec §4.4).
+/// What one commit changes, in the shapes the firehose and `getRepo?since` need (https://atproto.com/specs/repository).
 public struct RepoDiff: Sendable {
     /// The record operations, in path order (each with `prev` for updates and deletes).
     public let ops: [RepoOp]
@@ -31,7 +31,7 @@ public struct RepoDiff: Sendable {
         proofNodes = proof
     }
 
-    /// The CAR-slice block set for a commit (spec §4.4): the commit, `proofNodes`, and the
+    /// The CAR-slice block set for a commit (https://atproto.com/specs/repository): the commit, `proofNodes`, and the
     /// record blocks of created and updated paths, read from `records`.
     public func sliceBlocks(commit: SignedCommit, records: any BlockSource) throws -> BlockMap {
         var blocks = proofNodes

@@ -6,7 +6,7 @@ import ATData
 public enum RepoError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A block the operation needed is not in the block source (partial tree, incomplete CAR).
     case missingBlock(CID)
-    /// A repository path (MST key) breaks the §4.1 path rules.
+    /// A repository path (MST key) breaks the path rules of https://atproto.com/specs/repository.
     case invalidPath(String)
     /// An MST node is malformed or breaks a structural rule (heights, order, compression, layers).
     case invalidNode(String)

@@ -1,13 +1,13 @@
 import ATData
 
-/// Full-repository CAR export in the preferred streamable order (spec §3): the commit first,
+/// Full-repository CAR export in the preferred streamable order (https://atproto.com/specs/repository): the commit first,
 /// then a pre-order walk of the MST with each child node at its slot and each record block right
 /// after its entry. A consumer can then verify and process the stream as it arrives.
 public enum RepoExport {
     /// Writes `commit`, every node of `tree` (which must be the tree at `commit.commit.data`) and
     /// every record, read from `records`. With `deduplicateRecords`, a record block shared by
     /// several paths is written once; without it memory stays constant however large the
-    /// repository (CAR readers must tolerate duplicate blocks, spec §3).
+    /// repository (CAR readers must tolerate duplicate blocks, https://atproto.com/specs/repository).
     public static func write(commit: SignedCommit, tree: MST, records: any BlockSource, to writer: inout CARWriter,
                              deduplicateRecords: Bool = true) throws {
         var tree = tree

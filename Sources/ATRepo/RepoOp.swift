@@ -1,6 +1,6 @@
 import ATData
 
-/// One record operation of a commit, as the firehose `repoOp` carries it (spec §13.1).
+/// One record operation of a commit, as the firehose `repoOp` carries it (https://atproto.com/specs/sync).
 public struct RepoOp: Sendable, Hashable {
     /// What happened to the path.
     public enum Action: String, Sendable, Hashable {

@@ -1,4 +1,4 @@
-/// Repository paths: the MST keys `<collection>/<record-key>` (spec §4.1).
+/// Repository paths: the MST keys `<collection>/<record-key>` (https://atproto.com/specs/repository).
 ///
 /// This is the structural check the MST applies to every key it stores or loads: exactly two
 /// non-empty segments, the allowed character set, no `.`/`..` segments, at most 1024 bytes. It is

@@ -1,7 +1,7 @@
 import ATCrypto
 import ATData
 
-/// Full-repository verification (spec §3 import, §4): checks the commit signature, walks the
+/// Full-repository verification (https://atproto.com/specs/repository import, §4): checks the commit signature, walks the
 /// whole MST verifying every node (hash, key heights, order, compression, layers, bounds), and
 /// hands every record to the caller.
 public enum RepoVerifier {

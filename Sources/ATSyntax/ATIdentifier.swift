@@ -1,4 +1,4 @@
-/// The `at-identifier` string format: a handle or a DID (spec §6), as used by AT-URI authorities
+/// The `at-identifier` string format: a handle or a DID (https://atproto.com/specs/lexicon#string-formats), as used by AT-URI authorities
 /// and by XRPC parameters such as `repo` and `actor`.
 ///
 /// A string starting with `did:` is parsed as a DID, anything else as a handle (no handle can

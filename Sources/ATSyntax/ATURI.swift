@@ -1,4 +1,4 @@
-/// An `at://` URI in the Lexicon-restricted form (spec §6 "at-uri"):
+/// An `at://` URI in the Lexicon-restricted form (https://atproto.com/specs/lexicon#string-formats "at-uri"):
 /// `at://AUTHORITY[/COLLECTION[/RKEY]]`, where the authority is a DID or handle, the collection an
 /// NSID and the record key a record key. No query, fragment, trailing slash or extra path
 /// segments; at most 8 KB.
@@ -6,7 +6,7 @@
 /// Normalised as the spec says: a handle authority and the NSID's authority part are lowercased,
 /// so two spellings of the same record compare equal.
 public struct ATURI: SyntaxValue, Comparable {
-    /// The maximum length (spec §6: "≤8 KB").
+    /// The maximum length (https://atproto.com/specs/lexicon#string-formats: "≤8 KB").
     public static let maxLength = 8 * 1024
 
     /// The normalised URI.
@@ -47,7 +47,7 @@ public struct ATURI: SyntaxValue, Comparable {
         self.init(authority: .did(did), collection: collection, recordKey: recordKey)
     }
 
-    /// The repository path `collection/rkey` (spec §4.1), when the URI names a record.
+    /// The repository path `collection/rkey` (https://atproto.com/specs/repository), when the URI names a record.
     public var repoPath: String? {
         guard let collection, let recordKey else { return nil }
         return collection.string + "/" + recordKey.string

@@ -1,4 +1,4 @@
-/// The Lexicon `cid` string format: a syntactically plausible CID string (spec §2, §6).
+/// The Lexicon `cid` string format: a syntactically plausible CID string (https://atproto.com/specs/data-model).
 ///
 /// This is a *syntax* check only. The format accepts any multibase spelling of a CIDv1, not just
 /// atproto's blessed `b` + base32 form, so the check is: 8–256 characters, a known multibase
@@ -23,7 +23,7 @@ public struct CIDString: SyntaxValue {
     /// The multibase prefix character, e.g. `b` for base32.
     public var multibasePrefix: Character { string.first! }
 
-    /// Whether this is atproto's blessed spelling: `b` followed by lowercase base32 (spec §2).
+    /// Whether this is atproto's blessed spelling: `b` followed by lowercase base32 (https://atproto.com/specs/data-model).
     public var isBase32: Bool { string.utf8.first == UInt8(ascii: "b") }
 
     private static let base58: StaticString = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

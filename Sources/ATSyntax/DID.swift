@@ -1,4 +1,4 @@
-/// A decentralized identifier in atproto's generic DID syntax (spec §6 "did"):
+/// A decentralized identifier in atproto's generic DID syntax (https://atproto.com/specs/lexicon#string-formats "did"):
 /// `did:<method>:<method-specific-id>`, matching
 /// `^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$`, at most 2048 characters, case-sensitive.
 ///
@@ -7,7 +7,7 @@
 /// digits, because the reference grammar does not, and a stricter parser would refuse DIDs other
 /// services accept.
 public struct DID: SyntaxValue, Comparable {
-    /// The maximum length in characters (spec §6: "≤2048 chars").
+    /// The maximum length in characters (https://atproto.com/specs/lexicon#string-formats: "≤2048 chars").
     public static let maxLength = 2048
 
     /// The DID exactly as given (DIDs are case-sensitive and never normalised).
@@ -35,10 +35,10 @@ public struct DID: SyntaxValue, Comparable {
         return string[start...]
     }
 
-    /// Whether this is a `did:plc` identifier (spec §8.2).
+    /// Whether this is a `did:plc` identifier (https://atproto.com/specs/did).
     public var isPLC: Bool { method == "plc" }
 
-    /// Whether this is a `did:web` identifier (spec §8.3).
+    /// Whether this is a `did:web` identifier (https://atproto.com/specs/did).
     public var isWeb: Bool { method == "web" }
 
     /// Orders by the string's bytes.

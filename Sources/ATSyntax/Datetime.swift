@@ -1,4 +1,4 @@
-/// A datetime in atproto's profile of RFC 3339 ∩ ISO 8601 (spec §6 "datetime"):
+/// A datetime in atproto's profile of RFC 3339 ∩ ISO 8601 (https://atproto.com/specs/lexicon#string-formats "datetime"):
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)`.
 ///
 /// Two levels of checking, because the interop vectors distinguish them:
@@ -7,9 +7,9 @@
 ///   forbidden);
 /// - `init(_:)`: the shape plus semantics: real calendar dates (leap years included), hours 00–23,
 ///   minutes and seconds 00–59, offsets up to 23:59, and an instant not before
-///   `0000-01-01T00:00:00Z` once the offset is applied (spec §6).
+///   `0000-01-01T00:00:00Z` once the offset is applied (https://atproto.com/specs/lexicon#string-formats).
 ///
-/// The original string is kept (spec §6: "keep datetimes as strings when round-tripping", since
+/// The original string is kept (https://atproto.com/specs/lexicon#string-formats: "keep datetimes as strings when round-tripping", since
 /// re-formatting would change record CIDs); equality and hashing use it, ordering uses the instant.
 public struct Datetime: SyntaxValue, Comparable {
     /// The datetime exactly as given.
@@ -233,7 +233,7 @@ public struct Datetime: SyntaxValue, Comparable {
             }
             fields.offsetHour = try digits(bytes, index + 1, 2, "timezone offset hour")
             fields.offsetMinute = try digits(bytes, index + 4, 2, "timezone offset minute")
-            // RFC 3339 §4.3: -00:00 means "offset unknown"; atproto forbids it (spec §6).
+            // RFC 3339 §4.3: -00:00 means "offset unknown"; atproto forbids it (https://atproto.com/specs/lexicon#string-formats).
             if fields.offsetSign < 0, fields.offsetHour == 0, fields.offsetMinute == 0 {
                 throw SyntaxError(.datetime, "timezone -00:00 is not allowed (use Z or +00:00)")
             }

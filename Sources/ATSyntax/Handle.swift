@@ -1,19 +1,19 @@
-/// An atproto handle: a DNS hostname used as a human-readable account name (spec §6 "handle").
+/// An atproto handle: a DNS hostname used as a human-readable account name (https://atproto.com/specs/lexicon#string-formats "handle").
 ///
 /// ASCII, at most 253 characters, at least two labels, each label 1–63 characters of
 /// `[a-zA-Z0-9-]` not starting or ending with `-`, and a top-level domain that does not start
 /// with a digit. Handles are case-insensitive, so the stored `string` is lowercased.
 public struct Handle: SyntaxValue, Comparable {
-    /// The maximum total length (spec §6: "≤253 chars").
+    /// The maximum total length (https://atproto.com/specs/lexicon#string-formats: "≤253 chars").
     public static let maxLength = 253
     /// The maximum length of one label (DNS).
     public static let maxLabelLength = 63
 
-    /// The sentinel `handle.invalid`, shown when an account has no verified handle (spec §6).
+    /// The sentinel `handle.invalid`, shown when an account has no verified handle (https://atproto.com/specs/lexicon#string-formats).
     public static let invalid = Handle(validatedLowercase: "handle.invalid")
 
     /// Top-level domains that are syntactically valid but must never resolve or be registered
-    /// (spec §6: `.alt .arpa .example .internal .invalid .local .localhost .onion`).
+    /// (https://atproto.com/specs/lexicon#string-formats: `.alt .arpa .example .internal .invalid .local .localhost .onion`).
     public static let reservedTLDs: Set<String> = [
         "alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion",
     ]
@@ -40,10 +40,10 @@ public struct Handle: SyntaxValue, Comparable {
     }
 
     /// Whether the TLD is one of the reserved ones, so the handle must not be resolved or
-    /// accepted for an account even though its syntax is valid (spec §6).
+    /// accepted for an account even though its syntax is valid (https://atproto.com/specs/lexicon#string-formats).
     public var isReservedTLD: Bool { Handle.reservedTLDs.contains(String(tld)) }
 
-    /// Whether the TLD is `.test`, which the spec allows for development only (spec §6).
+    /// Whether the TLD is `.test`, which the spec allows for development only (https://atproto.com/specs/lexicon#string-formats).
     public var isTestTLD: Bool { tld == "test" }
 
     /// Whether this is the `handle.invalid` sentinel.

@@ -1,4 +1,4 @@
-/// A BCP-47 language tag (spec §6 "language"; grammar from RFC 5646 §2.1), e.g. `en`, `pt-BR`,
+/// A BCP-47 language tag (https://atproto.com/specs/lexicon#string-formats "language"; grammar from RFC 5646 §2.1), e.g. `en`, `pt-BR`,
 /// `zh-Hant`, `sl-rozaj-biske`, `en-u-co-phonebk`, `x-private`, or a grandfathered tag such as
 /// `i-navajo`.
 ///
@@ -104,6 +104,46 @@ public struct LanguageTag: SyntaxValue {
         static func < (lhs: Stage, rhs: Stage) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
+    /// The first subtag: `x` (the whole tag is private use) or the primary language, which
+    /// decides where the parser goes next.
+    private static func primaryLanguage(_ text: String, length: Int, letters: Bool, hasUpper: Bool, isX: Bool) throws(SyntaxError) -> Stage {
+        if isX { return .privateUse }
+        guard letters, length >= 2, length != 4 else {
+            throw SyntaxError(.languageTag, "primary language subtag must be 2–3 letters (or 5–8 for a registered language)")
+        }
+        guard !hasUpper else { throw SyntaxError(.languageTag, "primary language subtag must be lowercase") }
+        return length <= 3 ? .extlang : .script
+    }
+
+    /// An extlang, script, region or variant subtag, in the first place still open for it.
+    private static func placeLanguageSubtag(
+        _ text: String, length: Int, letters: Bool, digits: Bool, firstIsDigit: Bool,
+        stage: inout Stage, extlangs: inout Int, components: inout Components
+    ) throws(SyntaxError) {
+        guard stage < .extensionStart else {
+            throw SyntaxError(.languageTag, "subtag '\(text)' is not allowed after an extension")
+        }
+        if stage == .extlang, letters, length == 3, extlangs < 3 {
+            // extlang = 3ALPHA *2("-" 3ALPHA), only after a 2–3 letter language.
+            components.extendedLanguages.append(text)
+            extlangs += 1
+            return
+        }
+        if stage <= .script, letters, length == 4 {
+            components.script = text
+            stage = .region
+        } else if stage <= .region, (letters && length == 2) || (digits && length == 3) {
+            components.region = text
+            stage = .variant
+        } else if length >= 5 || (length == 4 && firstIsDigit) {
+            // variant = 5*8alphanum / (DIGIT 3alphanum)
+            components.variants.append(text)
+            stage = .variant
+        } else {
+            throw SyntaxError(.languageTag, "subtag '\(text)' is not allowed in that position")
+        }
+    }
+
     /// The well-formedness parser (RFC 5646 §2.1 ABNF).
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> Components {
         guard !bytes.isEmpty else { throw SyntaxError(.languageTag, "is empty") }
@@ -135,20 +175,8 @@ public struct LanguageTag: SyntaxValue {
 
             if first {
                 first = false
-                if isX {
-                    stage = .privateUse
-                    components.language = text
-                    continue
-                }
-                guard letters, length >= 2, length != 4 else {
-                    throw SyntaxError(
-                        .languageTag, "primary language subtag must be 2–3 letters (or 5–8 for a registered language)")
-                }
-                guard !ASCII.hasUpper(subtag) else {
-                    throw SyntaxError(.languageTag, "primary language subtag must be lowercase")
-                }
+                stage = try primaryLanguage(text, length: length, letters: letters, hasUpper: ASCII.hasUpper(subtag), isX: isX)
                 components.language = text
-                stage = length <= 3 ? .extlang : .script
                 continue
             }
 
@@ -185,28 +213,8 @@ public struct LanguageTag: SyntaxValue {
                 }
                 continue
             }
-            guard stage < .extensionStart else {
-                throw SyntaxError(.languageTag, "subtag '\(text)' is not allowed after an extension")
-            }
-            if stage == .extlang, letters, length == 3, extlangs < 3 {
-                // extlang = 3ALPHA *2("-" 3ALPHA), only after a 2–3 letter language.
-                components.extendedLanguages.append(text)
-                extlangs += 1
-                continue
-            }
-            if stage <= .script, letters, length == 4 {
-                components.script = text
-                stage = .region
-            } else if stage <= .region, (letters && length == 2) || (digits && length == 3) {
-                components.region = text
-                stage = .variant
-            } else if length >= 5 || (length == 4 && ASCII.isDigit(subtag[0])) {
-                // variant = 5*8alphanum / (DIGIT 3alphanum)
-                components.variants.append(text)
-                stage = .variant
-            } else {
-                throw SyntaxError(.languageTag, "subtag '\(text)' is not allowed in that position")
-            }
+            try placeLanguageSubtag(text, length: length, letters: letters, digits: digits, firstIsDigit: ASCII.isDigit(subtag[0]),
+                                    stage: &stage, extlangs: &extlangs, components: &components)
         }
         if stage == .privateUse, components.privateUse.isEmpty {
             throw SyntaxError(.languageTag, "private use 'x' must be followed by a subtag")

@@ -1,4 +1,4 @@
-/// A namespaced identifier naming a Lexicon schema or record collection (spec §6 "nsid"), e.g.
+/// A namespaced identifier naming a Lexicon schema or record collection (https://atproto.com/specs/lexicon#string-formats "nsid"), e.g.
 /// `app.bsky.feed.post`: a reversed-domain authority plus a name segment.
 ///
 /// Rules: at least three segments, at most 317 characters; the authority (all but the last
@@ -8,7 +8,7 @@
 /// case (`fooBar` and `foobar` are different NSIDs). The authority is not limited to 253
 /// characters: the interop vectors accept a 280-character authority within the 317 total.
 public struct NSID: SyntaxValue, Comparable {
-    /// The maximum total length (spec §6: "≤317 chars").
+    /// The maximum total length (https://atproto.com/specs/lexicon#string-formats: "≤317 chars").
     public static let maxLength = 317
     /// The maximum length of a segment.
     public static let maxSegmentLength = 63

@@ -1,10 +1,10 @@
-/// A record key: the last component of a record's repository path and AT-URI (spec §6
+/// A record key: the last component of a record's repository path and AT-URI (https://atproto.com/specs/lexicon#string-formats
 /// "record-key"). 1–512 characters of `[A-Za-z0-9._:~-]`, not `.` or `..`; case-sensitive.
 ///
 /// Which keys a collection accepts (`tid`, `nsid`, `literal:<value>`, `any`) is a Lexicon matter,
 /// checked by the validator, not here.
 public struct RecordKey: SyntaxValue, Comparable {
-    /// The maximum length (spec §6).
+    /// The maximum length (https://atproto.com/specs/lexicon#string-formats).
     public static let maxLength = 512
 
     /// The key, exactly as given.

@@ -1,4 +1,4 @@
-/// A timestamp identifier (spec §5): a 64-bit integer whose top bit is zero, followed by 53 bits
+/// A timestamp identifier (https://atproto.com/specs/tid): a 64-bit integer whose top bit is zero, followed by 53 bits
 /// of microseconds since the UNIX epoch and 10 bits of clock id, written as 13 characters of the
 /// base32-sortable alphabet `234567abcdefghijklmnopqrstuvwxyz`.
 ///
@@ -23,7 +23,7 @@ public struct TID: SyntaxValue, Comparable {
     /// The 64-bit value. Generated TIDs have the top bit clear; see `hasTopBitSet`.
     public let rawValue: UInt64
 
-    /// The sortable base32 alphabet (spec §5).
+    /// The sortable base32 alphabet (https://atproto.com/specs/tid).
     static let alphabet: [UInt8] = Array("234567abcdefghijklmnopqrstuvwxyz".utf8)
 
     /// Maps a byte to its 5-bit value, or 0xFF when it is not in the alphabet.
@@ -55,7 +55,7 @@ public struct TID: SyntaxValue, Comparable {
     /// Microseconds since the UNIX epoch.
     public var timestamp: UInt64 { rawValue >> 10 }
 
-    /// Whether the top bit is set (first character `c`–`j`), which spec §5 says generated TIDs never
+    /// Whether the top bit is set (first character `c`–`j`), which https://atproto.com/specs/tid says generated TIDs never
     /// have. Such a TID's `timestamp` exceeds 53 bits.
     public var hasTopBitSet: Bool { rawValue >> 63 != 0 }
 
@@ -90,7 +90,7 @@ public struct TID: SyntaxValue, Comparable {
             }
             value = value << 5 | UInt64(digit)
         }
-        // 13 × 5 = 65 bits: the first character carries only 4 bits (spec §5), so it must be one of
+        // 13 × 5 = 65 bits: the first character carries only 4 bits (https://atproto.com/specs/tid), so it must be one of
         // 234567abcdefghij; a fifth bit would fall outside the 64-bit value.
         guard decodeTable[Int(bytes[0])] < 16 else {
             throw SyntaxError(.tid, "must start with one of 234567abcdefghij (the first character carries only 4 bits)")

@@ -8,7 +8,7 @@ import Musl
 import Darwin
 #endif
 
-/// Generates TIDs for record keys and commit revisions (spec §5 "Generator").
+/// Generates TIDs for record keys and commit revisions (https://atproto.com/specs/tid "Generator").
 ///
 /// Each instance picks a random 10-bit clock id and stamps TIDs with the wall clock in
 /// microseconds. Output is strictly increasing: if the clock has not advanced (same microsecond)

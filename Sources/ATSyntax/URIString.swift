@@ -1,11 +1,11 @@
-/// The Lexicon `uri` string format (spec §6): an RFC 3986 URI with a scheme, at most 8 KB.
+/// The Lexicon `uri` string format (https://atproto.com/specs/lexicon#string-formats): an RFC 3986 URI with a scheme, at most 8 KB.
 ///
 /// Checked: a scheme per RFC 3986 §3.1 (`ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`), a colon,
 /// then at least one further character, all of them printable ASCII without spaces. The rest of
 /// the URI is not parsed further: the reference implementations accept any non-whitespace here,
 /// and a stricter check would reject records other servers accept.
 public struct URIString: SyntaxValue {
-    /// The maximum length (spec §6: "≤8 KB").
+    /// The maximum length (https://atproto.com/specs/lexicon#string-formats: "≤8 KB").
     public static let maxLength = 8 * 1024
 
     /// The URI exactly as given.

@@ -47,20 +47,7 @@ public enum Base32 {
     }
 
     static func decode(utf8 text: UnsafeBufferPointer<UInt8>) throws(MultiformatsError) -> [UInt8] {
-        var output = [UInt8]()
-        output.reserveCapacity(text.count * 5 / 8)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for (offset, char) in text.enumerated() {
-            let value = decodeTable[Int(char)]
-            guard value >= 0 else { throw .invalidCharacter(offset: offset) }
-            buffer = (buffer << 5) | UInt32(value)
-            bits += 5
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8((buffer >> UInt32(bits)) & 0xff))
-            }
-        }
+        let (output, bits, buffer) = try BitUnpacker.unpack(text, table: decodeTable, width: 5)
         // 1, 3 or 6 leftover characters' worth of bits (5, 15... → bits ≥ 5) cannot come from an encoder.
         guard bits < 5 else { throw .invalidLength }
         guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }

@@ -73,20 +73,7 @@ public enum Base64 {
         guard padCount <= 2, input.count % 4 != 1 else { throw .invalidLength }
         if padCount > 0 && input.count % 4 == 0 { throw .invalidLength }
         let table = alphabet == .standard ? standardDecode : urlSafeDecode
-        var output = [UInt8]()
-        output.reserveCapacity(input.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for (offset, char) in input.enumerated() {
-            let value = table[Int(char)]
-            guard value >= 0 else { throw .invalidCharacter(offset: offset) }
-            buffer = (buffer << 6) | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8((buffer >> UInt32(bits)) & 0xff))
-            }
-        }
+        let (output, bits, buffer) = try BitUnpacker.unpack(input, table: table, width: 6)
         guard allowTrailingBits || buffer & ((1 << UInt32(bits)) - 1) == 0 else { throw .nonCanonical }
         return output
     }

@@ -113,7 +113,7 @@ final class OpenSSLConnection {
             return nil
         }
         // An empty memory BIO reads as "retry" (eof_return −1 by default), which OpenSSL reports
-        // as SSL_ERROR_WANT_READ: more socket bytes are needed, not an error (INFRA.md §3).
+        // as SSL_ERROR_WANT_READ: more socket bytes are needed, not an error (SSL_get_error(3)).
         SSL_set_bio(ssl, read, write)
         return (read, write)
     }

@@ -140,7 +140,7 @@ public final class SSLContext: @unchecked Sendable {
             throw .openSSL(OpenSSLFailure("SSL_CTX_set1_groups_list"))
         }
         // No renegotiation (a CPU-exhaustion vector and never needed), no compression (CRIME),
-        // and a peer that closes TCP without close_notify is an EOF, not an error (INFRA.md §3).
+        // and a peer that closes TCP without close_notify is an EOF, not an error (SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_CTX_set_options(3)).
         _ = SSL_CTX_set_options(pointer, pds_SSL_OP_NO_RENEGOTIATION() | pds_SSL_OP_NO_COMPRESSION()
             | pds_SSL_OP_IGNORE_UNEXPECTED_EOF())
         // Release the 2 × 16 KiB record buffers of idle connections (a firehose subscriber is

@@ -1,3 +1,4 @@
+import PDSCore
 import ATIdentity
 import ATSyntax
 import Foundation
@@ -9,7 +10,7 @@ import PDSStore
 /// account-creation events. Shared by `pds init` and `pds dev`.
 public enum AccountBootstrap {
     /// Creates the account and returns its DID.
-    public static func create(state: PDSServerState, handle: String, password: String, email: String?, didWeb: Bool = false) async throws -> String {
+    public static func create(state: PDSServices, handle: String, password: String, email: String?, didWeb: Bool = false) async throws -> String {
         let handle = try Handle(handle)
         let did: String
         if didWeb {

@@ -1,3 +1,4 @@
+import PDSCore
 import Foundation
 import PDSServer
 import PDSStore
@@ -22,8 +23,8 @@ public enum AccountTokens {
         guard try accounts.account() != nil else {
             throw Refused(description: "\(dataDirectory) holds no account: run `pds init` first")
         }
-        let token = PDSServerState.makeConfirmationToken()
-        try accounts.storeToken(token, purpose: PDSServerState.plcTokenPurpose)
+        let token = IdentityService.makeConfirmationToken()
+        try accounts.storeToken(token, purpose: IdentityService.plcTokenPurpose)
         return token
     }
 }

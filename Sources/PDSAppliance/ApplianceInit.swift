@@ -2,6 +2,7 @@ import ATCrypto
 import Foundation
 import PDSServer
 import Logging
+import PDSCore
 import PDSStore
 
 /// `pds init`: everything a new appliance needs, created in one go — the data directory, the
@@ -165,7 +166,7 @@ public enum ApplianceInit {
         created.append(options.dataDirectory + "/" + PDSDatabase.fileName)
         created.append(options.dataDirectory + "/" + PDSDatabase.fileName + "-wal")
         created.append(options.dataDirectory + "/" + PDSDatabase.fileName + "-shm")
-        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
+        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
         let did = try await AccountBootstrap.create(state: state, handle: options.handle, password: options.password, email: options.email)
         var secret = recovery.privateKeyBytes
         defer { secret.zeroize() }

@@ -5,6 +5,7 @@ import ATSyntax
 import Foundation
 import PDSServer
 import Logging
+import PDSCore
 import PDSStore
 
 /// First-start set-up for `pds dev`: keys, a local (unpublished) did:plc, and the account.
@@ -52,7 +53,7 @@ public enum DevBootstrap {
     }
 
     /// Creates the account on first start (or resets the password when one is given later).
-    public static func ensureAccount(state: PDSServerState, handle: String, password: String?, didWeb: Bool = false) async throws -> Summary {
+    public static func ensureAccount(state: PDSServices, handle: String, password: String?, didWeb: Bool = false) async throws -> Summary {
         if let account = try state.accounts.account() {
             if let password {
                 try state.accounts.setPasswordHash(try PasswordHash.make(password))

@@ -6,8 +6,9 @@ import Foundation
 import PDSServer
 import Logging
 import OpenSSLNIO
+import PDSCore
 
-/// `pds doctor`: checks what a self-hoster usually gets wrong (REFERENCE-PDS.md §10) and says how
+/// `pds doctor`: checks what a self-hoster usually gets wrong (the reference PDS) and says how
 /// to fix each problem: config, key unlock, DNS for the hostname and the handle, the TLS
 /// certificate, the DID document, relay reachability. Read-only; safe next to a running server.
 public enum Doctor {
@@ -52,7 +53,7 @@ public enum Doctor {
                                         isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         // The account, from the database (read-only use).
         var account: (did: String, handle: String)?
-        if let state = try? PDSServerState.open(config: config, keys: keys ?? ServerKeys(signingKey: K256PrivateKey(), rotationKey: nil),
+        if let state = try? PDSServices.open(config: config, keys: keys ?? ServerKeys(signingKey: K256PrivateKey(), rotationKey: nil),
                                                 logger: Logger(label: "pds-doctor"), http: http),
            let row = try? state.accounts.account() {
             account = (row.did, row.handle)

@@ -1,3 +1,4 @@
+import PDSCore
 import ATCrypto
 import Foundation
 import PDSServer

@@ -1,3 +1,4 @@
+import PDSCore
 import Foundation
 import Hummingbird
 import Logging
@@ -17,7 +18,7 @@ public enum PDSServing {
 
     /// `onServerRunning` is called once the port is bound (its channel's `localAddress` is the
     /// listening address): the moment to say that the server is up.
-    public static func run(state: PDSServerState, logger: Logger,
+    public static func run(state: PDSServices, logger: Logger,
                            onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let config = state.config
         let tls: TLSServing?

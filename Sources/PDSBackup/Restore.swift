@@ -22,8 +22,8 @@ import Darwin
 /// 3. optionally the (age-encrypted) key files from a directory the owner kept — they are not
 ///    part of the bucket backup.
 ///
-/// Litestream and the server must be stopped, and the target must be empty or absent (INFRA.md
-/// §1.2: restore only to a new path). On failure everything the restore created is removed, so
+/// Litestream and the server must be stopped, and the target must be empty or absent (Litestream restores only
+/// to a new path: https://litestream.io/reference/restore/). On failure everything the restore created is removed, so
 /// it can simply be run again.
 public enum Restore {
     public struct Options: Sendable {
@@ -194,7 +194,7 @@ public enum Restore {
         arguments += ["-integrity-check", "quick", options.databaseSource]
 
         // Litestream's S3 client fails every call while AWS_CA_BUNDLE is set (AWS SDK Go v2 with a
-        // custom HTTP client, INFRA.md §1.4); it has no CA option of its own, so drop the variable.
+        // custom HTTP client, measured with litestream 0.5.17); it has no CA option of its own, so drop the variable.
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AWS_CA_BUNDLE")
         let logPath = NSTemporaryDirectory() + "pds-restore-litestream-\(SigV4Signer.hex(SecureRandom.bytes(8))).log"

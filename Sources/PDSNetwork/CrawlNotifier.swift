@@ -4,7 +4,7 @@ import Synchronization
 
 /// Tells relays to come and crawl: after events are sequenced, at most once per 20 minutes, POST
 /// `com.atproto.sync.requestCrawl {hostname}` to each `PDS_CRAWLERS` host, in the background
-/// (REFERENCE-PDS.md §5.1). Failures are logged; the next event after the interval tries again.
+/// (the reference PDS). Failures are logged; the next event after the interval tries again.
 public final class CrawlNotifier: Sendable {
     let http: any OutboundHTTP
     let hostname: String

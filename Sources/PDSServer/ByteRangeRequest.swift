@@ -40,7 +40,7 @@ enum ByteRangeRequest: Equatable {
         var end = size - 1
         if !last.isEmpty {
             guard let parsed = number(last) else { self = .whole; return }
-            // "a-b" with b < a is invalid syntax, so the field is ignored (§14.1.1).
+            // "a-b" with b < a is invalid syntax, so the field is ignored (RFC 9110 §14.1.1).
             guard parsed >= start else { self = .whole; return }
             end = min(parsed, size - 1)
         }

@@ -4,7 +4,7 @@ import Logging
 
 /// Turns every error into an XRPC error body and adds CORS headers to every response.
 ///
-/// CORS follows the reference server (`cors()` defaults, REFERENCE-PDS.md §9): any origin, the
+/// CORS follows the reference server (`cors()` defaults, the reference PDS): any origin, the
 /// requested headers reflected on preflight (the web app sends `authorization`, `atproto-proxy`,
 /// `atproto-accept-labelers`, `dpop`, `content-type`), a one-day preflight cache.
 struct ErrorAndCORSMiddleware: RouterMiddleware {

@@ -1,6 +1,7 @@
+import PDSCore
 import Foundation
-import GRDB
 import Hummingbird
+import PDSStore
 import NIOCore
 import Synchronization
 
@@ -27,7 +28,7 @@ public final class Metrics: Sendable {
     }
 
     /// The exposition text.
-    func render(state: PDSServerState) async -> String {
+    func render(state: PDSServices) async -> String {
         var lines: [String] = []
         lines.append("# HELP pds_http_requests_total Answered HTTP requests by XRPC namespace and status class.")
         lines.append("# TYPE pds_http_requests_total counter")
@@ -42,17 +43,11 @@ public final class Metrics: Sendable {
         }
         gauge("pds_firehose_subscribers", "Connected subscribeRepos consumers.", Double(state.firehose.subscriberCount))
         gauge("pds_firehose_dropped_total", "Consumers dropped as too slow since start.", Double(state.firehose.droppedCount))
-        let counts = try? await state.database.pool.read { db -> (Int64, Int64, Int64, Int64) in
-            (try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM record") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM blob WHERE temp_key IS NULL") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM blob WHERE temp_key IS NULL") ?? 0)
-        }
-        if let (seq, records, blobs, bytes) = counts {
-            gauge("pds_firehose_seq", "The newest event sequence number.", Double(seq))
-            gauge("pds_repo_records", "Records in the repository.", Double(records))
-            gauge("pds_blobs", "Stored blobs referenced by records.", Double(blobs))
-            gauge("pds_blob_bytes", "Bytes of stored blobs referenced by records.", Double(bytes))
+        if let counts = try? await state.database.statistics() {
+            gauge("pds_firehose_seq", "The newest event sequence number.", Double(counts.highWaterMark))
+            gauge("pds_repo_records", "Records in the repository.", Double(counts.records))
+            gauge("pds_blobs", "Stored blobs referenced by records.", Double(counts.blobs))
+            gauge("pds_blob_bytes", "Bytes of stored blobs referenced by records.", Double(counts.blobBytes))
         }
         if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
            let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) {

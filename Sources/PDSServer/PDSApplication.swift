@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import PDSCore
 import PDSNetwork
 import PDSStore
 import ServiceLifecycle
@@ -21,15 +22,16 @@ public enum PDSApplication {
     /// reloads, ACME, the port-80 listener) run with the server, and so do `services` (the
     /// appliance passes the blob mirror here).
     public static func make(
-        server: PDSServerState, logger: Logger, tls: TLSServing? = nil, services: [any Service] = [],
+        server: PDSServices, logger: Logger, tls: TLSServing? = nil, services: [any Service] = [],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
-        if server.config.metricsEnabled { router.add(middleware: MetricsMiddleware(metrics: server.metrics)) }
+        let metrics = Metrics()
+        if server.config.metricsEnabled { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
-        addBasicRoutes(to: router, server: server)
+        addBasicRoutes(to: router, server: server, metrics: metrics)
         SubscribeRepos.addPlainRoute(to: router)
-        let xrpc = server.xrpcRouter()
+        let xrpc = XRPCRouter.endpoints(server)
         router.on("/xrpc/:nsid", method: .get) { request, context in
             try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
         }
@@ -47,7 +49,7 @@ public enum PDSApplication {
         let webSocketRouter = SubscribeRepos.webSocketRouter(hub: server.firehose)
         return Application(
             router: router,
-            // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (ATPROTO.md §12).
+            // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (https://atproto.com/specs/event-stream).
             server: tls?.serverBuilder(webSocketRouter: webSocketRouter) ?? .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
             configuration: .init(
                 address: .hostname(server.config.bindAddress, port: server.config.port),
@@ -61,7 +63,7 @@ public enum PDSApplication {
             logger: logger)
     }
 
-    static func addBasicRoutes(to router: Router<PDSRequestContext>, server: PDSServerState) {
+    static func addBasicRoutes(to router: Router<PDSRequestContext>, server: PDSServices, metrics: Metrics) {
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: banner)))
@@ -70,13 +72,13 @@ public enum PDSApplication {
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: "# Hello!\n\n# Crawling the public API is allowed\nUser-agent: *\nAllow: /\n")))
         }
-        // Handle resolution over HTTPS for a handle served by this host (ATPROTO.md §9).
+        // Handle resolution over HTTPS for a handle served by this host (https://atproto.com/specs/handle).
         router.get("/.well-known/atproto-did") { _, _ in
             guard let account = try server.accounts.account() else { throw XRPCError.notFound("no user by that handle") }
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: account.did)))
         }
-        // A did:web account's document lives here (did:web:<hostname>, ATPROTO.md §8.3).
+        // A did:web account's document lives here (did:web:<hostname>, https://atproto.com/specs/did).
         router.get("/.well-known/did.json") { _, _ in
             guard let account = try server.accounts.account(), account.did == server.config.webDID,
                   let did = try? DID(account.did), let handle = try? Handle(account.handle)
@@ -89,12 +91,12 @@ public enum PDSApplication {
         if server.config.metricsEnabled {
             router.get("/metrics") { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                         body: .init(byteBuffer: ByteBuffer(string: await server.metrics.render(state: server))))
+                         body: .init(byteBuffer: ByteBuffer(string: await metrics.render(state: server))))
             }
         }
         router.get("/xrpc/_health") { _, _ in
-            // The reference answers 503 when its database does not respond (REFERENCE-PDS.md §9).
-            let healthy = (try? await server.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+            // The reference answers 503 when its database does not respond (the reference PDS).
+            let healthy = await server.database.isResponding()
             let body = healthy
                 ? #"{"version":"\#(version)"}"#
                 : #"{"version":"\#(version)","error":"Service Unavailable"}"#

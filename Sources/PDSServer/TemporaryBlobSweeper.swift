@@ -6,8 +6,8 @@ import ServiceLifecycle
 /// Deletes uploads that no record referenced in time: every `interval`, temporary blobs older
 /// than `maximumAge` (rows and files).
 ///
-/// The protocol asks PDSs to collect unreferenced uploads after at least an hour (ATPROTO.md §15);
-/// the reference never does and they pile up (REFERENCE-PDS.md §8, GC). Runs as a service of the
+/// The protocol asks PDSs to collect unreferenced uploads after at least an hour (https://atproto.com/specs/blob);
+/// the reference never does and they pile up (the reference PDS, GC). Runs as a service of the
 /// Hummingbird application, so it starts with the server and stops on shutdown.
 struct TemporaryBlobSweeper: Service {
     let index: BlobIndex

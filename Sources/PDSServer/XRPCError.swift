@@ -5,7 +5,7 @@ import Hummingbird
 /// An XRPC error response: `{"error": <name>, "message": <text>}` with the protocol's status.
 ///
 /// Names follow the Lexicon where one applies (`RecordNotFound`, `InvalidSwap`, `ExpiredToken`, …)
-/// and the reference server's generic names otherwise (ATPROTO.md §10).
+/// and the reference server's generic names otherwise (https://atproto.com/specs/xrpc).
 public struct XRPCError: Error, HTTPResponseError, CustomStringConvertible {
     /// HTTP status.
     public let status: HTTPResponse.Status
@@ -64,7 +64,7 @@ extension XRPCError {
     public static func authenticationRequired(_ message: String) -> XRPCError {
         XRPCError(.unauthorized, "AuthenticationRequired", message, headers: [.wwwAuthenticate: "Bearer"])
     }
-    /// 400 `ExpiredToken`: clients refresh their session on exactly this name (REFERENCE-PDS.md §3.1).
+    /// 400 `ExpiredToken`: clients refresh their session on exactly this name (the reference PDS).
     public static func expiredToken(_ message: String = "Token has expired") -> XRPCError {
         XRPCError(.badRequest, "ExpiredToken", message)
     }

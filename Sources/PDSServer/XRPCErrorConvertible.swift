@@ -10,7 +10,7 @@ public protocol XRPCErrorConvertible: Error {
 
 extension BlobReferenceError: XRPCErrorConvertible {
     /// Error names as the reference server uses them when a record's blob does not match an
-    /// upload (REFERENCE-PDS.md §8: `BlobNotFound`, `InvalidMimeType`, `InvalidSize`).
+    /// upload (the reference PDS: `BlobNotFound`, `InvalidMimeType`, `InvalidSize`).
     public var xrpcError: XRPCError {
         switch self {
         case .notFound(let cid):
@@ -57,6 +57,24 @@ extension IdentityServiceError: XRPCErrorConvertible {
         case .invalid(let message): .invalidRequest(message)
         case .invalidToken: .badRequest("InvalidToken", "Token is invalid")
         case .upstream(let message): XRPCError(.badGateway, "UpstreamFailure", message)
+        }
+    }
+}
+
+extension RepoWriteError: XRPCErrorConvertible {
+    /// Error names, statuses and messages as the reference server answers them.
+    public var xrpcError: XRPCError {
+        switch self {
+        case .noWrites: .invalidRequest("No writes given")
+        case .tooManyWrites(let max): .invalidRequest("Too many writes. Max: \(max)")
+        case .repoNotFound(let did): .badRequest("RepoNotFound", "Could not find repo: \(did)")
+        case .invalidCommitSwap(let current): .badRequest("InvalidSwap", "Commit was at \(current)")
+        case .invalidRecordSwap(let current): .badRequest("InvalidSwap", "Record was at \(current.map(\.string) ?? "null")")
+        case .recordExists(let uri): .invalidRequest("Record already exists: \(uri)")
+        case .invalidCollection(let collection): .invalidRequest("Invalid collection NSID: \(collection)")
+        case .invalidRecordKey(let rkey): .invalidRequest("Invalid record key: \(rkey)")
+        case .invalidRecord(let reason): .invalidRequest("Invalid record: \(reason)")
+        case .commitTooLarge: .invalidRequest("Too many writes. Max event size: 2MB")
         }
     }
 }

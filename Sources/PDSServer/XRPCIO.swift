@@ -83,7 +83,7 @@ struct XRPCParams {
     let values: [String: [String]]
 
     /// Parses `application/x-www-form-urlencoded` query text: `+` is a space and `%XX` escapes
-    /// are decoded (as the reference server's Express does). Repeated keys form arrays (XRPC §10).
+    /// are decoded (as the reference server's Express does). Repeated keys form arrays (https://atproto.com/specs/xrpc).
     init(query: String) {
         var values: [String: [String]] = [:]
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {

@@ -1,4 +1,5 @@
 import ATCrypto
+import ATSync
 import Foundation
 import GRDB
 
@@ -6,18 +7,13 @@ extension AccountStore {
     /// Sets the handle and sequences the `#identity` event in the same transaction, so the
     /// firehose never announces a handle the server does not hold (or the reverse). Returns the
     /// event's sequence numbers for the firehose to wake on.
-    public func updateHandle(_ handle: String, identityEvent: @escaping @Sendable (Int64) throws -> [UInt8]) throws -> [Int64] {
+    public func updateHandle(_ handle: String, event: RepoEvent.Identity) throws -> [Int64] {
         let sequenceNumbers = try database.pool.write { db -> [Int64] in
             try db.execute(sql: "UPDATE account SET handle = ?", arguments: [handle])
-            return try RepositoryStore.appendEvents([(type: "identity", frame: identityEvent)], in: db)
+            return try EventLogStore.appendEvents([.identity(event)], in: db)
         }
         invalidate()
         return sequenceNumbers
-    }
-
-    /// Sequences an `#identity` event alone (after a PLC change that keeps the handle).
-    public func sequenceIdentityEvent(_ frame: @escaping @Sendable (Int64) throws -> [UInt8]) throws -> [Int64] {
-        try database.pool.write { db in try RepositoryStore.appendEvents([(type: "identity", frame: frame)], in: db) }
     }
 
     // MARK: One-time tokens

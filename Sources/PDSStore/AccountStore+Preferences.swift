@@ -10,7 +10,7 @@ extension AccountStore {
     }
 
     /// Replaces every preference whose name starts with `namespace` by `preferences`, in one
-    /// transaction (putPreferences replaces the whole `app.bsky` namespace, REFERENCE-PDS.md §1f).
+    /// transaction (putPreferences replaces the whole `app.bsky` namespace, the reference PDS).
     public func replacePreferences(namespace: String, with preferences: [(name: String, json: String)]) throws {
         try database.pool.write { db in
             try db.execute(sql: "DELETE FROM account_pref WHERE substr(name, 1, ?) = ?", arguments: [namespace.utf8.count, namespace])

@@ -38,7 +38,7 @@ public struct BlobIndex: Sendable {
     /// The reference server inserts `blob(cid, mimeType, size, tempKey, createdAt)` and, if the CID
     /// is already in the table, keeps a permanent row permanent; if some record already references
     /// the CID (a migration re-uploading blobs after `importRepo`), the blob becomes permanent at
-    /// once (REFERENCE-PDS.md §8, "Temp → permanent"). A re-upload of a still-temporary blob gets a
+    /// once (the reference PDS, "Temp → permanent"). A re-upload of a still-temporary blob gets a
     /// fresh key and creation time, so the client has the full grace period to reference it.
     /// - Returns: the stored metadata; for an existing permanent blob, its stored type and size
     ///   (records must repeat exactly those).
@@ -90,8 +90,8 @@ public struct BlobIndex: Sendable {
 
     /// Deletes temporary blobs created before `cutoff` that no record references, rows and files.
     ///
-    /// The reference server never collects unreferenced uploads (REFERENCE-PDS.md §8, GC); the
-    /// protocol asks for collection after at least an hour (ATPROTO.md §15). The `record_blob`
+    /// The reference server never collects unreferenced uploads (the reference PDS, GC); the
+    /// protocol asks for collection after at least an hour (https://atproto.com/specs/blob). The `record_blob`
     /// check is belt and braces: a referenced blob's `temp_key` is already NULL.
     /// - Returns: the CIDs deleted.
     @discardableResult

@@ -1,10 +1,11 @@
+import ATSync
 import Foundation
 import GRDB
 
 /// One stored firehose event: its sequence number and the complete frame (header ‖ body).
 public struct StoredEvent: Sendable {
     public var seq: Int64
-    /// The frame exactly as it goes on the wire (ATPROTO.md §12: two concatenated DAG-CBOR objects).
+    /// The frame exactly as it goes on the wire (https://atproto.com/specs/event-stream: two concatenated DAG-CBOR objects).
     public var frame: [UInt8]
 
     public init(seq: Int64, frame: [UInt8]) {
@@ -13,9 +14,10 @@ public struct StoredEvent: Sendable {
     }
 }
 
-/// Read and prune access to the `repo_seq` event log (the firehose's source of truth).
+/// The `repo_seq` event log (the firehose's source of truth): append, read and prune.
 ///
-/// Events are only ever appended by `RepositoryStore.apply` inside a commit's transaction; readers
+/// Events are appended inside the transaction of the change they announce (a commit, a handle
+/// change) or alone (`append`); readers
 /// here see committed rows only (WAL snapshot reads), and because SQLite has a single writer and
 /// seq is assigned inside the write transaction, the committed seqs always form a prefix of the
 /// numbering: a reader can never observe seq N+1 before seq N.
@@ -31,7 +33,28 @@ public struct EventLogStore: Sendable {
     }
 
     static func highWaterMark(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'") ?? 0
+        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")) ?? 0
+    }
+
+    /// Appends events in a transaction of their own (e.g. an `#identity` event after a PLC
+    /// change that keeps the handle) and returns their sequence numbers.
+    public func append(_ events: [RepoEvent]) throws -> [Int64] {
+        try database.pool.write { db in try Self.appendEvents(events, in: db) }
+    }
+
+    /// Appends events inside the caller's transaction, assigning the next sequence numbers and
+    /// encoding each frame with its own. Sequence numbers come from `sqlite_sequence`
+    /// (AUTOINCREMENT's high-water mark), so a number is never reused even after rows are pruned.
+    static func appendEvents(_ events: [RepoEvent], in db: Database) throws -> [Int64] {
+        var numbers: [Int64] = []
+        let now = AccountStore.timestamp()
+        for event in events {
+            let seq = try highWaterMark(db) + 1
+            try db.cachedStatement(sql: "INSERT INTO repo_seq (seq, event_type, event, sequenced_at) VALUES (?, ?, ?, ?)").execute(
+                arguments: [seq, event.type, Data(event.encode(seq: seq)), now])
+            numbers.append(seq)
+        }
+        return numbers
     }
 
     /// Where a replay starts: the high-water mark and the first seq sequenced at or after `cutoff`
@@ -66,7 +89,7 @@ public struct EventLogStore: Sendable {
     }
 
     /// Deletes events sequenced before `cutoff` and returns how many went. `sqlite_sequence` is left
-    /// alone (AUTOINCREMENT), so a seq is never reused (ATPROTO.md §12, "never reuse a seq").
+    /// alone (AUTOINCREMENT), so a seq is never reused (https://atproto.com/specs/event-stream, "never reuse a seq").
     @discardableResult
     public func prune(before cutoff: Date) async throws -> Int {
         let stamp = AccountStore.timestamp(cutoff)

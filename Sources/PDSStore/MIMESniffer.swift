@@ -1,7 +1,7 @@
 /// Recognises common media types from a file's first bytes (its "magic numbers").
 ///
 /// The reference server sniffs uploads and trusts the detected type over the client's
-/// Content-Type (REFERENCE-PDS.md §8); records later must declare the same type. This covers what
+/// Content-Type (the reference PDS); records later must declare the same type. This covers what
 /// the Bluesky app uploads (images, video, GIFs) and a few common documents; anything else falls
 /// back to the declared type.
 public enum MIMESniffer {

@@ -2,33 +2,73 @@ import Foundation
 import GRDB
 
 /// The appliance's SQLite database: a GRDB `DatabasePool` (one writer, concurrent readers) over
-/// `pds.sqlite` in WAL mode, with versioned migrations.
+/// `pds.sqlite` in WAL mode, with versioned migrations. Only the stores of this module touch it:
+/// every transaction the server needs is a typed store method.
 public final class PDSDatabase: Sendable {
     /// The file name inside the data directory. Litestream replicates exactly this file.
     public static let fileName = "pds.sqlite"
 
-    /// The pool. Writes go through `pool.write`, which serialises them on one connection.
-    public let pool: DatabasePool
-    /// Path of the database file.
+    /// The connections. On disk a `DatabasePool`: writes go through `pool.write`, which serialises
+    /// them on one connection, and reads run beside them. In memory (tests) a `DatabaseQueue`.
+    let pool: any DatabaseWriter
+    /// Path of the database file (the shared in-memory URI for `inMemory()`).
     public let path: String
+    /// The shared-cache name of an in-memory database, nil on disk.
+    let memoryName: String?
 
     /// Opens (creating if needed) the database in `directory` and runs pending migrations.
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent(Self.fileName)
-        pool = try DatabasePool(path: path, configuration: Self.configuration())
+        memoryName = nil
+        let pool = try DatabasePool(path: path, configuration: Self.configuration())
         // DatabasePool's WAL setup runs *after* prepareDatabase on the writer and sets
         // synchronous=NORMAL (GRDB Database.setUpWALMode). The writer connection lives as long as
         // the pool, so restoring FULL once here covers every write.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
+        self.pool = pool
+    }
+
+    /// A fresh, migrated database in memory, for tests. It is a shared-cache database
+    /// (https://sqlite.org/sharedcache.html) so that the block source's read-only connection sees
+    /// the same data; it lives as long as this object.
+    public static func inMemory() throws -> PDSDatabase {
+        try PDSDatabase(memoryName: "pds-\(UUID().uuidString)")
+    }
+
+    private init(memoryName: String) throws {
+        self.memoryName = memoryName
+        path = "file:\(memoryName)?mode=memory&cache=shared"
+        let queue = try DatabaseQueue(named: memoryName, configuration: Self.configuration())
+        try Self.migrator.migrate(queue)
+        pool = queue
+    }
+
+    /// A separate read-only connection to the same database, for readers that must not wait for
+    /// (or be called from inside) the writer: the repo writer's block source, `getRepo?since=`.
+    func openReadOnlyConnection(label: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        configuration.label = label
+        guard let memoryName else { return try DatabaseQueue(path: path, configuration: configuration) }
+        // Shared-cache connections lock whole tables; reading uncommitted rows keeps a reader
+        // from failing with SQLITE_LOCKED while the writer's transaction is open (tests only).
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA read_uncommitted = 1") }
+        return try DatabaseQueue(named: memoryName, configuration: configuration)
+    }
+
+    /// Whether the database answers a trivial query (the health check).
+    public func isResponding() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
 
     /// Connection settings shared by the writer and every reader.
     static func configuration() -> Configuration {
         var configuration = Configuration()
         // The writer's GRDB default is to fail at once on SQLITE_BUSY; Litestream's checkpoints take
-        // brief write locks, so wait instead (INFRA.md §1.2: busy_timeout ≥ 5000 on every connection).
+        // brief write locks, so wait instead (https://litestream.io/tips/#busy-timeout: busy_timeout ≥ 5000 on every connection).
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
         configuration.prepareDatabase { db in

@@ -84,7 +84,7 @@ enum PDSSchema {
         CREATE INDEX record_blob_record ON record_blob(collection, rkey);
 
         -- The firehose event log. AUTOINCREMENT: a seq is never reused, even after the newest rows
-        -- are deleted, because relays keep per-host cursors (REFERENCE-PDS.md §13.6).
+        -- are deleted, because relays keep per-host cursors (the reference PDS).
         CREATE TABLE repo_seq (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             event_type TEXT NOT NULL,

@@ -12,7 +12,7 @@ public struct IndexedRecord: Sendable {
 
 extension RepositoryStore {
     /// Records written after `rev`, oldest first, at most `limit` (read-after-write: what the
-    /// AppView has not indexed yet, REFERENCE-PDS.md §2.4). Empty when `rev` predates the repo's
+    /// AppView has not indexed yet, the reference PDS). Empty when `rev` predates the repo's
     /// first record (e.g. after a migration), since everything would then look new.
     public func records(after rev: String, collections: Set<String>, limit: Int = 10) throws -> [IndexedRecord] {
         try database.pool.read { db in

@@ -20,10 +20,7 @@ extension RepositoryStore {
     /// read-only connection of its own, in one snapshot, so a long export never holds up the
     /// writer or the pool's readers.
     public func blocks(since rev: String, _ body: (CID, [UInt8]) throws -> Void) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
-        let queue = try DatabaseQueue(path: database.path, configuration: configuration)
+        let queue = try database.openReadOnlyConnection(label: "pds.export")
         try queue.read { db in
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT cid, content FROM repo_block WHERE repo_rev > ? ORDER BY repo_rev, cid", arguments: [rev])

@@ -1,5 +1,6 @@
 import ATData
 import ATRepo
+import ATSync
 import Foundation
 import GRDB
 
@@ -30,12 +31,11 @@ public struct CommitWrite: Sendable {
     /// New blocks: MST nodes, records, and the commit itself.
     public var blocks: BlockMap
     public var records: [RecordChange]
-    /// Builds the firehose event frames given their sequence numbers (assigned inside the
-    /// transaction so the stored frame carries its own `seq`). Each entry: (event type, builder).
-    public var events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])]
+    /// The firehose events of the commit. They are encoded inside the transaction, once their
+    /// sequence numbers are assigned, so the stored frame carries its own `seq`.
+    public var events: [RepoEvent]
 
-    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange],
-                events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])]) {
+    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent]) {
         self.commit = commit
         self.blocks = blocks
         self.records = records
@@ -74,16 +74,47 @@ public struct RepositoryStore: Sendable {
         }
     }
 
-    /// A block source over committed blocks.
+    /// A block source over committed blocks, on a read-only connection of its own.
     public func blockSource() throws -> SQLiteBlockSource {
-        try SQLiteBlockSource(path: database.path)
+        try SQLiteBlockSource(database: database)
+    }
+
+    /// Runs `body` on the writer connection *synchronously*, on the calling thread (a `sync` on
+    /// the idle writer queue runs in place). The async variant hops to the writer's thread and
+    /// back, two thread switches per write, which cost more than the commit's own work on a small
+    /// machine (docs/ARCHITECTURE.md, "Threads"). The async variant has a name of its own so that
+    /// overload resolution in an async caller cannot pick it. Writes are serialised: while `body`
+    /// runs, no other write does, so it can read the current head, build a commit and store it.
+    public func withWriter<T>(_ body: (Writer) throws -> T) throws -> T {
+        try database.pool.writeWithoutTransaction { db in try body(Writer(db: db)) }
+    }
+
+    /// `withWriter`, waiting for the writer without blocking the calling thread.
+    public func withWriterAsync<T: Sendable>(_ body: @escaping @Sendable (Writer) throws -> T) async throws -> T {
+        try await database.pool.writeWithoutTransaction { db in try body(Writer(db: db)) }
+    }
+
+    /// The writer connection, valid only inside the `withWriter` closure that handed it out.
+    public struct Writer {
+        let db: Database
+
+        /// Stores `write` in one transaction, committed when this returns; on error nothing of
+        /// it is stored.
+        public func store(_ write: CommitWrite, did: String) throws -> CommitOutcome {
+            var stored: CommitOutcome?
+            try db.inTransaction {
+                stored = try RepositoryStore.apply(write, did: did, in: db)
+                return .commit
+            }
+            return stored!
+        }
     }
 
     /// Stores a commit atomically. `db` must be inside a write transaction (the caller's), so
     /// the caller can update its in-memory state only after the transaction commits.
     // Every statement here runs on each commit: cached statements skip SQLite's parser and
     // GRDB's authorizer pass, which profiles showed as a sizeable share of a write.
-    public static func apply(_ write: CommitWrite, did: String, in db: Database) throws -> CommitOutcome {
+    static func apply(_ write: CommitWrite, did: String, in db: Database) throws -> CommitOutcome {
         let rev = write.commit.commit.rev ?? ""
         let now = AccountStore.timestamp()
         let insertBlock = try db.cachedStatement(
@@ -131,7 +162,7 @@ public struct RepositoryStore: Sendable {
             }
         }
 
-        // A blob whose last reference went away is deleted (REFERENCE-PDS.md §8, GC on delete).
+        // A blob whose last reference went away is deleted (the reference PDS, GC on delete).
         var orphaned: [CID] = []
         for key in touchedBlobs {
             let stillUsed = try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1"), arguments: [key]) != nil
@@ -146,25 +177,8 @@ public struct RepositoryStore: Sendable {
                 ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
                 """).execute(arguments: [did, write.commit.cid.string, rev, now])
 
-        let sequenceNumbers = try appendEvents(write.events, in: db)
+        let sequenceNumbers = try EventLogStore.appendEvents(write.events, in: db)
         return CommitOutcome(sequenceNumbers: sequenceNumbers, orphanedBlobs: orphaned)
-    }
-
-    /// Appends event frames to the log, assigning the next sequence numbers. Sequence numbers
-    /// come from `sqlite_sequence` (AUTOINCREMENT's high-water mark), so a number is never reused
-    /// even after rows are pruned.
-    public static func appendEvents(_ events: [(type: String, frame: @Sendable (Int64) throws -> [UInt8])], in db: Database) throws -> [Int64] {
-        var numbers: [Int64] = []
-        let now = AccountStore.timestamp()
-        for event in events {
-            let last = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")) ?? 0
-            let seq = last + 1
-            let frame = try event.frame(seq)
-            try db.cachedStatement(sql: "INSERT INTO repo_seq (seq, event_type, event, sequenced_at) VALUES (?, ?, ?, ?)").execute(
-                arguments: [seq, event.type, Data(frame), now])
-            numbers.append(seq)
-        }
-        return numbers
     }
 
     // MARK: Record index reads

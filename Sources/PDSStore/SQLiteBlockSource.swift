@@ -12,12 +12,8 @@ public final class SQLiteBlockSource: BlockSource, @unchecked Sendable {
     // @unchecked: DatabaseQueue serialises all access to its connection.
     let queue: DatabaseQueue
 
-    public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
-        configuration.label = "pds.blocks"
-        queue = try DatabaseQueue(path: path, configuration: configuration)
+    init(database: PDSDatabase) throws {
+        queue = try database.openReadOnlyConnection(label: "pds.blocks")
     }
 
     public func block(_ cid: CID) throws -> [UInt8]? {

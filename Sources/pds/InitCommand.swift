@@ -1,3 +1,4 @@
+import PDSCore
 import ArgumentParser
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import PDSCore
 // pds: the appliance's command line. Thin: parses arguments, loads configuration, and hands off
 // to PDSAppliance (and through it PDSServer). Exits non-zero with one clear line on bad configuration.
 import ArgumentParser
@@ -53,7 +54,7 @@ struct DevCommand: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
-        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
+        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
         let banner = """
             pds dev is running (development mode: plain HTTP, identity not published)

@@ -1,3 +1,4 @@
+import PDSCore
 // `pds restore`: rebuilds a data directory from the backup (docs/BACKUP.md). Registered in
 // PDSCommand's `subcommands:` list.
 import ArgumentParser

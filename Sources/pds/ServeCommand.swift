@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PDSAppliance
+import PDSCore
 import PDSServer
 
 /// `pds serve --config FILE`: production. Refuses to start half-configured: a bad config, a
@@ -22,10 +23,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         JSONLogHandler.bootstrap(format: settings.logFormat)
         let logger = Logger(label: "pds")
-        let state: PDSServerState
+        let state: PDSServices
         do {
             let keys = try ServerKeys.unlock(config: settings, environment: environment)
-            state = try PDSServerState.open(config: settings, keys: keys, logger: logger)
+            state = try PDSServices.open(config: settings, keys: keys, logger: logger)
             guard try state.accounts.account() != nil else {
                 throw CommandFailure("\(settings.dataDirectory) holds no account: run `pds init` first")
             }

@@ -1,3 +1,4 @@
+import PDSCore
 import ACME
 import Foundation
 import HTTPTypes

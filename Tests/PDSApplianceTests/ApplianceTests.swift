@@ -1,3 +1,4 @@
+import PDSCore
 import Foundation
 @testable import PDSAppliance
 @testable import PDSNetwork

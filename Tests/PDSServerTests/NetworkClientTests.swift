@@ -1,3 +1,4 @@
+import PDSCore
 @testable import PDSNetwork
 import ATCrypto
 import ATIdentity

@@ -1,3 +1,4 @@
+import PDSCore
 import ATData
 import ATSyntax
 import Foundation
@@ -17,7 +18,7 @@ import Testing
 @Suite(.serialized) struct TLSServingTests {
     /// A running TLS server and what the tests need to reach it.
     struct Running {
-        let state: PDSServerState
+        let state: PDSServices
         let port: Int
         let ca: TestCertificateAuthority
         let directory: String
@@ -41,7 +42,7 @@ import Testing
         config.publicScheme = "https"
         var logger = Logger(label: "pds-tls-test")
         logger.logLevel = .warning
-        let state = try PDSServerState.open(config: config, keys: try DevBootstrap.loadKeys(dataDirectory: directory), logger: logger)
+        let state = try PDSServices.open(config: config, keys: try DevBootstrap.loadKeys(dataDirectory: directory), logger: logger)
         _ = try await DevBootstrap.ensureAccount(state: state, handle: "alice.test", password: "tls-test-password")
 
         var settings = TLSSettings(certificates: .files(chain: issued.chain, key: issued.key))

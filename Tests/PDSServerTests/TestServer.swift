@@ -1,3 +1,4 @@
+import PDSCore
 import Foundation
 import Hummingbird
 import Logging
@@ -16,7 +17,7 @@ import FoundationNetworking
 /// directory is removed when the body returns or throws.
 final class TestServer: Sendable {
     let directory: String
-    let state: PDSServerState
+    let state: PDSServices
     let did: String
     let handle: String
     let password: String
@@ -24,7 +25,7 @@ final class TestServer: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    private init(directory: String, state: PDSServerState, summary: DevBootstrap.Summary, password: String,
+    private init(directory: String, state: PDSServices, summary: DevBootstrap.Summary, password: String,
                  port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.directory = directory
         self.state = state
@@ -63,7 +64,7 @@ final class TestServer: Sendable {
         var logger = Logger(label: "pds-test")
         logger.logLevel = .warning
         let keys = try DevBootstrap.loadKeys(dataDirectory: directory)
-        let state = try PDSServerState.open(config: config, keys: keys, logger: logger)
+        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
         let password = "test-password-\(UUID().uuidString.prefix(8))"
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: "alice.test", password: password)
 

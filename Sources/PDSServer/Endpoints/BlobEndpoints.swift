@@ -36,7 +36,7 @@ struct BlobEndpoints: Sendable {
     /// `request.body` is unbounded, so this handler enforces `PDS_BLOB_UPLOAD_LIMIT` itself: from
     /// `Content-Length` before reading anything, then byte by byte while streaming (a chunked body
     /// declares no length). Either way the answer is 413 `PayloadTooLarge` "request entity too
-    /// large", as the reference's `decodeBodyStream` (§8), and the partial file is removed.
+    /// large", as the reference's `decodeBodyStream`, and the partial file is removed.
     func uploadBlob(_ request: Request) async throws -> Response {
         let limit = uploadLimit
         if let declared = request.headers[.contentLength], let length = Int(declared), length > limit {
@@ -74,7 +74,7 @@ struct BlobEndpoints: Sendable {
 
     /// Serves a blob's bytes, streamed from its file in chunks, with single-range support.
     ///
-    /// Headers follow the reference (REFERENCE-PDS.md §8, "getBlob response headers"): the stored
+    /// Headers follow the reference (the reference PDS, "getBlob response headers"): the stored
     /// type, `nosniff`, an attachment disposition and a sandboxing CSP, so a blob can never run as
     /// a page of this origin. Blobs are content-addressed, hence immutable and cacheable for good.
     /// Any stored blob is served, temporary or referenced, as the reference does.
@@ -138,7 +138,7 @@ struct BlobEndpoints: Sendable {
         return Response(status: status, headers: headers, body: body)
     }
 
-    /// Deactivated and taken-down repos serve blobs only to their owner (REFERENCE-PDS.md §1c).
+    /// Deactivated and taken-down repos serve blobs only to their owner (the reference PDS).
     func requireRepoAvailable(_ account: Account, request: Request) throws {
         guard !account.isActive else { return }
         if request.headers[.authorization] != nil, let auth = try? authenticator.authenticate(request, .session), auth.did == account.did {

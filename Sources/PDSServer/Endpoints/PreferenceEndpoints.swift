@@ -5,7 +5,7 @@ import Hummingbird
 import PDSStore
 
 /// `app.bsky.actor.getPreferences` / `putPreferences`, served here rather than by the AppView
-/// (REFERENCE-PDS.md §1f): preferences are private account state the PDS keeps.
+/// (the reference PDS): preferences are private account state the PDS keeps.
 struct PreferenceEndpoints: Sendable {
     let accounts: AccountStore
     /// Calls for another service than the configured AppView go there.

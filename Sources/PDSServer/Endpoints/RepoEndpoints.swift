@@ -17,6 +17,13 @@ struct RepoEndpoints: Sendable {
     let didDocument: @Sendable () throws -> DIDDocument?
 
     func register(on router: inout XRPCRouter) {
+        registerRecordWrites(on: &router)
+        registerApplyWrites(on: &router)
+        registerReads(on: &router)
+    }
+
+    /// createRecord, putRecord, deleteRecord.
+    func registerRecordWrites(on router: inout XRPCRouter) {
         router.procedure("com.atproto.repo.createRecord", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
@@ -53,7 +60,10 @@ struct RepoEndpoints: Sendable {
             if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
             return jsonResponse(.object(output))
         }
+    }
 
+    /// applyWrites: up to 200 creates, updates and deletes as one commit.
+    func registerApplyWrites(on router: inout XRPCRouter) {
         router.procedure("com.atproto.repo.applyWrites", auth: .activeSession) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
@@ -109,7 +119,10 @@ struct RepoEndpoints: Sendable {
             if let commit = outcome.commit { output["commit"] = Self.commitMeta(commit) }
             return jsonResponse(.object(output))
         }
+    }
 
+    /// getRecord, listRecords, describeRepo: reads of the record index.
+    func registerReads(on router: inout XRPCRouter) {
         router.query("com.atproto.repo.getRecord") { request, _ in
             let params = request.params
             let account = try repo.account(try params.requiredString("repo"))
@@ -158,7 +171,7 @@ struct RepoEndpoints: Sendable {
         }
     }
 
-    /// createRecord/putRecord/applyWrites accept bodies up to 1,000,000 bytes (REFERENCE-PDS.md §11.2).
+    /// createRecord/putRecord/applyWrites accept bodies up to 1,000,000 bytes (the reference PDS).
     static let recordBodyLimit = 1_000_000
 
     /// Lexicon validation as the reference does it (`repo/prepare.ts`): `validate` unset checks

@@ -13,6 +13,13 @@ struct SyncEndpoints: Sendable {
     let repo: HostedRepository
 
     func register(on router: inout XRPCRouter) {
+        registerStatus(on: &router)
+        registerBlocks(on: &router)
+        registerExports(on: &router)
+    }
+
+    /// getLatestCommit, getRepoStatus, listRepos.
+    func registerStatus(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getLatestCommit") { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
             let commit = try repo.currentCommit()
@@ -39,7 +46,10 @@ struct SyncEndpoints: Sendable {
             if let status = account.status { repo["status"] = .string(status) }
             return jsonResponse(["repos": [.object(repo)]])
         }
+    }
 
+    /// getRecord (with its MST proof) and getBlocks.
+    func registerBlocks(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getRecord") { request, _ in
             let params = request.params
             _ = try repo.servedAccount(did: try params.requiredString("did"))
@@ -80,7 +90,10 @@ struct SyncEndpoints: Sendable {
             }
             return carResponse(CARWriter.encode(roots: [], blocks: blocks))
         }
+    }
 
+    /// getRepo (whole, or since a revision) and listBlobs.
+    func registerExports(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getRepo") { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
             let commit = try repo.currentCommit()

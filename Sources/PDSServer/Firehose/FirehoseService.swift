@@ -1,4 +1,5 @@
 import Logging
+import PDSCore
 import ServiceLifecycle
 
 /// Runs beside the HTTP server: prunes the event log to the retention window, and stops the hub

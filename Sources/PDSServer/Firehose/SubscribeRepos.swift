@@ -1,12 +1,14 @@
+import ATSync
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import PDSCore
 import ServiceLifecycle
 import Synchronization
 
-/// `com.atproto.sync.subscribeRepos`: the WebSocket side of the firehose (ATPROTO.md §12–13).
+/// `com.atproto.sync.subscribeRepos`: the WebSocket side of the firehose (https://atproto.com/specs/event-stream).
 ///
 /// The upgrade is served by its own small router (`webSocketRouter`) on the same HTTP/1.1 server
 /// and port as the XRPC routes; a plain GET of the same path reaches the main router and gets an
@@ -23,7 +25,7 @@ enum SubscribeRepos {
         return value
     }
 
-    /// Non-upgrade requests: 426 with an XRPC error body (§12: "426 (no Upgrade)"). A malformed
+    /// Non-upgrade requests: 426 with an XRPC error body (https://atproto.com/specs/event-stream: "426 (no Upgrade)"). A malformed
     /// cursor is reported first, as a 400, since upgrading would not help.
     static func addPlainRoute(to router: Router<PDSRequestContext>) {
         router.get(RouterPath(path)) { request, _ -> Response in
@@ -77,7 +79,7 @@ enum SubscribeRepos {
         case .stopped:
             return
         case .futureCursor:
-            await sendFinalFrame(EventFrame.error("FutureCursor", message: "Cursor in the future."),
+            await sendFinalFrame(StreamFrame.error(name: "FutureCursor", message: "Cursor in the future.").encode(),
                                  channel: channel, timeout: hub.limits.errorFrameTimeout)
             return
         case .replay(let started, let outdatedCursor):
@@ -86,17 +88,36 @@ enum SubscribeRepos {
         }
         defer { hub.unsubscribe(subscriber) }
 
-        // Three things can end the stream: the stream itself (hub stopped, write failed), the client
-        // (close frame or disconnect; its data frames are ignored, §12), or the hub dropping the
-        // consumer. Whichever comes first cancels the others; cancellation also frees a send that
-        // is stuck on a full socket.
-        let outcome = await withGracefulShutdownHandler {
+        let outcome = await race(hub: hub, subscriber: subscriber, outdated: outdated, inbound: inbound, channel: channel)
+        switch outcome {
+        case .tooSlow:
+            await sendFinalFrame(StreamFrame.error(name: "ConsumerTooSlow", message: "Stream consumer too slow").encode(),
+                                 channel: channel, timeout: hub.limits.errorFrameTimeout)
+        case .streamEnded(.stopped):
+            // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a
+            // graceful shutdown the frame is already out (`race` wrote it) and this is a no-op on the wire.
+            try? await outbound.close(.goingAway, reason: "server shutting down")
+        case .failed(let error) where !(error is CancellationError):
+            logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
+        default:
+            break
+        }
+    }
+
+    /// Runs one subscriber until the first of three things ends it: the stream itself (hub
+    /// stopped, write failed), the client (close frame or disconnect; its data frames are
+    /// ignored), or the hub dropping the consumer. Whichever comes first cancels the others;
+    /// cancellation also frees a send that is stuck on a full socket.
+    static func race(hub: FirehoseHub, subscriber: FirehoseSubscriber, outdated: Bool,
+                     inbound: WebSocketInboundStream, channel: any Channel) async -> Outcome {
+        return await withGracefulShutdownHandler {
             await withTaskGroup(of: Outcome.self) { group in
                 group.addTask {
                     do {
                         if outdated {
-                            // §13.5: not persisted, no seq; then the whole window follows.
-                            let info = EventFrame.info("OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events")
+                            // https://atproto.com/specs/sync: `#info` is not persisted and has no seq; then the whole window follows.
+                            let info = StreamFrame.info(
+                                name: "OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events").encode()
                             // Same path as the pages, so it cannot be reordered behind them.
                             try await write([info], to: channel)
                         }
@@ -138,19 +159,6 @@ enum SubscribeRepos {
             subscriber.shutDown()
         }
 
-        switch outcome {
-        case .tooSlow:
-            await sendFinalFrame(EventFrame.error("ConsumerTooSlow", message: "Stream consumer too slow"),
-                                 channel: channel, timeout: hub.limits.errorFrameTimeout)
-        case .streamEnded(.stopped):
-            // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a
-            // graceful shutdown the frame is already out (above) and this is a no-op on the wire.
-            try? await outbound.close(.goingAway, reason: "server shutting down")
-        case .failed(let error) where !(error is CancellationError):
-            logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
-        default:
-            break
-        }
     }
 
     /// Sends an error frame the connection closes after, behind whatever is already queued on

@@ -9,7 +9,7 @@ import NIOCore
 import PDSCore
 import PDSStore
 
-/// Read-after-write (REFERENCE-PDS.md §2.4): the AppView indexes this account's writes a little
+/// Read-after-write (the reference PDS): the AppView indexes this account's writes a little
 /// after they happen, so right after posting the author would not see the post. For the views
 /// where that shows, the AppView's answer is amended with the account's records newer than the
 /// rev it reports in `Atproto-Repo-Rev`.

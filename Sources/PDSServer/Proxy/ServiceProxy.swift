@@ -8,7 +8,7 @@ import Logging
 import NIOCore
 import PDSCore
 
-/// Service proxying (REFERENCE-PDS.md §2): every XRPC method without a local handler goes to the
+/// Service proxying (the reference PDS): every XRPC method without a local handler goes to the
 /// service named by `atproto-proxy: <did>#<service>`, or by default to the configured AppView,
 /// with a service-auth token in place of the session token. Status, body and the relevant headers
 /// come back streamed.
@@ -30,7 +30,7 @@ struct ServiceProxy: Sendable {
         "content-type", "content-language", "content-encoding", "atproto-repo-rev", "atproto-content-labelers", "retry-after",
     ]
 
-    /// `atproto-proxy: <did>#<service id>` (ATPROTO.md §11, "Service proxying").
+    /// `atproto-proxy: <did>#<service id>` (https://atproto.com/specs/xrpc#inter-service-authentication-jwt, "Service proxying").
     static let proxyHeader = HTTPField.Name("atproto-proxy")!
 
     /// Where a proxied request goes: the service DID (the token's audience) and its base URL.
@@ -50,7 +50,7 @@ struct ServiceProxy: Sendable {
     }
 
     /// Methods sent to the AppView when no `atproto-proxy` header names a service: the app.bsky
-    /// namespace, and the com.atproto reads the AppView answers for a PDS (REFERENCE-PDS.md §2.1).
+    /// namespace, and the com.atproto reads the AppView answers for a PDS (the reference PDS).
     /// The reference sends *every* unknown NSID there; an unknown method of another namespace is
     /// answered here with 501 instead, which is what it is.
     static func isAppViewMethod(_ nsid: String) -> Bool {
@@ -110,7 +110,7 @@ struct ServiceProxy: Sendable {
         var path = target.url + "/xrpc/" + nsid
         if let query = request.uri.query, !query.isEmpty { path += "?" + query }
         guard let url = URL(string: path) else { throw XRPCError.invalidRequest("invalid proxy target URL") }
-        // The reference sends the bare DID as the audience for now (REFERENCE-PDS.md §2.2).
+        // The reference sends the bare DID as the audience for now (the reference PDS).
         let token = try serviceTokens.token(audience: audience ?? target.did, lxm: lxm ?? nsid)
         var headers: [(name: String, value: String)] = [("Authorization", "Bearer " + token)]
         for name in Self.forwardedRequestHeaders {

@@ -4,7 +4,7 @@ import NIOCore
 import OpenSSLNIO
 
 /// Sets up a child channel with TLS (system OpenSSL, `OpenSSLHandler`) in front of a base
-/// channel's setup, as HummingbirdTLS's `TLSChannel` does with NIOSSL (SWIFT-STACK.md §2).
+/// channel's setup, as HummingbirdTLS's `TLSChannel` does with NIOSSL (measured, docs/ARCHITECTURE.md).
 ///
 /// Each connection takes the store's current contexts, so a reloaded certificate applies to new
 /// connections without a restart.

@@ -5,7 +5,7 @@ import Synchronization
 
 /// The firehose's fan-out point: serves `subscribeRepos` consumers from the `repo_seq` event log.
 ///
-/// Design (ATPROTO.md §12–13, REFERENCE-PDS.md §5.2):
+/// Design (https://atproto.com/specs/event-stream, the reference PDS):
 /// - **SQLite is the only event source.** Each subscriber reads pages of `seq > lastSent` from the
 ///   log; the hub never carries events, only the signal "events committed up to seq N" that
 ///   `RepoWriter` raises after a commit's transaction (`committed(_:)`). Replay and live are the
@@ -124,7 +124,7 @@ public final class FirehoseHub: Sendable {
 
     // MARK: Subscriber side
 
-    /// Registers a subscriber and decides where it starts (ATPROTO.md §12, cursor semantics):
+    /// Registers a subscriber and decides where it starts (https://atproto.com/specs/event-stream, cursor semantics):
     /// - no cursor: live only, from the current high-water mark;
     /// - cursor above the high-water mark: `FutureCursor`;
     /// - cursor before the retention window: start at the window's oldest event, flagged outdated

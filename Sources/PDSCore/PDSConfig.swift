@@ -30,7 +30,7 @@ public struct PDSConfig: Sendable {
     public var privacyPolicyURL: String?
     public var termsOfServiceURL: String?
     /// How long firehose events are kept and replayable (`PDS_FIREHOSE_RETENTION_HOURS`, default
-    /// 72). A `subscribeRepos` cursor older than this gets `#info OutdatedCursor` (ATPROTO.md §12).
+    /// 72). A `subscribeRepos` cursor older than this gets `#info OutdatedCursor` (https://atproto.com/specs/event-stream).
     public var firehoseRetention: Duration = .seconds(72 * 3600)
     /// Live events a firehose consumer may lag behind before it is dropped with `ConsumerTooSlow`
     /// (`PDS_MAX_SUBSCRIPTION_BUFFER`, default 500 as the reference server).
@@ -88,7 +88,7 @@ public struct PDSConfig: Sendable {
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
     /// The did:web this host stands for (`did:web:<hostname>`, with `%3A<port>` in dev, where
-    /// the port is part of the address; ATPROTO.md §8.3).
+    /// the port is part of the address; https://atproto.com/specs/did).
     public var webDID: String { "did:web:" + (isDevelopment ? "\(hostname)%3A\(port)" : hostname) }
     /// The public base URL (`https://host` or `http://127.0.0.1:port` in dev).
     public var publicURL: String {
@@ -112,6 +112,7 @@ public struct PDSConfig: Sendable {
     /// A configuration problem, reported as one clear line before anything starts.
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Parses `KEY=value` text: `#` comments, blank lines, optional `export `, optional single or
@@ -145,109 +146,5 @@ public struct PDSConfig: Sendable {
             throw Invalid(description: "cannot read the configuration file \(path): \(error.localizedDescription)")
         }
         return try load(file: try parse(text, source: path), environment: environment)
-    }
-
-    /// Builds a configuration from parsed file values overlaid with `environment`.
-    public static func load(file values: [String: String], environment: [String: String],
-                            isDevelopment: Bool = false) throws -> PDSConfig {
-        var merged = values
-        for (key, value) in environment where key.hasPrefix("PDS_") { merged[key] = value }
-
-        func integer(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let text = merged[key], !text.isEmpty else { return fallback }
-            guard let number = Int(text), range.contains(number) else {
-                throw Invalid(description: "\(key)=\(text) is not a number in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return number
-        }
-
-        func url(_ key: String, _ text: String) throws -> String {
-            guard let parsed = URL(string: text), let scheme = parsed.scheme, scheme == "https" || scheme == "http",
-                  parsed.host != nil else {
-                throw Invalid(description: "\(key)=\(text) is not an http(s) URL")
-            }
-            return text.hasSuffix("/") ? String(text.dropLast()) : text
-        }
-
-        let hostname = merged["PDS_HOSTNAME"] ?? (isDevelopment ? "127.0.0.1" : "")
-        guard !hostname.isEmpty else { throw Invalid(description: "PDS_HOSTNAME is not set (the server's public hostname, e.g. pds.example.com)") }
-        guard !hostname.contains("/"), !hostname.contains(":"), !hostname.contains(" ") else {
-            throw Invalid(description: "PDS_HOSTNAME=\(hostname) must be a bare hostname, without scheme, port or path")
-        }
-        var config = PDSConfig(hostname: hostname, isDevelopment: isDevelopment)
-        config.values = merged
-        config.port = try integer("PDS_PORT", default: isDevelopment ? 2583 : 443, range: 1...65535)
-        config.bindAddress = merged["PDS_BIND_ADDRESS"] ?? (isDevelopment ? "127.0.0.1" : "0.0.0.0")
-        config.dataDirectory = merged["PDS_DATA_DIRECTORY"] ?? (isDevelopment ? "./data" : "/var/lib/pds")
-        config.blobUploadLimit = try integer("PDS_BLOB_UPLOAD_LIMIT", default: 104_857_600, range: 1...(16 << 30))
-        config.accessTokenLifetime = try integer("PDS_ACCESS_TOKEN_TTL", default: 7200, range: 1...86_400)
-        config.contactEmail = merged["PDS_CONTACT_EMAIL_ADDRESS"]
-        config.privacyPolicyURL = merged["PDS_PRIVACY_POLICY_URL"]
-        config.termsOfServiceURL = merged["PDS_TERMS_OF_SERVICE_URL"]
-        config.firehoseRetention = .seconds(try integer("PDS_FIREHOSE_RETENTION_HOURS", default: 72, range: 1...87_600) * 3600)
-        config.firehoseMaxPendingEvents = try integer("PDS_MAX_SUBSCRIPTION_BUFFER", default: 500, range: 1...1_000_000)
-        config.publicScheme = isDevelopment ? "http" : "https"
-        if let plc = merged["PDS_DID_PLC_URL"], !plc.isEmpty {
-            config.plcURL = try url("PDS_DID_PLC_URL", plc)
-            config.publishesIdentity = true
-        } else if isDevelopment {
-            config.publishesIdentity = false
-        }
-        if let appView = merged["PDS_BSKY_APP_VIEW_URL"] {
-            config.appViewURL = appView.isEmpty ? "" : try url("PDS_BSKY_APP_VIEW_URL", appView)
-        }
-        if let appViewDID = merged["PDS_BSKY_APP_VIEW_DID"], !appViewDID.isEmpty {
-            guard appViewDID.hasPrefix("did:") else { throw Invalid(description: "PDS_BSKY_APP_VIEW_DID=\(appViewDID) is not a DID") }
-            config.appViewDID = appViewDID
-        }
-        if let crawlers = merged["PDS_CRAWLERS"] {
-            config.crawlers = try crawlers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty }.map { try url("PDS_CRAWLERS", $0) }
-        } else if !isDevelopment {
-            config.crawlers = defaultCrawlers
-        }
-        if let unlock = merged["PDS_KEY_UNLOCK"], !unlock.isEmpty {
-            guard let method = KeyUnlock.Method(rawValue: unlock) else {
-                throw Invalid(description: "PDS_KEY_UNLOCK=\(unlock) must be identity or passphrase")
-            }
-            config.keyUnlock = method
-        }
-        config.keyIdentityFile = merged["PDS_KEY_IDENTITY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        config.keyPassphraseFile = merged["PDS_KEY_PASSPHRASE_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        if let tls = merged["PDS_TLS"], !tls.isEmpty {
-            guard let mode = TLSMode(rawValue: tls.lowercased()) else { throw Invalid(description: "PDS_TLS=\(tls) must be acme, files or off") }
-            config.tlsMode = mode
-        } else if isDevelopment {
-            config.tlsMode = .off
-        } else if merged["PDS_TLS_CERTIFICATE"].map({ !$0.isEmpty }) == true {
-            config.tlsMode = .files
-        }
-        // The TLS details are checked now too, so a bad TLS key stops the server before it starts.
-        if config.tlsMode != .off { _ = try TLSSettings.load(file: merged, environment: [:]) }
-        if let metrics = merged["PDS_METRICS_ENABLED"], !metrics.isEmpty {
-            guard let enabled = ["true": true, "false": false, "1": true, "0": false][metrics.lowercased()] else {
-                throw Invalid(description: "PDS_METRICS_ENABLED=\(metrics) must be true or false")
-            }
-            config.metricsEnabled = enabled
-        }
-        if let format = merged["PDS_LOG_FORMAT"], !format.isEmpty {
-            guard format == "json" || format == "text" else { throw Invalid(description: "PDS_LOG_FORMAT=\(format) must be json or text") }
-            config.logFormat = format
-        }
-        if let https = merged["PDS_HANDLE_HTTPS_RESOLUTION"], !https.isEmpty {
-            guard let enabled = ["true": true, "false": false, "1": true, "0": false][https.lowercased()] else {
-                throw Invalid(description: "PDS_HANDLE_HTTPS_RESOLUTION=\(https) must be true or false")
-            }
-            config.handleHTTPSResolution = enabled
-        } else if isDevelopment {
-            config.handleHTTPSResolution = false
-        }
-        if let resolver = merged["PDS_DNS_RESOLVER"], !resolver.isEmpty { config.dnsResolver = resolver }
-        if let recovery = merged["PDS_RECOVERY_DID_KEY"], !recovery.isEmpty {
-            guard recovery.hasPrefix("did:key:") else { throw Invalid(description: "PDS_RECOVERY_DID_KEY must be a did:key") }
-            config.recoveryDIDKey = recovery
-        }
-        config.blobMirror = try BlobMirrorConfig.load(from: merged)
-        return config
     }
 }

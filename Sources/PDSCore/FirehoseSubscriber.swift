@@ -12,7 +12,7 @@ public final class FirehoseSubscriber: Sendable {
     /// The seq of the last event handed to the transport (or the replay start before any).
     let lastSentSeq: Atomic<Int64>
     /// The high-water mark when the subscriber started. Events above it are "live" for the
-    /// slow-consumer bound; the replay backlog below it is not counted (REFERENCE-PDS.md §5.2: the
+    /// slow-consumer bound; the replay backlog below it is not counted (the reference PDS: the
     /// reference bounds only the live events buffered while a consumer catches up).
     /// `Int64.max` until the start position is known, which disables the check meanwhile.
     let liveFromSeq: Atomic<Int64>
@@ -23,7 +23,7 @@ public final class FirehoseSubscriber: Sendable {
     let wakeups: AsyncStream<Void>
     let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Why the hub ends a subscription from outside the connection.
-    enum EndReason: Sendable {
+    public enum EndReason: Sendable {
         /// Too far behind (`ConsumerTooSlow`).
         case tooSlow
         /// The hub or the server is stopping.
@@ -32,7 +32,7 @@ public final class FirehoseSubscriber: Sendable {
 
     /// Yields once when the hub ends the subscription (the first reason wins). The connection
     /// watches it beside the send loop, so a send stuck on a full socket can still be cancelled.
-    let endSignal: AsyncStream<EndReason>
+    public let endSignal: AsyncStream<EndReason>
     let endContinuation: AsyncStream<EndReason>.Continuation
 
     init(id: UInt64) {
@@ -69,7 +69,7 @@ public final class FirehoseSubscriber: Sendable {
     }
 
     /// Asks the connection to close now (server shutdown), even if a send is stuck.
-    func shutDown() {
+    public func shutDown() {
         endContinuation.yield(.shutdown)
         endContinuation.finish()
         wakeupContinuation.finish()

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import PDSNetwork
+import PDSStore
+import Synchronization
+
+/// The composition root: the stores and services of a running server, built once from the
+/// configuration and keys. It holds no request logic: the HTTP layer hands each endpoint group
+/// only the pieces that group uses, and the appliance commands (init, dev, doctor) use the same
+/// pieces directly.
+public final class PDSServices: Sendable {
+    public let config: PDSConfig
+    public let keys: ServerKeys
+    public let logger: Logger
+
+    // Storage.
+    public let database: PDSDatabase
+    public let blobs: BlobStore
+    /// The blob table over the blob files.
+    public let blobIndex: BlobIndex
+    public let accounts: AccountStore
+    public let repository: RepositoryStore
+    public let events: EventLogStore
+
+    // The network.
+    /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
+    public let http: any OutboundHTTP
+    /// Other parties' DIDs and handles.
+    public let identityDirectory: any IdentityDirectory
+    public let plcDirectory: PLCDirectory
+    /// `requestCrawl` to the configured relays after new events.
+    public let crawlNotifier: CrawlNotifier
+
+    // Services.
+    /// Password sessions and app passwords.
+    public let sessions: SessionService
+    /// The account's handle, PLC operations and DID document.
+    public let identity: IdentityService
+    /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
+    public let firehose: FirehoseHub
+    private let writer: Mutex<RepoWriter?> = Mutex(nil)
+
+    public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
+                http: (any OutboundHTTP)? = nil, identity identityDirectory: (any IdentityDirectory)? = nil) {
+        let http = http ?? NIOHTTPClient()
+        self.config = config
+        self.keys = keys
+        self.logger = logger
+        self.database = database
+        self.blobs = blobs
+        blobIndex = BlobIndex(database: database, files: blobs)
+        accounts = AccountStore(database: database)
+        repository = RepositoryStore(database: database)
+        events = EventLogStore(database: database)
+        self.http = http
+        self.identityDirectory = identityDirectory ?? Self.identityDirectory(config: config, http: http)
+        plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
+        crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
+        var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger)
+        sessions.accessLifetime = Int64(config.accessTokenLifetime)
+        self.sessions = sessions
+        var firehoseLimits = FirehoseHub.Limits()
+        firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
+        let firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
+        self.firehose = firehose
+        identity = IdentityService(
+            config: config, keys: keys, accounts: accounts, events: events, plc: plcDirectory,
+            directory: self.identityDirectory, logger: logger,
+            sequenced: { [crawlNotifier] sequenceNumbers in
+                firehose.committed(sequenceNumbers)
+                crawlNotifier.eventsSequenced()
+            })
+    }
+
+    /// The network identity directory with caches in front, as the server uses it.
+    public static func identityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
+        CachedIdentityDirectory(NetworkIdentityDirectory(
+            http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
+            isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution))
+    }
+
+    /// Opens storage under `config.dataDirectory`.
+    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: (any OutboundHTTP)? = nil,
+                            identity: (any IdentityDirectory)? = nil) throws -> PDSServices {
+        let database = try PDSDatabase(directory: config.dataDirectory)
+        let blobs = try BlobStore(directory: config.dataDirectory + "/blobs")
+        blobs.removeStaleTemporaryFiles()
+        return PDSServices(config: config, database: database, blobs: blobs, keys: keys, logger: logger, http: http, identity: identity)
+    }
+
+    /// Announces events appended outside the repo writer (account status, identity).
+    public func eventsSequenced(_ sequenceNumbers: [Int64]) {
+        firehose.committed(sequenceNumbers)
+        crawlNotifier.eventsSequenced()
+    }
+
+    /// The repository writer (created once the account exists; the writer needs its DID).
+    public func repoWriter() throws -> RepoWriter {
+        if let existing = writer.withLock({ $0 }) { return existing }
+        guard let account = try accounts.account() else { throw RepoWriteError.repoNotFound(did: "(no account yet)") }
+        // onCommit runs after each commit's transaction: only then may the firehose send its events.
+        let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
+                                     onCommit: { [firehose, crawlNotifier] sequenceNumbers in
+                                         firehose.committed(sequenceNumbers)
+                                         crawlNotifier.eventsSequenced()
+                                     })
+        return writer.withLock { current in
+            if let current { return current }
+            current = created
+            return created
+        }
+    }
+}

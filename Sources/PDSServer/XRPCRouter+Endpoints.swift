@@ -1,0 +1,28 @@
+import PDSCore
+
+extension XRPCRouter {
+    /// The XRPC method table of a server: each endpoint group gets only the services it uses.
+    static func endpoints(_ services: PDSServices) -> XRPCRouter {
+        let authenticator = Authenticator(sessions: services.sessions, accounts: services.accounts,
+                                          serviceDID: services.config.serviceDID,
+                                          signingKey: services.keys.signingKey.publicKey)
+        var router = XRPCRouter(authenticator: authenticator)
+        let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, signingKey: services.keys.signingKey)
+        let proxy = ServiceProxy(config: services.config, http: services.http, identity: services.identityDirectory,
+                                 serviceTokens: serviceTokens, authenticator: authenticator, logger: services.logger)
+        let repo = HostedRepository(accounts: services.accounts, store: services.repository, writer: services.repoWriter)
+        let identity = services.identity
+        ServerEndpoints(config: services.config, serviceTokens: serviceTokens).register(on: &router)
+        SessionEndpoints(sessions: services.sessions, didDocument: identity.didDocument).register(on: &router)
+        RepoEndpoints(repo: repo, didDocument: identity.didDocument).register(on: &router)
+        SyncEndpoints(repo: repo).register(on: &router)
+        BlobEndpoints(blobs: services.blobs, blobIndex: services.blobIndex, accounts: services.accounts,
+                      authenticator: authenticator, uploadLimit: services.config.blobUploadLimit,
+                      logger: services.logger).register(on: &router)
+        IdentityEndpoints(identity: identity, sessions: services.sessions).register(on: &router)
+        PreferenceEndpoints(accounts: services.accounts, proxy: proxy).register(on: &router)
+        AppViewEndpoints(proxy: proxy, accounts: services.accounts, repository: services.repository).register(on: &router)
+        proxy.register(on: &router)
+        return router
+    }
+}
