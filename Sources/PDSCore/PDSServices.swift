@@ -40,9 +40,11 @@ public final class PDSServices: Sendable {
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
 
+    /// The network clients are built by the caller and injected: the appliance passes the NIO
+    /// client and `CachedIdentityDirectory(NetworkIdentityDirectory(…))`
+    /// (`PDSServices.networkIdentityDirectory`), tests pass stand-ins.
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
-                http: (any OutboundHTTP)? = nil, identity identityDirectory: (any IdentityDirectory)? = nil) {
-        let http = http ?? NIOHTTPClient()
+                http: any OutboundHTTP, identity identityDirectory: any IdentityDirectory) {
         self.config = config
         self.keys = keys
         self.logger = logger
@@ -53,7 +55,7 @@ public final class PDSServices: Sendable {
         repository = RepositoryStore(database: database)
         events = EventLogStore(database: database)
         self.http = http
-        self.identityDirectory = identityDirectory ?? Self.identityDirectory(config: config, http: http)
+        self.identityDirectory = identityDirectory
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
         var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger)
@@ -73,19 +75,27 @@ public final class PDSServices: Sendable {
     }
 
     /// The network identity directory with caches in front, as the server uses it.
-    public static func identityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
+    public static func networkIdentityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
         CachedIdentityDirectory(NetworkIdentityDirectory(
             http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
             isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution))
     }
 
-    /// Opens storage under `config.dataDirectory`.
-    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: (any OutboundHTTP)? = nil,
-                            identity: (any IdentityDirectory)? = nil) throws -> PDSServices {
+    /// Opens storage under `config.dataDirectory`, with the given network clients.
+    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: any OutboundHTTP,
+                            identity: any IdentityDirectory) throws -> PDSServices {
         let database = try PDSDatabase(directory: config.dataDirectory)
         let blobs = try BlobStore(directory: config.dataDirectory + "/blobs")
         blobs.removeStaleTemporaryFiles()
         return PDSServices(config: config, database: database, blobs: blobs, keys: keys, logger: logger, http: http, identity: identity)
+    }
+
+    /// Opens storage with the production network clients: the NIO HTTP client and the cached
+    /// network identity directory over it.
+    public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: (any OutboundHTTP)? = nil) throws -> PDSServices {
+        let http = http ?? NIOHTTPClient()
+        return try open(config: config, keys: keys, logger: logger, http: http,
+                        identity: networkIdentityDirectory(config: config, http: http))
     }
 
     /// Announces events appended outside the repo writer (account status, identity).
