@@ -15,6 +15,21 @@ public enum AccountTokens {
     /// no initialised server (no database, or a database without the account) rather than
     /// creating an empty database there.
     public static func issuePLCToken(dataDirectory: String) throws -> String {
+        let accounts = try openAccount(dataDirectory: dataDirectory)
+        let token = IdentityService.makeConfirmationToken()
+        try accounts.storeToken(token, purpose: IdentityService.plcTokenPurpose)
+        return token
+    }
+
+    /// Forgets the failed logins that lock `createSession` (`LoginGuard`); a running server sees
+    /// it at the next attempt (it reads the count from the database each time). Returns how many
+    /// failures there were.
+    public static func unlockLogins(dataDirectory: String) throws -> Int {
+        try openAccount(dataDirectory: dataDirectory).resetLoginFailures()
+    }
+
+    /// The account store of an initialised server's data directory.
+    static func openAccount(dataDirectory: String) throws -> AccountStore {
         guard FileManager.default.fileExists(atPath: dataDirectory + "/" + PDSDatabase.fileName) else {
             throw Refused(description: "\(dataDirectory) holds no initialised server (no \(PDSDatabase.fileName)): run `pds init`, or pass the server's --config (or --data)")
         }
@@ -23,8 +38,6 @@ public enum AccountTokens {
         guard try accounts.account() != nil else {
             throw Refused(description: "\(dataDirectory) holds no account: run `pds init` first")
         }
-        let token = IdentityService.makeConfirmationToken()
-        try accounts.storeToken(token, purpose: IdentityService.plcTokenPurpose)
-        return token
+        return accounts
     }
 }

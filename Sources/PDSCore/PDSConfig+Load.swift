@@ -90,13 +90,24 @@ extension PDSConfig {
         if tlsMode != .off { _ = try TLSSettings.load(file: keys.values, environment: [:]) }
     }
 
-    /// Metrics and logs.
+    /// Metrics, logs, rate limits and the login defence.
     mutating func loadOperations(_ keys: ConfigValues) throws {
         if let enabled = try keys.bool("PDS_METRICS_ENABLED") { metricsEnabled = enabled }
         if let format = keys["PDS_LOG_FORMAT"] {
             guard format == "json" || format == "text" else { throw Invalid(description: "PDS_LOG_FORMAT=\(format) must be json or text") }
             logFormat = format
         }
+        if let level = keys["PDS_LOG_LEVEL"] {
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            let normalised = level.lowercased() == "warn" ? "warning" : level.lowercased()
+            guard levels.contains(normalised) else {
+                throw Invalid(description: "PDS_LOG_LEVEL=\(level) must be one of \(levels.joined(separator: ", "))")
+            }
+            logLevel = normalised
+        }
+        rateLimits = try RateLimitSettings.load(keys.values)
+        loginDefence.failureLimit = try keys.integer("PDS_LOGIN_FAILURE_LIMIT", default: 10, range: 1...1_000_000)
+        loginDefence.lockoutSeconds = try keys.integer("PDS_LOGIN_LOCKOUT_SECONDS", default: 900, range: 1...31_536_000)
     }
 }
 

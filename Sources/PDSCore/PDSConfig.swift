@@ -75,6 +75,14 @@ public struct PDSConfig: Sendable {
     /// Log lines as JSON (`PDS_LOG_FORMAT=json`), or readable text (`text`); default: JSON unless
     /// standard error is a terminal.
     public var logFormat: String?
+    /// The least severe level logged (`PDS_LOG_LEVEL`: trace, debug, info, notice, warning,
+    /// error, critical; default info). Every request is one `info` line.
+    public var logLevel: String = "info"
+    /// Request rate limits, their exemptions and the trusted proxies (`PDS_RATE_LIMIT*`,
+    /// `PDS_TRUSTED_PROXIES`): on by default with the reference server's table.
+    public var rateLimits = RateLimitSettings()
+    /// The IP-independent defence of the password (`PDS_LOGIN_FAILURE_LIMIT`, `PDS_LOGIN_LOCKOUT_SECONDS`).
+    public var loginDefence = LoginDefenceSettings()
 
     public enum TLSMode: String, Sendable { case acme, files, off }
 

@@ -58,7 +58,8 @@ public final class PDSServices: Sendable {
         self.identityDirectory = identityDirectory
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
-        var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger)
+        var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger,
+                                      loginDefence: config.loginDefence)
         sessions.accessLifetime = Int64(config.accessTokenLifetime)
         self.sessions = sessions
         var firehoseLimits = FirehoseHub.Limits()

@@ -15,6 +15,8 @@ public enum SessionError: Error, Equatable, Sendable {
     case emptyAppPasswordName
     /// An app password with this name exists.
     case appPasswordNameTaken
+    /// Too many failed logins: refused without checking the password (`LoginGuard`).
+    case loginLocked(retryAfter: Int)
 }
 
 /// Password sessions: logins (account password or app password), the HS256 tokens (signed and
@@ -29,12 +31,17 @@ public struct SessionService: Sendable {
     public var codec: SessionTokenCodec
     let accounts: AccountStore
     let logger: Logger
+    /// Counts failed logins and refuses attempts after too many (shared by copies of the service).
+    public let loginGuard: LoginGuard
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
-    public init(secret: [UInt8], audience: String, accounts: AccountStore, logger: Logger = Logger(label: "pds")) {
+    public init(secret: [UInt8], audience: String, accounts: AccountStore, logger: Logger = Logger(label: "pds"),
+                loginDefence: LoginDefenceSettings = .init(),
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         codec = SessionTokenCodec(secret: secret, audience: audience)
         self.accounts = accounts
         self.logger = logger
+        loginGuard = LoginGuard(accounts: accounts, settings: loginDefence, sleep: sleep)
     }
 
     /// Access-token lifetime in seconds (reference: 120 min).
@@ -47,14 +54,35 @@ public struct SessionService: Sendable {
 
     /// Checks `identifier` (handle, DID or e-mail) and `password` (the account's or an app
     /// password) and opens a session. scrypt runs off the event loops; an unknown identifier
-    /// costs the same scrypt as a wrong password.
+    /// costs the same scrypt as a wrong password, and counts as a failure like it (`LoginGuard`:
+    /// after too many, attempts are delayed, then refused with `loginLocked`).
     public func login(identifier: String, password: String) async throws -> (account: Account, access: String, refresh: String) {
+        let delay = try loginGuard.admit(now: now())
+        var outcome = LoginGuard.Outcome.abandoned
+        defer { _ = try? loginGuard.finish(outcome, now: now()) }
+        if delay > .zero { try await loginGuard.sleep(delay) }
+        do {
+            let session = try await checkPassword(identifier: identifier, password: password)
+            outcome = .succeeded
+            return session
+        } catch SessionError.invalidCredentials {
+            outcome = .failed
+            throw SessionError.invalidCredentials
+        }
+    }
+
+    func checkPassword(identifier: String, password: String) async throws -> (account: Account, access: String, refresh: String) {
         let identifier = identifier.lowercased()
         guard let account = try accounts.account(),
               identifier == account.handle || identifier == account.did.lowercased()
                 || (identifier.contains("@") && identifier == account.email?.lowercased())
         else {
-            _ = try await Self.offEventLoop { PasswordHash.verify(password, against: Self.decoyHash) }
+            // The same two scrypts as a wrong password for the account: the password, then the
+            // app-password lookup's hash.
+            _ = try await Self.offEventLoop {
+                _ = PasswordHash.verify(password, against: Self.decoyHash)
+                _ = try Self.appPasswordHash(password, did: "did:decoy")
+            }
             throw SessionError.invalidCredentials
         }
         let accounts = self.accounts, did = account.did

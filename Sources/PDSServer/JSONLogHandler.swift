@@ -41,11 +41,14 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// Installs JSON lines or readable text for the whole process (`format` nil: JSON unless
-    /// standard error is a terminal).
-    public static func bootstrap(format: String?) {
+    /// standard error is a terminal), logging `level` and above (`PDS_LOG_FORMAT`, `PDS_LOG_LEVEL`).
+    public static func bootstrap(format: String?, level: String = "info") {
         let json = format.map { $0 == "json" } ?? (isatty(STDERR_FILENO) != 1)
+        let level = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
         }
     }
 }

@@ -27,6 +27,8 @@ public enum PDSApplication {
     ) -> some ApplicationProtocol {
         let router = Router(context: PDSRequestContext.self)
         let metrics = Metrics()
+        router.add(middleware: RequestLogMiddleware(logger: logger, trustedProxies: server.config.rateLimits.trustedProxies))
+        router.add(middleware: SecurityHeadersMiddleware(servesTLS: tls != nil))
         if server.config.metricsEnabled { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
         addBasicRoutes(to: router, server: server, metrics: metrics)

@@ -47,6 +47,8 @@ extension SessionError: XRPCErrorConvertible {
         case .accountNotFound: .invalidToken("Account not found")
         case .emptyAppPasswordName: .invalidRequest("App password name must not be empty")
         case .appPasswordNameTaken: .invalidRequest("A app password with this name already exists.")
+        case .loginLocked(let retryAfter):
+            .rateLimitExceeded(retryAfter: retryAfter, message: "Too many failed sign-in attempts, try again later")
         }
     }
 }

@@ -6,14 +6,15 @@ extension XRPCRouter {
         let authenticator = Authenticator(sessions: services.sessions, accounts: services.accounts,
                                           serviceDID: services.config.serviceDID,
                                           signingKey: services.keys.signingKey.publicKey)
-        var router = XRPCRouter(authenticator: authenticator)
+        let limits = services.config.rateLimits
+        var router = XRPCRouter(authenticator: authenticator, rateLimiter: limits.enabled ? TokenBucketLimiter(settings: limits) : nil)
         let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, signingKey: services.keys.signingKey)
         let proxy = ServiceProxy(config: services.config, http: services.http, identity: services.identityDirectory,
                                  serviceTokens: serviceTokens, authenticator: authenticator, logger: services.logger)
         let repo = HostedRepository(accounts: services.accounts, store: services.repository, writer: services.repoWriter)
         let identity = services.identity
         ServerEndpoints(config: services.config, serviceTokens: serviceTokens).register(on: &router)
-        SessionEndpoints(sessions: services.sessions, didDocument: identity.didDocument).register(on: &router)
+        SessionEndpoints(sessions: services.sessions, didDocument: identity.didDocument, logger: services.logger).register(on: &router)
         RepoEndpoints(repo: repo, didDocument: identity.didDocument).register(on: &router)
         SyncEndpoints(repo: repo).register(on: &router)
         BlobEndpoints(blobs: services.blobs, blobIndex: services.blobIndex, accounts: services.accounts,

@@ -16,23 +16,64 @@ public enum SessionRequirement: Sendable, Equatable {
     case sessionOrServiceToken(lxm: String)
 }
 
-/// The place for a method's rate limit (per IP and per method, as the reference server's
-/// token buckets). Routes name one; the router asks its limiter before the handler.
+/// A method's rate limit, declared where the route is registered: an entry of the configured
+/// table (`RateLimitSettings.limits`, the reference server's by default), what the buckets are
+/// keyed by, and what one call costs. Every XRPC call also takes a point from the per-IP
+/// `global` limit unless its policy replaces it (`sync.getRepo`, as the reference).
 public struct RateLimitPolicy: Sendable, Equatable {
-    public let name: String
-    public let points: Int
-    public let seconds: Int
+    public enum Key: Sendable, Equatable {
+        /// The client address (the socket peer, or `X-Forwarded-For` from a trusted proxy).
+        case clientIP
+        /// The authenticated account: charged after authentication, so strangers cannot spend
+        /// the owner's budget.
+        case account
+    }
 
-    public init(name: String, points: Int, seconds: Int) {
-        self.name = name
+    public let limit: String
+    public let key: Key
+    public let points: Int
+    public let replacesGlobal: Bool
+
+    public init(limit: String, key: Key, points: Int = 1, replacesGlobal: Bool = false) {
+        self.limit = limit
+        self.key = key
         self.points = points
-        self.seconds = seconds
+        self.replacesGlobal = replacesGlobal
+    }
+
+    static let global = RateLimitPolicy(limit: "global", key: .clientIP)
+    public static let createSession = RateLimitPolicy(limit: "createSession", key: .clientIP)
+    public static let uploadBlob = RateLimitPolicy(limit: "uploadBlob", key: .clientIP)
+    public static let getRepo = RateLimitPolicy(limit: "getRepo", key: .clientIP, replacesGlobal: true)
+    public static let updateHandle = RateLimitPolicy(limit: "updateHandle", key: .account)
+    /// Repository writes in points, as the reference: create 3, update 2, delete 1 (applyWrites
+    /// charges the sum of its writes itself, once it has read them).
+    public static func repoWrite(points: Int) -> RateLimitPolicy { RateLimitPolicy(limit: "repoWrite", key: .account, points: points) }
+    public static let repoWriteCreate = repoWrite(points: 3)
+    public static let repoWriteUpdate = repoWrite(points: 2)
+    public static let repoWriteDelete = repoWrite(points: 1)
+}
+
+/// Points to take from one configured limit for one key.
+public struct RateLimitCharge: Sendable, Equatable {
+    public let limit: String
+    public let key: String
+    public let points: Int
+
+    public init(limit: String, key: String, points: Int) {
+        self.limit = limit
+        self.key = key
+        self.points = points
     }
 }
 
-/// Decides whether a request fits a `RateLimitPolicy` (nil router limiter: nothing is limited).
+/// Decides whether requests fit their limits (nil router limiter: nothing is limited).
 public protocol XRPCRateLimiter: Sendable {
-    func check(_ policy: RateLimitPolicy, request: Request, context: PDSRequestContext) throws
+    /// Addresses that are never limited.
+    func isExempt(clientIP: String) -> Bool
+    /// Takes every charge, all or nothing: the tightest status for the response headers, or
+    /// throws 429 `RateLimitExceeded` (`XRPCError.rateLimitExceeded`) and takes nothing.
+    func consume(_ charges: [RateLimitCharge]) throws -> RateLimitStatus?
 }
 
 /// The table of XRPC methods this server implements, dispatched from `/xrpc/<nsid>`.
@@ -88,13 +129,15 @@ public struct XRPCRouter: Sendable {
     /// Registers a query that needs a session.
     public mutating func query(_ nsid: String, auth: SessionRequirement, rateLimit: RateLimitPolicy? = nil,
                                _ handler: @escaping SessionHandler) {
-        methods[nsid] = Method(kind: .query, auth: .session(auth), rateLimit: rateLimit, handler: authenticated(auth, handler))
+        methods[nsid] = Method(kind: .query, auth: .session(auth), rateLimit: rateLimit,
+                               handler: authenticated(auth, rateLimit: rateLimit, handler))
     }
 
     /// Registers a procedure that needs a session.
     public mutating func procedure(_ nsid: String, auth: SessionRequirement, rateLimit: RateLimitPolicy? = nil,
                                    _ handler: @escaping SessionHandler) {
-        methods[nsid] = Method(kind: .procedure, auth: .session(auth), rateLimit: rateLimit, handler: authenticated(auth, handler))
+        methods[nsid] = Method(kind: .procedure, auth: .session(auth), rateLimit: rateLimit,
+                               handler: authenticated(auth, rateLimit: rateLimit, handler))
     }
 
     /// Registers a procedure that takes a refresh token.
@@ -106,10 +149,17 @@ public struct XRPCRouter: Sendable {
         }
     }
 
-    func authenticated(_ requirement: SessionRequirement, _ handler: @escaping SessionHandler) -> Handler {
+    /// Checks the caller, then charges an account-keyed limit (so only the owner spends it).
+    func authenticated(_ requirement: SessionRequirement, rateLimit: RateLimitPolicy?,
+                       _ handler: @escaping SessionHandler) -> Handler {
         let authenticator = self.authenticator
         return { request, context in
-            try await handler(request, context, try authenticator.authenticate(request, requirement))
+            let auth = try authenticator.authenticate(request, requirement)
+            guard let rateLimit, rateLimit.key == .account else { return try await handler(request, context, auth) }
+            let status = try context.chargeRateLimit(rateLimit, account: auth.did)
+            var response = try await handler(request, context, auth)
+            if let status { response.headers.append(contentsOf: status.headers) }
+            return response
         }
     }
 
@@ -119,18 +169,37 @@ public struct XRPCRouter: Sendable {
     /// The declared auth requirement of `nsid` (for tests and the method listing).
     public func authRequirement(_ nsid: String) -> Auth? { methods[nsid]?.auth }
 
-    /// Routes one request.
+    /// Routes one request: the client-IP limits first (the global one, and the method's own),
+    /// then the declared auth inside the handler.
     func dispatch(_ request: Request, context: PDSRequestContext, nsid: String) async throws -> Response {
         guard (try? NSID(nsid)) != nil else {
             throw XRPCError.invalidRequest("Invalid XRPC method name: \(nsid)")
         }
-        guard let method = methods[nsid] else {
+        var context = context
+        let method = methods[nsid]
+        var status: RateLimitStatus?
+        if let rateLimiter, !rateLimiter.isExempt(clientIP: context.clientIP) {
+            context.rateLimiter = rateLimiter
+            var charges: [RateLimitCharge] = []
+            let policy = method?.rateLimit
+            if policy?.replacesGlobal != true { charges.append(RateLimitCharge(limit: "global", key: context.clientIP, points: 1)) }
+            if let policy, policy.key == .clientIP {
+                charges.append(RateLimitCharge(limit: policy.limit, key: context.clientIP, points: policy.points))
+            }
+            status = try rateLimiter.consume(charges)
+        }
+        var response = try await route(request, context: context, nsid: nsid, method: method)
+        if let status, response.headers[RateLimitStatus.limitField] == nil { response.headers.append(contentsOf: status.headers) }
+        return response
+    }
+
+    func route(_ request: Request, context: PDSRequestContext, nsid: String, method: Method?) async throws -> Response {
+        guard let method else {
             if let fallback { return try await fallback(request, context) }
             throw XRPCError.methodNotImplemented(nsid)
         }
         switch (method.kind, request.method) {
         case (.query, .get), (.query, .head), (.procedure, .post):
-            if let policy = method.rateLimit, let rateLimiter { try rateLimiter.check(policy, request: request, context: context) }
             return try await method.handler(request, context)
         case (.query, _):
             throw XRPCError.invalidRequest("Incorrect HTTP method (\(request.method)) expects GET")

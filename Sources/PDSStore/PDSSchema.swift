@@ -191,4 +191,16 @@ enum PDSSchema {
         ALTER TABLE repo_block_v4 RENAME TO repo_block;
         CREATE INDEX repo_block_rev ON repo_block(repo_rev);
         """
+
+    /// Failed logins, counted across restarts (one row: the server hosts one account, and the
+    /// defence counts failures, not addresses; `PDS_LOGIN_FAILURE_LIMIT`). Times are Unix seconds.
+    /// A successful login or `pds account unlock-logins` deletes the row.
+    static let v5 = """
+        CREATE TABLE login_failure (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            failures INTEGER NOT NULL,
+            first_failure_at INTEGER NOT NULL,
+            last_failure_at INTEGER NOT NULL
+        );
+        """
 }

@@ -42,8 +42,6 @@ struct DevCommand: AsyncParsableCommand {
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        var logger = Logger(label: "pds")
-        logger.logLevel = .info
         var environment = ProcessInfo.processInfo.environment
         environment["PDS_DATA_DIRECTORY"] = environment["PDS_DATA_DIRECTORY"] ?? data
         environment["PDS_PORT"] = String(port)
@@ -53,6 +51,9 @@ struct DevCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
+        // As `pds serve`: PDS_LOG_FORMAT (default JSON unless standard error is a terminal), PDS_LOG_LEVEL.
+        JSONLogHandler.bootstrap(format: config.logFormat, level: config.logLevel)
+        let logger = Logger(label: "pds")
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
         let state = try PDSServices.open(config: config, keys: keys, logger: logger)
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
@@ -75,7 +76,7 @@ struct DevCommand: AsyncParsableCommand {
 /// `pds account …`: operations on the hosted account that need the box itself.
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self])
+        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, UnlockLoginsCommand.self])
 }
 
 /// `pds account plc-token`: issues the one-time token `signPlcOperation` asks for (the reference
@@ -90,20 +91,44 @@ struct PLCTokenCommand: AsyncParsableCommand {
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        let directory: String
-        if let data {
-            directory = data
-        } else {
-            do {
-                directory = try PDSConfig.load(path: config, environment: ProcessInfo.processInfo.environment).dataDirectory
-            } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
+        let directory = try dataDirectory(config: config, data: data)
         do {
             print(try AccountTokens.issuePLCToken(dataDirectory: directory))
         } catch {
             throw CommandFailure("\(error)")
         }
+    }
+}
+
+/// `pds account unlock-logins`: lifts the lock that too many failed logins put on createSession
+/// (`PDS_LOGIN_FAILURE_LIMIT`). Whoever is on the box is the owner; the count starts again at 0.
+struct UnlockLoginsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unlock-logins", abstract: "Reset the failed-login count, so createSession accepts the password again.")
+
+    @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
+    @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
+
+    func run() async throws { try await reportingFailures { try await execute() } }
+
+    func execute() async throws {
+        let directory = try dataDirectory(config: config, data: data)
+        do {
+            let failures = try AccountTokens.unlockLogins(dataDirectory: directory)
+            print(failures == 0 ? "logins were not locked (no failed attempts counted)"
+                                : "unlocked: forgot \(failures) failed login\(failures == 1 ? "" : "s")")
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
+
+/// `--data`, else the data directory of the configuration file `config`.
+func dataDirectory(config: String, data: String?) throws -> String {
+    if let data { return data }
+    do {
+        return try PDSConfig.load(path: config, environment: ProcessInfo.processInfo.environment).dataDirectory
+    } catch {
+        throw CommandFailure("\(error)")
     }
 }

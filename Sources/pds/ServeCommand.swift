@@ -21,7 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
         do { settings = try PDSConfig.load(path: config, environment: environment) } catch {
             throw CommandFailure("\(error)")
         }
-        JSONLogHandler.bootstrap(format: settings.logFormat)
+        JSONLogHandler.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "pds")
         let state: PDSServices
         do {

@@ -84,6 +84,7 @@ import Testing
         #expect(v13.output.contains(#"{"version":"\#(PDSApplication.version)"}"#), "\(v13.output)")
         #expect(v13.output.contains("SSL connection using TLSv1.3 / TLS_"), "\(v13.output)")
         #expect(v13.output.contains("ALPN: server accepted http/1.1"), "\(v13.output)")
+        #expect(v13.output.lowercased().contains("< strict-transport-security: max-age=63072000"), "\(v13.output)")
 
         let v12 = try await Self.curl(running, "/xrpc/_health", ["--tls-max", "1.2"])
         #expect(v12.status == 0, "\(v12.output)")

@@ -82,6 +82,14 @@ class PdsProcess:
             return "(no log)"
 
 
+RAISED_LIMITS = {
+    "PDS_RATE_LIMIT_GLOBAL": "1000000/300", "PDS_RATE_LIMIT_CREATE_SESSION": "100000/300",
+    "PDS_RATE_LIMIT_REPO_WRITE": "100000000/3600", "PDS_RATE_LIMIT_UPLOAD_BLOB": "1000000/86400",
+    "PDS_RATE_LIMIT_GET_REPO": "1000000/300", "PDS_RATE_LIMIT_UPDATE_HANDLE": "100000/300",
+    "PDS_LOGIN_FAILURE_LIMIT": "1000",
+}
+
+
 @contextlib.contextmanager
 def start_pds(work, handle, env=None, extra_args=(), password=None):
     """Starts `pds dev` in `work` (a fresh directory) and stops it on exit."""
@@ -93,6 +101,9 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
     data_dir = work / "data"
     process_env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
     process_env["PDS_CRAWLERS"] = ""  # no relay unless `env` names one (the stand-in): nothing leaves loopback
+    # The suite logs in and writes from 127.0.0.1 faster than a person: limits stay on but raised, as
+    # Tests/interop/run does for its servers (test_limits.py checks the defaults).
+    process_env.update(RAISED_LIMITS)
     process_env.update(env or {})
     log_path = work / "pds.log"
     with open(log_path, "wb") as log:

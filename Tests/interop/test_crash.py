@@ -62,6 +62,8 @@ class PrivateServer:
         # Only the knobs given here apply: drop every inherited PDS_* setting.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
         self.env["PDS_CRAWLERS"] = ""  # no relay is asked to crawl: nothing leaves loopback
+        # Writing as fast as possible is the point here, not the reference's repoWrite budget.
+        self.env["PDS_RATE_LIMITS_ENABLED"] = "false"
 
     def start(self):
         with open(self.log_path, "ab") as log:

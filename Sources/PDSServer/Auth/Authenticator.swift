@@ -20,11 +20,15 @@ struct Authenticator: Sendable {
         let auth: AccessAuth
         switch requirement {
         case .sessionOrServiceToken(let lxm):
-            if let serviceAuth = try serviceToken(request, lxm: lxm) { return serviceAuth }
+            if let serviceAuth = try serviceToken(request, lxm: lxm) {
+                RequestRecord.noteAuth("service")
+                return serviceAuth
+            }
             auth = try sessions.verifyAccess(token: try Self.bearerToken(request))
         case .session, .activeSession, .fullSession:
             auth = try sessions.verifyAccess(token: try Self.bearerToken(request))
         }
+        RequestRecord.noteAuth(auth.isFull ? "session" : "app-password")
         // The token's subject must still be the hosted account (cached in the account store).
         guard let account = try accounts.account(), account.did == auth.did else { throw AuthError.invalidToken("Account not found") }
         if requirement == .activeSession && !account.isActive { throw AuthError.accountDeactivated }
@@ -34,7 +38,9 @@ struct Authenticator: Sendable {
 
     /// A verified refresh token.
     func refresh(_ request: Request, allowExpired: Bool) throws -> SessionTokenCodec.Refresh {
-        try sessions.verifyRefresh(token: try Self.bearerToken(request), allowExpired: allowExpired)
+        let refresh = try sessions.verifyRefresh(token: try Self.bearerToken(request), allowExpired: allowExpired)
+        RequestRecord.noteAuth("refresh")
+        return refresh
     }
 
     /// The caller of a service token this account issued for `lxm` addressed to this server (the

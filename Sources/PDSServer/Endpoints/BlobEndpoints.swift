@@ -22,7 +22,8 @@ struct BlobEndpoints: Sendable {
 
     func register(on router: inout XRPCRouter) {
         // A session, or a service token for uploadBlob (the app's video service uploads with one).
-        router.procedure("com.atproto.repo.uploadBlob", auth: .sessionOrServiceToken(lxm: "com.atproto.repo.uploadBlob")) { request, _, _ in
+        router.procedure("com.atproto.repo.uploadBlob", auth: .sessionOrServiceToken(lxm: "com.atproto.repo.uploadBlob"),
+                         rateLimit: .uploadBlob) { request, _, _ in
             try await uploadBlob(request)
         }
         router.query("com.atproto.sync.getBlob") { request, context in

@@ -21,7 +21,7 @@ struct IdentityEndpoints: Sendable {
             }
         }
 
-        router.procedure("com.atproto.identity.updateHandle", auth: .session) { request, context, auth in
+        router.procedure("com.atproto.identity.updateHandle", auth: .session, rateLimit: .updateHandle) { request, context, auth in
             let input = try await request.jsonObject(context: context)
             let text = try input.requiredString("handle")
             guard let handle = try? Handle(text.lowercased()) else { throw XRPCError.invalidRequest("Invalid handle: \(text)") }

@@ -24,7 +24,7 @@ struct RepoEndpoints: Sendable {
 
     /// createRecord, putRecord, deleteRecord.
     func registerRecordWrites(on router: inout XRPCRouter) {
-        router.procedure("com.atproto.repo.createRecord", auth: .activeSession) { request, context, auth in
+        router.procedure("com.atproto.repo.createRecord", auth: .activeSession, rateLimit: .repoWriteCreate) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
@@ -36,7 +36,7 @@ struct RepoEndpoints: Sendable {
             return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
-        router.procedure("com.atproto.repo.putRecord", auth: .activeSession) { request, context, auth in
+        router.procedure("com.atproto.repo.putRecord", auth: .activeSession, rateLimit: .repoWriteUpdate) { request, context, auth in
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
@@ -49,7 +49,7 @@ struct RepoEndpoints: Sendable {
             return Self.recordWriteResponse(did: account.did, outcome: outcome, validation: validation)
         }
 
-        router.procedure("com.atproto.repo.deleteRecord", auth: .activeSession) { request, context, auth in
+        router.procedure("com.atproto.repo.deleteRecord", auth: .activeSession, rateLimit: .repoWriteDelete) { request, context, auth in
             let input = try await request.jsonObject(context: context)
             _ = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
@@ -96,6 +96,15 @@ struct RepoEndpoints: Sendable {
                     throw XRPCError.invalidRequest("Input/writes/\(index) has an unsupported $type: \(type)")
                 }
             }
+            // The repoWrite limit as the reference counts it: create 3, update 2, delete 1 point each.
+            let points = writes.reduce(0) { sum, write in
+                switch write {
+                case .create: sum + 3
+                case .update: sum + 2
+                case .delete: sum + 1
+                }
+            }
+            try context.chargeRateLimit(.repoWrite(points: points), account: auth.did)
             let outcome = try await repo.writer().apply(writes, swapCommit: try swapCommit(input))
             // One result per write, in order, typed by the write at the same position: a batch that
             // creates and then updates one path answers createResult, updateResult.

@@ -2,6 +2,7 @@ import ATAuth
 import ATData
 import ATIdentity
 import Hummingbird
+import Logging
 import PDSCore
 import PDSStore
 
@@ -12,13 +13,20 @@ struct SessionEndpoints {
     /// The account's DID document as this server knows it (the app sends later requests to its
     /// `#atproto_pds` endpoint, so sessions carry it).
     let didDocument: @Sendable () throws -> DIDDocument?
+    let logger: Logger
 
     func register(on router: inout XRPCRouter) {
-        router.procedure("com.atproto.server.createSession") { request, context in
+        router.procedure("com.atproto.server.createSession", rateLimit: .createSession) { request, context in
             let input = try await request.jsonObject(context: context)
             let identifier = try input.requiredString("identifier")
             let password = try input.requiredString("password", maxLength: 512)
-            let session = try await sessions.login(identifier: identifier, password: password)
+            let session: (account: Account, access: String, refresh: String)
+            do {
+                session = try await sessions.login(identifier: identifier, password: password)
+            } catch let error as SessionError {
+                logFailedLogin(error, clientIP: context.clientIP)
+                throw error
+            }
             return jsonResponse(.object(sessionObject(session.account, access: session.access, refresh: session.refresh)))
         }
 
@@ -60,6 +68,20 @@ struct SessionEndpoints {
             try sessions.revokeAppPassword(name: try input.requiredString("name"))
             return Response(status: .ok)
         }
+    }
+
+    /// A refused login at `warning`, in the stable form docs/fail2ban.md matches:
+    /// `"client_ip":"<address>"` … `"message":"login failed"` (JSON keys are sorted), with the
+    /// reason (`invalid_credentials` or `locked`) and the consecutive failures counted so far.
+    func logFailedLogin(_ error: SessionError, clientIP: String) {
+        let reason: String
+        switch error {
+        case .invalidCredentials: reason = "invalid_credentials"
+        case .loginLocked: reason = "locked"
+        default: return
+        }
+        let failures = (try? sessions.loginGuard.failures()) ?? 0
+        logger.warning("login failed", metadata: ["client_ip": "\(clientIP)", "reason": "\(reason)", "failures": "\(failures)"])
     }
 
     /// The session output shared by createSession, getSession and refreshSession.

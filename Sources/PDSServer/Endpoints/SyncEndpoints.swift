@@ -94,7 +94,7 @@ struct SyncEndpoints: Sendable {
 
     /// getRepo (whole, or since a revision) and listBlobs.
     func registerExports(on router: inout XRPCRouter) {
-        router.query("com.atproto.sync.getRepo") { request, _ in
+        router.query("com.atproto.sync.getRepo", rateLimit: .getRepo) { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
             let commit = try repo.currentCommit()
             let source = try repo.store.blockSource()
