@@ -29,6 +29,8 @@ extension PDSServerState {
         let did: String
         let serviceID: String
         let url: String
+        /// From a DID document rather than the configuration: goes through the outbound guard.
+        var isRemote = false
     }
 
     func registerProxy(on router: inout XRPCRouter) {
@@ -64,7 +66,8 @@ extension PDSServerState {
             return ProxyTarget(did: did, serviceID: serviceID, url: config.appViewURL)
         }
         do {
-            return ProxyTarget(did: did, serviceID: serviceID, url: try await resolver.serviceEndpoint(did: did, fragment: serviceID))
+            return ProxyTarget(did: did, serviceID: serviceID, url: try await resolver.serviceEndpoint(did: did, fragment: serviceID),
+                               isRemote: true)
         } catch {
             throw XRPCError.invalidRequest("could not resolve proxy did service url")
         }
@@ -122,7 +125,10 @@ extension PDSServerState {
         }
         let upstream: OutboundStream
         do {
-            upstream = try await http.stream(OutboundRequest(method: request.method.rawValue, url: url, headers: headers, body: body, timeout: 10))
+            upstream = try await (target.isRemote ? remoteHTTP : http).stream(
+                OutboundRequest(method: request.method.rawValue, url: url, headers: headers, body: body, timeout: 10))
+        } catch OutboundHTTPError.refused(let refusal) {
+            throw XRPCError.invalidRequest("refused to proxy to \(refusal.host): \(refusal.reason)")
         } catch {
             logger.warning("proxy upstream unreachable", metadata: ["nsid": "\(nsid)", "target": "\(target.url)", "error": "\(error)"])
             throw XRPCError(.badGateway, "UpstreamFailure", "Upstream service unreachable")

@@ -19,6 +19,9 @@ public final class PDSServerState: Sendable {
     public let firehose: FirehoseHub
     /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
     public let http: any OutboundHTTP
+    /// `http` behind the outbound guard: for targets others chose (service endpoints from DID
+    /// documents; OAuth client metadata and Lexicon resolution when they come).
+    public let remoteHTTP: any OutboundHTTP
     /// Other parties' DIDs and handles.
     let resolver: any IdentityDirectory
     /// The did:plc directory.
@@ -30,9 +33,10 @@ public final class PDSServerState: Sendable {
 
     public init(config: PDSConfig, database: PDSDatabase, blobs: BlobStore, keys: ServerKeys, logger: Logger,
                 http: (any OutboundHTTP)? = nil, identity: (any IdentityDirectory)? = nil) {
-        let http = http ?? NIOHTTPClient()
+        let http = http ?? config.outbound.makeClient()
         self.http = http
-        resolver = identity ?? Self.identityDirectory(config: config, http: http)
+        remoteHTTP = http.guarded(by: config.outbound.makeGuard(logger: logger))
+        resolver = identity ?? Self.identityDirectory(config: config, http: http, remoteHTTP: remoteHTTP)
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
         self.config = config
@@ -50,9 +54,10 @@ public final class PDSServerState: Sendable {
     }
 
     /// The network identity directory with caches in front, as the server uses it.
-    public static func identityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
+    public static func identityDirectory(config: PDSConfig, http: any OutboundHTTP,
+                                         remoteHTTP: (any OutboundHTTP)? = nil) -> any IdentityDirectory {
         CachedIdentityDirectory(NetworkIdentityDirectory(
-            http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
+            http: http, remoteHTTP: remoteHTTP ?? http.guarded(by: config.outbound.makeGuard(logger: nil)), plcURL: config.plcURL, dnsResolver: config.dnsResolver,
             isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution))
     }
 
