@@ -93,6 +93,9 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
     data_dir = work / "data"
     process_env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
     process_env["PDS_CRAWLERS"] = ""  # no relay unless `env` names one (the stand-in): nothing leaves loopback
+    # The stand-ins (did:web services, handles) live on loopback: the outbound guard's test-only
+    # switch lets the server reach them. A test of the guard itself passes "0".
+    process_env["PDS_OUTBOUND_ALLOW_PRIVATE"] = "1"
     process_env.update(env or {})
     log_path = work / "pds.log"
     with open(log_path, "wb") as log:
