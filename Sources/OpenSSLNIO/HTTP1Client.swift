@@ -304,9 +304,11 @@ public final class HTTP1Client: Sendable {
             let connection = HTTP1Connection(channel: channel, handler: handler, key: key)
             if key != nil {
                 let pool = pool
-                channel.eventLoop.execute {
+                // Before the first exchange starts (inline, or queued ahead of it on the loop).
+                let setRelease: @Sendable () -> Void = {
                     handler.value.release = { limit in pool.release(connection, serverLimit: limit) }
                 }
+                if channel.eventLoop.inEventLoop { setRelease() } else { channel.eventLoop.execute(setRelease) }
                 // Its slot is free once it closes, however that happens.
                 channel.closeFuture.whenComplete { _ in pool.closed(connection) }
             }
