@@ -259,7 +259,7 @@ struct KeepAliveServer {
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(idleTimeout: .milliseconds(300)))
         _ = try await client.send(OutboundRequest(url: url(server, "/hello")))
-        #expect(server.record.snapshot.open == 1)
+        #expect(server.record.snapshot.accepted == 1)
         #expect(await server.eventually(3) { $0.open == 0 })
         #expect(client.http1.pool.totals.open == 0 && client.http1.pool.totals.idle == 0)
         // The server's own `Keep-Alive: timeout=1` keeps it no longer than that, less a second.
