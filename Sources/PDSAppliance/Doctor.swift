@@ -48,9 +48,10 @@ public enum Doctor {
             fail("keys", "\(error)", fix: "check PDS_KEY_UNLOCK and the identity/passphrase source (systemd credential pds-unlock, PDS_KEY_IDENTITY_FILE or PDS_KEY_PASSPHRASE_FILE); key files must be age files with mode 0600")
         }
 
-        let http = http ?? NIOHTTPClient()
-        let resolver = NetworkIdentityDirectory(http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
-                                        isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
+        let http = http ?? config.outbound.makeClient()
+        let resolver = NetworkIdentityDirectory(http: http, remoteHTTP: http.guarded(by: config.outbound.makeGuard(logger: nil)),
+                                                plcURL: config.plcURL, dnsResolver: config.dnsResolver,
+                                                isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution)
         // The account, from the database (read-only use).
         var account: (did: String, handle: String)?
         if let state = try? PDSServices.open(config: config, keys: keys ?? ServerKeys(signingKey: K256PrivateKey(), rotationKey: nil),

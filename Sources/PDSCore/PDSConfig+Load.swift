@@ -1,5 +1,6 @@
 import Foundation
 import PDSBackup
+import PDSNetwork
 
 extension PDSConfig {
     /// Builds a configuration from parsed file values overlaid with `environment`.
@@ -31,6 +32,7 @@ extension PDSConfig {
         try config.loadKeysAndTLS(keys)
         try config.loadOperations(keys)
         config.blobMirror = try BlobMirrorConfig.load(from: merged)
+        config.outbound = try OutboundSettings.load(from: merged)
         return config
     }
 

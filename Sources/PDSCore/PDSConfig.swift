@@ -1,5 +1,6 @@
 import Foundation
 import PDSBackup
+import PDSNetwork
 
 /// Server configuration from `pds.conf` (`KEY=value` lines, also a valid systemd
 /// `EnvironmentFile`) overridden by environment variables of the same names.
@@ -92,6 +93,9 @@ public struct PDSConfig: Sendable {
 
     /// The S3 blob mirror (`PDS_BLOB_MIRROR_*`, docs/BACKUP.md); nil when mirroring is off.
     public var blobMirror: BlobMirrorConfig?
+
+    /// Outbound HTTP: the guard's test switch, the pool, a CA file (`PDS_OUTBOUND_*`).
+    public var outbound = OutboundSettings()
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }

@@ -25,6 +25,9 @@ public final class PDSServices: Sendable {
     // The network.
     /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
     public let http: any OutboundHTTP
+    /// `http` behind the outbound guard: for targets others chose (service endpoints from DID
+    /// documents; OAuth client metadata and Lexicon resolution when they come).
+    public let remoteHTTP: any OutboundHTTP
     /// Other parties' DIDs and handles.
     public let identityDirectory: any IdentityDirectory
     public let plcDirectory: PLCDirectory
@@ -55,6 +58,7 @@ public final class PDSServices: Sendable {
         repository = RepositoryStore(database: database)
         events = EventLogStore(database: database)
         self.http = http
+        remoteHTTP = http.guarded(by: config.outbound.makeGuard(logger: logger))
         self.identityDirectory = identityDirectory
         plcDirectory = PLCDirectory(http: http, baseURL: config.plcURL, logger: logger)
         crawlNotifier = CrawlNotifier(http: http, hostname: config.hostname, crawlers: config.crawlers, logger: logger)
@@ -76,9 +80,11 @@ public final class PDSServices: Sendable {
     }
 
     /// The network identity directory with caches in front, as the server uses it.
-    public static func networkIdentityDirectory(config: PDSConfig, http: any OutboundHTTP) -> any IdentityDirectory {
+    /// did:web documents and handle well-knowns are fetched through the outbound guard.
+    public static func networkIdentityDirectory(config: PDSConfig, http: any OutboundHTTP, logger: Logger? = nil) -> any IdentityDirectory {
         CachedIdentityDirectory(NetworkIdentityDirectory(
-            http: http, plcURL: config.plcURL, dnsResolver: config.dnsResolver,
+            http: http, remoteHTTP: http.guarded(by: config.outbound.makeGuard(logger: logger)),
+            plcURL: config.plcURL, dnsResolver: config.dnsResolver,
             isDevelopment: config.isDevelopment, httpsFallback: config.handleHTTPSResolution))
     }
 
@@ -94,9 +100,9 @@ public final class PDSServices: Sendable {
     /// Opens storage with the production network clients: the NIO HTTP client and the cached
     /// network identity directory over it.
     public static func open(config: PDSConfig, keys: ServerKeys, logger: Logger, http: (any OutboundHTTP)? = nil) throws -> PDSServices {
-        let http = http ?? NIOHTTPClient()
+        let http = http ?? config.outbound.makeClient()
         return try open(config: config, keys: keys, logger: logger, http: http,
-                        identity: networkIdentityDirectory(config: config, http: http))
+                        identity: networkIdentityDirectory(config: config, http: http, logger: logger))
     }
 
     /// Announces events appended outside the repo writer (account status, identity).

@@ -7,17 +7,28 @@ import Foundation
 /// `/.well-known/atproto-did` (https://atproto.com/specs/handle#handle-resolution).
 ///
 /// In dev mode did:web names on loopback hosts (`did:web:127.0.0.1%3A8080`) resolve over plain
-/// HTTP, so local stand-ins can play remote services.
+/// HTTP, so local stand-ins can play remote services (with `PDS_OUTBOUND_ALLOW_PRIVATE=1`: the
+/// outbound guard refuses loopback otherwise).
+///
+/// The PLC directory is the operator's choice and is asked through `http`; did:web documents and
+/// handle well-known names are anyone's choice and go through `remoteHTTP` (the guarded client).
 public struct NetworkIdentityDirectory: IdentityDirectory {
     let http: any OutboundHTTP
+    let remoteHTTP: any OutboundHTTP
     let plcURL: String
     let dns: DNSClient
     let isDevelopment: Bool
     /// Whether a handle without a DNS record may resolve through HTTPS well-known.
     let httpsFallback: Bool
 
-    public init(http: any OutboundHTTP, plcURL: String, dnsResolver: String?, isDevelopment: Bool, httpsFallback: Bool) {
+    /// - Parameters:
+    ///   - http: for the PLC directory.
+    ///   - remoteHTTP: for did:web and handle well-known; nil: `http` behind a default (strict)
+    ///     `OutboundGuard`.
+    public init(http: any OutboundHTTP, remoteHTTP: (any OutboundHTTP)? = nil, plcURL: String, dnsResolver: String?,
+                isDevelopment: Bool, httpsFallback: Bool) {
         self.http = http
+        self.remoteHTTP = remoteHTTP ?? http.guarded(by: OutboundGuard())
         self.plcURL = plcURL
         dns = DNSClient.configured(dnsResolver)
         self.isDevelopment = isDevelopment
@@ -26,9 +37,10 @@ public struct NetworkIdentityDirectory: IdentityDirectory {
 
     public func document(_ did: String, fresh: Bool) async throws -> DIDDocument {
         let url = try documentURL(did)
+        let client = did.hasPrefix("did:plc:") ? http : remoteHTTP
         let response: OutboundResponse
         do {
-            response = try await http.send(OutboundRequest(url: url, headers: [("Accept", "application/json")], timeout: 3), maxResponseBytes: 1 << 20)
+            response = try await client.send(OutboundRequest(url: url, headers: [("Accept", "application/json")], timeout: 3), maxResponseBytes: 1 << 20)
         } catch {
             throw IdentityResolutionError("could not resolve \(did): \(error)")
         }
@@ -80,7 +92,7 @@ public struct NetworkIdentityDirectory: IdentityDirectory {
         // HTTPS lookup of an arbitrary name would leave the machine.
         if httpsFallback, let url = URL(string: "https://\(handle)/.well-known/atproto-did") {
             do {
-                let response = try await http.send(OutboundRequest(url: url, timeout: 3, followRedirects: true), maxResponseBytes: 2048)
+                let response = try await remoteHTTP.send(OutboundRequest(url: url, timeout: 3, followRedirects: true), maxResponseBytes: 2048)
                 let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 if response.status == 200, DID.isValid(text) { return text }
                 reasons.append("HTTPS well-known answered \(response.status)")

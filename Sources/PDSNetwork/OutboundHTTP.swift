@@ -63,9 +63,12 @@ public enum OutboundHTTPError: Error, CustomStringConvertible {
     case unreachable(String)
     case responseTooLarge(limit: Int)
     case badRedirect(String)
+    /// The outbound guard would not connect there (a private, loopback, … address).
+    case refused(OutboundRefusal)
 
     public var description: String {
         switch self {
+        case .refused(let refusal): "\(refusal)"
         case .unreachable(let reason): "upstream unreachable: \(reason)"
         case .responseTooLarge(let limit): "upstream response larger than \(limit) bytes"
         case .badRedirect(let reason): "upstream redirect not followed: \(reason)"
@@ -77,6 +80,16 @@ public enum OutboundHTTPError: Error, CustomStringConvertible {
 public protocol OutboundHTTP: Sendable {
     /// Sends `request` and returns as soon as the response head has arrived.
     func stream(_ request: OutboundRequest) async throws -> OutboundStream
+
+    /// This client behind `guard`: for every request whose target someone else chose (did:web,
+    /// handle well-known, DID service endpoints, OAuth client metadata and JWKS, Lexicon
+    /// resolution). `NIOHTTPClient` returns a client sharing its connection pool.
+    func guarded(by outboundGuard: OutboundGuard) -> any OutboundHTTP
+}
+
+extension OutboundHTTP {
+    /// A stand-in that does no networking of its own (tests) has nothing to guard.
+    public func guarded(by outboundGuard: OutboundGuard) -> any OutboundHTTP { self }
 }
 
 extension OutboundHTTP {

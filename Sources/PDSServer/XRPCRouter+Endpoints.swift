@@ -9,7 +9,7 @@ extension XRPCRouter {
         let limits = services.config.rateLimits
         var router = XRPCRouter(authenticator: authenticator, rateLimiter: limits.enabled ? TokenBucketLimiter(settings: limits) : nil)
         let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, signingKey: services.keys.signingKey)
-        let proxy = ServiceProxy(config: services.config, http: services.http, identity: services.identityDirectory,
+        let proxy = ServiceProxy(config: services.config, http: services.http, remoteHTTP: services.remoteHTTP, identity: services.identityDirectory,
                                  serviceTokens: serviceTokens, authenticator: authenticator, logger: services.logger)
         let repo = HostedRepository(accounts: services.accounts, store: services.repository, writer: services.repoWriter)
         let identity = services.identity

@@ -104,6 +104,9 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
     # The suite logs in and writes from 127.0.0.1 faster than a person: limits stay on but raised, as
     # Tests/interop/run does for its servers (test_limits.py checks the defaults).
     process_env.update(RAISED_LIMITS)
+    # The stand-ins (did:web services, handles) live on loopback: the outbound guard's test-only
+    # switch lets the server reach them. A test of the guard itself passes "0".
+    process_env["PDS_OUTBOUND_ALLOW_PRIVATE"] = "1"
     process_env.update(env or {})
     log_path = work / "pds.log"
     with open(log_path, "wb") as log:

@@ -14,7 +14,10 @@ import PDSCore
 /// come back streamed.
 struct ServiceProxy: Sendable {
     let config: PDSConfig
+    /// For the configured AppView.
     let http: any OutboundHTTP
+    /// `http` behind the outbound guard, for service endpoints taken from DID documents.
+    let remoteHTTP: any OutboundHTTP
     let identity: any IdentityDirectory
     let serviceTokens: ServiceTokenIssuer
     let authenticator: Authenticator
@@ -38,6 +41,8 @@ struct ServiceProxy: Sendable {
         let did: String
         let serviceID: String
         let url: String
+        /// From a DID document rather than the configuration: goes through the outbound guard.
+        var isRemote = false
     }
 
     /// Every NSID without a local handler goes through `proxy` (which authenticates the caller
@@ -74,7 +79,8 @@ struct ServiceProxy: Sendable {
             return ProxyTarget(did: did, serviceID: serviceID, url: config.appViewURL)
         }
         do {
-            return ProxyTarget(did: did, serviceID: serviceID, url: try await identity.serviceEndpoint(did: did, fragment: serviceID))
+            return ProxyTarget(did: did, serviceID: serviceID, url: try await identity.serviceEndpoint(did: did, fragment: serviceID),
+                               isRemote: true)
         } catch {
             throw XRPCError.invalidRequest("could not resolve proxy did service url")
         }
@@ -130,7 +136,10 @@ struct ServiceProxy: Sendable {
         }
         let upstream: OutboundStream
         do {
-            upstream = try await http.stream(OutboundRequest(method: request.method.rawValue, url: url, headers: headers, body: body, timeout: 10))
+            upstream = try await (target.isRemote ? remoteHTTP : http).stream(
+                OutboundRequest(method: request.method.rawValue, url: url, headers: headers, body: body, timeout: 10))
+        } catch OutboundHTTPError.refused(let refusal) {
+            throw XRPCError.invalidRequest("refused to proxy to \(refusal.host): \(refusal.reason)")
         } catch {
             logger.warning("proxy upstream unreachable", metadata: ["nsid": "\(nsid)", "target": "\(target.url)", "error": "\(error)"])
             throw XRPCError(.badGateway, "UpstreamFailure", "Upstream service unreachable")
