@@ -27,7 +27,9 @@ struct SyncEndpoints: Sendable {
         }
 
         router.query("com.atproto.sync.getRepoStatus") { request, _ in
-            let account = try repo.account(try request.params.requiredString("did"))
+            let did = try request.params.requiredString("did")
+            try HostedRepository.requireDID(did)
+            let account = try repo.account(did)
             var output: JSONObject = ["did": .string(account.did), "active": .bool(account.isActive)]
             if let status = account.status { output["status"] = .string(status) }
             if account.isActive, let commit = try repo.writer().currentCommit { output["rev"] = .string(commit.commit.rev ?? "") }
@@ -73,7 +75,9 @@ struct SyncEndpoints: Sendable {
 
         router.query("com.atproto.sync.getBlocks") { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
-            let texts = request.params.values["cids"] ?? []
+            guard let texts = request.params.values["cids"] else {
+                throw XRPCError.invalidRequest("Params must have the property \"cids\"")
+            }
             guard texts.count <= 1000 else { throw XRPCError.invalidRequest("Too many cids (max 1000)") }
             var cids: [CID] = []
             for text in texts {
