@@ -56,6 +56,7 @@ struct SyncEndpoints: Sendable {
             let params = request.params
             _ = try repo.servedAccount(did: try params.requiredString("did"))
             let collection = try params.requiredString("collection")
+            guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let rkey = try params.requiredString("rkey")
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
