@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
+import PDSStore
 
 /// Turns every error into an XRPC error body and adds CORS headers to every response.
 ///
@@ -31,8 +33,12 @@ struct ErrorAndCORSMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as XRPCError {
             response = try error.response(from: request, context: context)
-        } catch let error as XRPCErrorConvertible {
+        } catch let error as XRPCErrorConvertible where !(error is StorageFullError) {
             response = try error.xrpcError.response(from: request, context: context)
+        } catch let error as HTTPParserError {
+            // The body could not be read as HTTP/1.1 (a bad chunk, a body cut short): the
+            // client's fault, never a 500.
+            response = try XRPCError.invalidRequest("Malformed request body: \(error)").response(from: request, context: context)
         } catch let error as HTTPError {
             // Hummingbird's own errors (unknown route, body too large, bad method).
             let xrpc: XRPCError
@@ -45,9 +51,16 @@ struct ErrorAndCORSMiddleware: RouterMiddleware {
             }
             response = try xrpc.response(from: request, context: context)
         } catch {
-            // Never leak internals: log the error, answer a generic 500.
-            logger.error("unhandled error", metadata: ["path": "\(request.uri.path)", "error": "\(String(describing: error))"])
-            response = try XRPCError.internalError.response(from: request, context: context)
+            if let full = StorageFullError(error) {
+                // SQLite's SQLITE_FULL arrives as a GRDB error (only PDSStore knows that type).
+                // Operators must see this one: every write fails until space is freed.
+                logger.error("write refused: disk full", metadata: ["path": "\(request.uri.path)", "error": "\(full)"])
+                response = try full.xrpcError.response(from: request, context: context)
+            } else {
+                // Never leak internals: log the error, answer a generic 500.
+                logger.error("unhandled error", metadata: ["path": "\(request.uri.path)", "error": "\(String(describing: error))"])
+                response = try XRPCError.internalError.response(from: request, context: context)
+            }
         }
         response.headers[.accessControlAllowOrigin] = "*"
         response.headers[.accessControlExposeHeaders] = "*"

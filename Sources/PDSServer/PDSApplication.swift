@@ -52,7 +52,7 @@ public enum PDSApplication {
         return Application(
             router: router,
             // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (https://atproto.com/specs/event-stream).
-            server: tls?.serverBuilder(webSocketRouter: webSocketRouter) ?? .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+            server: tls?.serverBuilder(webSocketRouter: webSocketRouter) ?? .http1WebSocketUpgradeAnsweringParseErrors(webSocketRouter: webSocketRouter),
             configuration: .init(
                 address: .hostname(server.config.bindAddress, port: server.config.port),
                 serverName: nil),

@@ -23,6 +23,9 @@ struct RequestBodyDrain: Sendable {
         guard let connection = request.headers[.connection], connection.lowercased().contains("close") else { return nil }
         let length = request.headers[.contentLength].flatMap(Int.init) ?? 0
         guard length > 0 || request.headers[.transferEncoding] != nil else { return nil }
+        // A client that waits for `100 Continue` sends no body after an early answer: nothing
+        // to drain, and waiting for one would hold the answer back for good.
+        if let expect = request.headers[.expect], expect.lowercased().contains("100-continue") { return nil }
         shared = SharedBodyIterator(request.body.makeAsyncIterator())
         request.body = RequestBody(asyncSequence: SharedBodySequence(shared: shared))
     }

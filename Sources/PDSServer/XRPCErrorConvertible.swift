@@ -80,3 +80,14 @@ extension RepoWriteError: XRPCErrorConvertible {
         }
     }
 }
+
+extension StorageFullError: XRPCErrorConvertible {
+    /// 507 `InsufficientStorage` (RFC 4918 §11.5): the server's disk is full, so the write was
+    /// refused and nothing of it was stored; the same request succeeds once space is freed. The
+    /// XRPC status list has no disk-full entry and the reference server would answer a generic
+    /// 500; a distinct status and name tell the client (and the operator's logs) what happened.
+    public var xrpcError: XRPCError {
+        XRPCError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "InsufficientStorage",
+                  "The server is out of disk space; the request was not stored")
+    }
+}

@@ -13,6 +13,7 @@ extension Request {
     /// Reads a JSON object body of at most `limit` bytes.
     func jsonObject(context: PDSRequestContext, limit: Int = 150 * 1024) async throws -> XRPCInput {
         try requireContentType("application/json")
+        try requireIdentityEncoding()
         // Refuse a declared oversize body before reading it.
         if let length = headers[.contentLength].flatMap(Int.init), length > limit { throw XRPCError.payloadTooLarge() }
         let buffer: ByteBuffer
@@ -43,6 +44,17 @@ extension Request {
         let base = String(contentType.prefix(while: { $0 != ";" })).lowercased().filter { $0 != " " && $0 != "\t" }
         guard base == expected else {
             throw XRPCError.invalidRequest("Wrong request encoding (Content-Type): \(base)")
+        }
+    }
+
+    /// Bodies are read as sent. A compressed body (`Content-Encoding` other than `identity`) is
+    /// refused with 415 `UnsupportedMediaType`, the reference's answer to an encoding it cannot
+    /// decode; read as is, it would be parsed (or, for uploadBlob, stored) compressed.
+    func requireIdentityEncoding() throws {
+        guard let encoding = headers[.contentEncoding] else { return }
+        let codings = encoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard codings.allSatisfy({ $0 == "identity" || $0.isEmpty }) else {
+            throw XRPCError(.unsupportedMediaType, "UnsupportedMediaType", "unsupported content-encoding: \(encoding)")
         }
     }
 

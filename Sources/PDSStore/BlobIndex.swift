@@ -46,37 +46,48 @@ public struct BlobIndex: Sendable {
         // Flush the bytes before taking the writer: the fsync of a large file can take a while,
         // and finish()'s own fsync is then nearly free inside the critical section.
         if upload.descriptor >= 0, fsync(upload.descriptor) != 0 {
-            let message = String(cString: strerror(errno))
+            let error = BlobUpload.failure("fsync")
             upload.abort()
-            throw BlobStoreError.io("fsync: \(message)")
+            throw error
         }
         return try database.pool.writeWithoutTransaction { db in
             let finished = try upload.finish(declaredType: declaredType)
-            var stored: StoredBlob?
-            try db.inTransaction {
-                let key = finished.cid.string
-                let referenced = try Int.fetchOne(
-                    db, sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1", arguments: [key]) != nil
-                if let row = try Row.fetchOne(db, sql: "SELECT mime_type, size, temp_key FROM blob WHERE cid = ?", arguments: [key]),
-                   (row["temp_key"] as String?) == nil || referenced {
-                    try db.execute(sql: "UPDATE blob SET temp_key = NULL WHERE cid = ?", arguments: [key])
-                    stored = StoredBlob(cid: finished.cid, mimeType: row["mime_type"], size: row["size"], isTemporary: false)
-                    return .commit
-                }
-                let temporaryKey: String? = referenced ? nil : Self.randomKey()
-                try db.execute(
-                    sql: """
-                        INSERT INTO blob (cid, mime_type, size, temp_key, created_at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (cid) DO UPDATE SET mime_type = excluded.mime_type, size = excluded.size,
-                        temp_key = excluded.temp_key, created_at = excluded.created_at
-                        """,
-                    arguments: [key, finished.mimeType, finished.size, temporaryKey, AccountStore.timestamp(now)])
-                stored = StoredBlob(cid: finished.cid, mimeType: finished.mimeType, size: Int64(finished.size),
-                                    isTemporary: temporaryKey != nil)
+            do {
+                return try Self.record(finished, in: db, now: now)
+            } catch {
+                // No row, so no new file either (a full disk fails the insert): as before the upload.
+                if upload.createdFinalFile { files.delete(finished.cid) }
+                throw error
+            }
+        }
+    }
+
+    /// Inserts or updates the `blob` row of a finished upload, in one transaction (see `store`).
+    static func record(_ finished: (cid: CID, size: Int, mimeType: String), in db: Database, now: Date) throws -> StoredBlob {
+        var stored: StoredBlob?
+        try db.inTransaction {
+            let key = finished.cid.string
+            let referenced = try Int.fetchOne(
+                db, sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1", arguments: [key]) != nil
+            if let row = try Row.fetchOne(db, sql: "SELECT mime_type, size, temp_key FROM blob WHERE cid = ?", arguments: [key]),
+               (row["temp_key"] as String?) == nil || referenced {
+                try db.execute(sql: "UPDATE blob SET temp_key = NULL WHERE cid = ?", arguments: [key])
+                stored = StoredBlob(cid: finished.cid, mimeType: row["mime_type"], size: row["size"], isTemporary: false)
                 return .commit
             }
-            return stored!
+            let temporaryKey: String? = referenced ? nil : Self.randomKey()
+            try db.execute(
+                sql: """
+                    INSERT INTO blob (cid, mime_type, size, temp_key, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (cid) DO UPDATE SET mime_type = excluded.mime_type, size = excluded.size,
+                    temp_key = excluded.temp_key, created_at = excluded.created_at
+                    """,
+                arguments: [key, finished.mimeType, finished.size, temporaryKey, AccountStore.timestamp(now)])
+            stored = StoredBlob(cid: finished.cid, mimeType: finished.mimeType, size: Int64(finished.size),
+                                isTemporary: temporaryKey != nil)
+            return .commit
         }
+        return stored!
     }
 
     /// The metadata of a stored blob, temporary or not.

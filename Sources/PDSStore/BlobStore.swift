@@ -70,13 +70,16 @@ public final class BlobUpload {
     public private(set) var size = 0
     /// The first bytes, kept for content sniffing.
     var head: [UInt8] = []
+    /// Set by `finish`: true if no file had this blob's CID before (so a failed index insert
+    /// removes it again; an identical earlier upload's file stays).
+    var createdFinalFile = false
 
     init(store: BlobStore, limit: Int) throws {
         self.store = store
         self.limit = limit
         temporaryPath = store.temporaryDirectory + "/" + Base32Name.random()
         descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw BlobStoreError.io("open \(temporaryPath): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw Self.failure("open \(temporaryPath)") }
     }
 
     deinit { abort() }
@@ -96,9 +99,9 @@ public final class BlobUpload {
             let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
-                let message = String(cString: strerror(errno))
+                let error = Self.failure("write")
                 abort()
-                throw BlobStoreError.io("write: \(message)")
+                throw error
             }
             offset += written
         }
@@ -112,19 +115,20 @@ public final class BlobUpload {
     public func finish(declaredType: String?) throws -> (cid: CID, size: Int, mimeType: String) {
         guard descriptor >= 0 else { throw BlobStoreError.io("upload already finished") }
         guard fsync(descriptor) == 0 else {
-            let message = String(cString: strerror(errno))
+            let error = Self.failure("fsync")
             abort()
-            throw BlobStoreError.io("fsync: \(message)")
+            throw error
         }
         close(descriptor)
         descriptor = -1
         let digest = hasher.finalize()
         let cid = CID(codec: CID.Codec.raw, sha256Digest: digest)
         let finalPath = store.path(for: cid)
+        createdFinalFile = access(finalPath, F_OK) != 0
         guard rename(temporaryPath, finalPath) == 0 else {
-            let message = String(cString: strerror(errno))
+            let error = Self.failure("rename")
             unlink(temporaryPath)
-            throw BlobStoreError.io("rename: \(message)")
+            throw error
         }
         // The rename is durable only once the directory entry is on disk.
         let directoryDescriptor = open(store.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -134,6 +138,15 @@ public final class BlobUpload {
         }
         let mimeType = MIMESniffer.sniff(head) ?? Self.cleaned(declaredType) ?? "application/octet-stream"
         return (cid, size, mimeType)
+    }
+
+    /// The error for a failed filesystem call (`errno` as it is now): `StorageFullError` when the
+    /// disk is full, else `BlobStoreError.io`.
+    static func failure(_ operation: String) -> any Error {
+        let code = errno
+        let message = String(cString: strerror(code))
+        if StorageFullError.isFull(errno: code) { return StorageFullError(detail: "blob \(operation): \(message)") }
+        return BlobStoreError.io("\(operation): \(message)")
     }
 
     /// Discards the upload.

@@ -4,12 +4,13 @@ stays up.
 Each case is sent with plain `requests`, with a valid access token unless it says otherwise.
 """
 
+import base64
 import json
 from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import assert_xrpc_error
+from conftest import INVALID_TOKEN_STATUS, assert_xrpc_error
 
 CREATE = "com.atproto.repo.createRecord"
 PUT = "com.atproto.repo.putRecord"
@@ -170,6 +171,290 @@ CASES = [
          json={"identifier": "alice.test", "password": 1234}, auth=False),
 ]
 
+# --- the corpus, grown table by table (issue 11, point 5) -----------------------------------------
+
+QUERIES = [
+    "com.atproto.server.describeServer", "com.atproto.server.getSession", "com.atproto.server.getServiceAuth",
+    "com.atproto.server.listAppPasswords", "com.atproto.repo.listRecords", "com.atproto.repo.describeRepo",
+    "com.atproto.sync.getLatestCommit", "com.atproto.sync.getRepoStatus", "com.atproto.sync.listRepos",
+    "com.atproto.sync.getRecord", "com.atproto.sync.getBlocks", "com.atproto.sync.getRepo",
+    "com.atproto.sync.listBlobs", "com.atproto.sync.getBlob", "com.atproto.identity.resolveHandle",
+    "com.atproto.identity.getRecommendedDidCredentials", "app.bsky.actor.getPreferences",
+    "app.bsky.actor.getProfiles", "app.bsky.feed.getFeed",
+]
+PROCEDURES = [
+    "com.atproto.server.createSession", "com.atproto.server.refreshSession", "com.atproto.server.deleteSession",
+    "com.atproto.server.createAppPassword", "com.atproto.server.revokeAppPassword", PUT, DELETE, APPLY,
+    "com.atproto.repo.uploadBlob", "com.atproto.identity.updateHandle",
+    "com.atproto.identity.requestPlcOperationSignature", "com.atproto.identity.signPlcOperation",
+    "com.atproto.identity.submitPlcOperation", "app.bsky.actor.putPreferences",
+]
+# Procedures whose input is a JSON object, with a body that would otherwise get past the encoding check.
+JSON_PROCEDURES = {
+    "com.atproto.server.createSession": {"identifier": "alice.test", "password": "x"},
+    "com.atproto.server.createAppPassword": {"name": "n"},
+    "com.atproto.server.revokeAppPassword": {"name": "n"},
+    PUT: create(rkey="self"),
+    DELETE: {"repo": DID, "collection": "app.bsky.feed.post", "rkey": "x"},
+    APPLY: {"repo": DID, "writes": []},
+    "com.atproto.identity.updateHandle": {"handle": "alice.test"},
+    "com.atproto.identity.signPlcOperation": {"token": "x"},
+    "com.atproto.identity.submitPlcOperation": {"operation": {}},
+    "app.bsky.actor.putPreferences": {"preferences": []},
+}
+
+
+def short(nsid):
+    return nsid.rsplit(".", 1)[-1]
+
+
+def json_bytes(value):
+    return json.dumps(value).encode()
+
+
+# Wrong methods on every method this server implements (the reference: 400 "Incorrect HTTP method").
+CASES += [Case(f"post-on-{short(n)}", n, 400, "InvalidRequest", json={}) for n in QUERIES]
+CASES += [Case(f"get-on-{short(n)}", n, 400, "InvalidRequest", method="GET") for n in PROCEDURES]
+CASES += [
+    Case("patch-on-xrpc", CREATE, 400, "InvalidRequest", method="PATCH", json=create()),
+    Case("put-on-query", LIST, 400, "InvalidRequest", method="PUT"),
+    Case("delete-on-procedure", APPLY, 400, "InvalidRequest", method="DELETE"),
+    Case("unknown-nsid-import-repo-car", "com.atproto.repo.importRepo", 501, "MethodNotImplemented",
+         data=b"\x3a\xa2eroots\x80gversion\x01", headers={"Content-Type": "application/vnd.ipld.car"}),
+]
+
+# Encodings: every JSON procedure refuses a body without a Content-Type, in text/plain, CBOR or a CAR.
+for nsid, body in JSON_PROCEDURES.items():
+    CASES += [
+        Case(f"{short(nsid)}-no-content-type", nsid, 400, "InvalidRequest", data=json_bytes(body)),
+        Case(f"{short(nsid)}-text-plain", nsid, 400, "InvalidRequest", data=json_bytes(body),
+             headers={"Content-Type": "text/plain"}),
+        Case(f"{short(nsid)}-cbor-body", nsid, 400, "InvalidRequest", data=b"\xa1aa\x01",
+             headers={"Content-Type": "application/cbor"}),
+    ]
+CASES += [
+    Case("apply-writes-car-body", APPLY, 400, "InvalidRequest", data=b"\x0a\xa1eroots\x80",
+         headers={"Content-Type": "application/vnd.ipld.car"}),
+    Case("create-record-multipart", CREATE, 400, "InvalidRequest", data=b"--x\r\n\r\n{}\r\n--x--",
+         headers={"Content-Type": "multipart/form-data; boundary=x"}),
+    Case("create-record-json-suffix-type", CREATE, 400, "InvalidRequest", data=json_bytes(create()),
+         headers={"Content-Type": "application/jsonx"}),
+    # Compressed bodies are refused, not parsed (or stored) compressed: 415 as the reference answers
+    # an encoding it cannot decode.
+    Case("session-gzip-body", "com.atproto.server.createSession", 415, "UnsupportedMediaType",
+         data=b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00C\xbf\xa6\xa3\x02\x00\x00\x00",
+         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}, auth=False),
+    Case("create-record-zstd-body", CREATE, 415, "UnsupportedMediaType", data=json_bytes(create()),
+         headers={"Content-Type": "application/json", "Content-Encoding": "zstd"}),
+    Case("upload-blob-gzip-body", "com.atproto.repo.uploadBlob", 415, "UnsupportedMediaType",
+         data=b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+         headers={"Content-Type": "image/png", "Content-Encoding": "gzip"}),
+    Case("put-prefs-deflate-body", "app.bsky.actor.putPreferences", 415, "UnsupportedMediaType",
+         data=json_bytes({"preferences": []}), headers={"Content-Type": "application/json",
+                                                        "Content-Encoding": "deflate, identity"}),
+]
+
+# JSON the strict parser refuses (RFC 8259), on a route without auth and one with.
+BAD_JSON = {
+    "nan": b'{"identifier": NaN, "password": "x"}',
+    "infinity": b'{"identifier": "a", "password": Infinity}',
+    "single-quotes": b"{'identifier': 'a', 'password': 'x'}",
+    "comment": b'{"identifier": "a", /* c */ "password": "x"}',
+    "trailing-comma": b'{"identifier": "a", "password": "x",}',
+    "leading-zero": b'{"identifier": "a", "password": "x", "n": 01}',
+    "control-char": b'{"identifier": "a\x01", "password": "x"}',
+    "lone-surrogate": b'{"identifier": "\\ud800", "password": "x"}',
+    "bad-escape": b'{"identifier": "\\x41", "password": "x"}',
+    "unterminated-string": b'{"identifier": "a',
+    "bare-word": b"identifier",
+    "utf16-body": '{"identifier": "a", "password": "x"}'.encode("utf-16"),
+    "deep-array": b"[" * 70_000 + b"]" * 70_000,
+    "deep-object": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+}
+for name, data in BAD_JSON.items():
+    CASES.append(Case(f"json-{name}", "com.atproto.server.createSession", 400, "InvalidRequest", data=data,
+                      headers={"Content-Type": "application/json"}, auth=False))
+CASES += [
+    Case("record-deeply-nested", CREATE, 400, "InvalidRequest",
+         data=json_bytes(create()).replace(b'"text": "hi"', b'"text": "hi", "deep": ' + b"[" * 20_000 + b"]" * 20_000),
+         headers={"Content-Type": "application/json"}),
+    Case("apply-writes-deep-json", APPLY, 400, "InvalidRequest", data=b'{"writes":' + b"[" * 60_000 + b"]" * 60_000 + b"}",
+         headers={"Content-Type": "application/json"}),
+    Case("prefs-not-array", "app.bsky.actor.putPreferences", 400, "InvalidRequest", json={"preferences": {}}),
+    Case("prefs-item-not-object", "app.bsky.actor.putPreferences", 400, "InvalidRequest", json={"preferences": [1]}),
+    Case("prefs-missing-type", "app.bsky.actor.putPreferences", 400, "InvalidRequest", json={"preferences": [{}]}),
+    Case("prefs-foreign-namespace", "app.bsky.actor.putPreferences", 400, "InvalidRequest",
+         json={"preferences": [{"$type": "com.example.pref"}]}),
+    Case("prefs-float-value", "app.bsky.actor.putPreferences", 400, "InvalidRequest",
+         json={"preferences": [{"$type": "app.bsky.actor.defs#adultContentPref", "enabled": 1.5}]}),
+    Case("update-handle-invalid", "com.atproto.identity.updateHandle", 400, "InvalidRequest",
+         json={"handle": "not a handle"}),
+    Case("update-handle-number", "com.atproto.identity.updateHandle", 400, "InvalidRequest", json={"handle": 5}),
+    Case("submit-plc-op-missing", "com.atproto.identity.submitPlcOperation", 400, "InvalidRequest", json={}),
+    Case("submit-plc-op-garbage", "com.atproto.identity.submitPlcOperation", 400, "InvalidRequest",
+         json={"operation": {"type": "plc_operation"}}),
+    Case("sign-plc-op-missing-token", "com.atproto.identity.signPlcOperation", 400, "InvalidRequest", json={}),
+    Case("sign-plc-op-rotation-keys-not-array", "com.atproto.identity.signPlcOperation", 400, "InvalidRequest",
+         json={"token": "x", "rotationKeys": "did:key:z"}),
+    Case("app-password-missing-name", "com.atproto.server.createAppPassword", 400, "InvalidRequest", json={}),
+    Case("app-password-name-too-long", "com.atproto.server.createAppPassword", 400, "InvalidRequest",
+         json={"name": "n" * 300}),
+    Case("app-password-privileged-string", "com.atproto.server.createAppPassword", 400, "InvalidRequest",
+         json={"name": "n", "privileged": "yes"}),
+    Case("revoke-app-password-missing-name", "com.atproto.server.revokeAppPassword", 400, "InvalidRequest", json={}),
+    Case("session-identifier-too-long", "com.atproto.server.createSession", 400, "InvalidRequest",
+         json={"identifier": "a" * 9000, "password": "x"}, auth=False),
+    Case("session-password-over-512", "com.atproto.server.createSession", 400, "InvalidRequest",
+         json={"identifier": "alice.test", "password": "p" * 600}, auth=False),
+    Case("apply-writes-missing-type", APPLY, 400, "InvalidRequest",
+         json={"repo": DID, "writes": [{"collection": "app.bsky.feed.post", "value": POST_RECORD}]}),
+    Case("apply-writes-update-missing-rkey", APPLY, 400, "InvalidRequest", json={"repo": DID, "writes": [
+        {"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "value": POST_RECORD}]}),
+]
+
+# Oversize JSON bodies: 150 KiB on most procedures, 1,000,000 B on record writes and preferences.
+PAD = "z" * 160_000
+CASES += [
+    Case("app-password-body-over-150kib", "com.atproto.server.createAppPassword", 413, "PayloadTooLarge",
+         json={"name": "n", "pad": PAD}),
+    Case("revoke-app-password-body-over-150kib", "com.atproto.server.revokeAppPassword", 413, "PayloadTooLarge",
+         json={"name": "n", "pad": PAD}),
+    Case("update-handle-body-over-150kib", "com.atproto.identity.updateHandle", 413, "PayloadTooLarge",
+         json={"handle": "alice.test", "pad": PAD}),
+    Case("sign-plc-body-over-150kib", "com.atproto.identity.signPlcOperation", 413, "PayloadTooLarge",
+         json={"token": "x", "pad": PAD}),
+    Case("submit-plc-body-over-150kib", "com.atproto.identity.submitPlcOperation", 413, "PayloadTooLarge",
+         json={"operation": {}, "pad": PAD}),
+    Case("put-record-body-over-1mb", PUT, 413, "PayloadTooLarge", json=dict(big_record(1_000_100), rkey="big")),
+    Case("put-prefs-body-over-1mb", "app.bsky.actor.putPreferences", 413, "PayloadTooLarge",
+         json={"preferences": [], "pad": "z" * 1_000_100}),
+    Case("session-declared-length-over-limit", "com.atproto.server.createSession", 413, "PayloadTooLarge",
+         data=b"{" + b" " * 200_000 + b"}", headers={"Content-Type": "application/json"}, auth=False),
+]
+
+UNKNOWN_DID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+# CIDv1 dag-cbor sha2-256 of a digest no block has (0x11 * 32).
+UNKNOWN_CID = "b" + base64.b32encode(b"\x01\x71\x12\x20" + b"\x11" * 32).decode().lower().rstrip("=")
+S = "com.atproto.sync."
+
+
+def q(name, nsid, status, error, params, **kwargs):
+    return Case(name, nsid, status, error, method="GET", params=params, **kwargs)
+
+
+# Query parameters of every GET: missing, malformed (Lexicon formats), out of range, unknown.
+CASES += [
+    q("latest-commit-missing-did", S + "getLatestCommit", 400, "InvalidRequest", {}),
+    q("latest-commit-did-malformed", S + "getLatestCommit", 400, "InvalidRequest", {"did": "alice"}),
+    q("latest-commit-did-is-handle", S + "getLatestCommit", 400, "InvalidRequest", {"did": "alice.test"}),
+    q("latest-commit-did-percent-garbage", S + "getLatestCommit", 400, "InvalidRequest", {"did": "did:plc:\u00ff\u00fe"}),
+    q("latest-commit-unknown-did", S + "getLatestCommit", 400, "RepoNotFound", {"did": UNKNOWN_DID}),
+    q("repo-status-missing-did", S + "getRepoStatus", 400, "InvalidRequest", {}),
+    q("repo-status-handle", S + "getRepoStatus", 400, "InvalidRequest", {"did": "alice.test"}),
+    q("repo-status-unknown-did", S + "getRepoStatus", 400, "RepoNotFound", {"did": UNKNOWN_DID}),
+    q("get-repo-missing-did", S + "getRepo", 400, "InvalidRequest", {}),
+    q("get-repo-did-malformed", S + "getRepo", 400, "InvalidRequest", {"did": "did:"}),
+    q("get-repo-unknown-did", S + "getRepo", 400, "RepoNotFound", {"did": UNKNOWN_DID}),
+    q("get-repo-since-not-tid", S + "getRepo", 400, "InvalidRequest", {"did": DID, "since": "3l"}),
+    q("sync-record-missing-did", S + "getRecord", 400, "InvalidRequest", {"collection": "app.bsky.feed.post", "rkey": "a"}),
+    q("sync-record-missing-collection", S + "getRecord", 400, "InvalidRequest", {"did": DID, "rkey": "a"}),
+    q("sync-record-missing-rkey", S + "getRecord", 400, "InvalidRequest", {"did": DID, "collection": "app.bsky.feed.post"}),
+    q("sync-record-bad-collection", S + "getRecord", 400, "InvalidRequest", {"did": DID, "collection": "nope", "rkey": "a"}),
+    q("sync-record-unknown", S + "getRecord", 400, "RecordNotFound",
+      {"did": DID, "collection": "app.bsky.feed.post", "rkey": "doesnotexist"}),
+    q("sync-record-unknown-did", S + "getRecord", 400, "RepoNotFound",
+      {"did": UNKNOWN_DID, "collection": "app.bsky.feed.post", "rkey": "a"}),
+    q("blocks-missing-did", S + "getBlocks", 400, "InvalidRequest", {"cids": A_CID}),
+    q("blocks-missing-cids", S + "getBlocks", 400, "InvalidRequest", {"did": DID}),
+    q("blocks-empty-cid", S + "getBlocks", 400, "InvalidRequest", {"did": DID, "cids": ""}),
+    q("blocks-too-many-cids", S + "getBlocks", 400, "InvalidRequest", {"did": DID, "cids": [A_CID] * 1001}),
+    q("blocks-unknown-cid", S + "getBlocks", 400, "BlockNotFound", {"did": DID, "cids": UNKNOWN_CID}),
+    q("blocks-did-malformed", S + "getBlocks", 400, "InvalidRequest", {"did": "nope", "cids": A_CID}),
+    q("list-blobs-missing-did", S + "listBlobs", 400, "InvalidRequest", {}),
+    q("list-blobs-limit-zero", S + "listBlobs", 400, "InvalidRequest", {"did": DID, "limit": "0"}),
+    q("list-blobs-limit-1001", S + "listBlobs", 400, "InvalidRequest", {"did": DID, "limit": "1001"}),
+    q("list-blobs-limit-text", S + "listBlobs", 400, "InvalidRequest", {"did": DID, "limit": "many"}),
+    q("list-blobs-limit-float", S + "listBlobs", 400, "InvalidRequest", {"did": DID, "limit": "1.5"}),
+    q("list-blobs-since-bad", S + "listBlobs", 400, "InvalidRequest", {"did": DID, "since": "yesterday"}),
+    q("list-blobs-unknown-did", S + "listBlobs", 400, "RepoNotFound", {"did": UNKNOWN_DID}),
+    q("list-repos-limit-zero", S + "listRepos", 400, "InvalidRequest", {"limit": "0"}),
+    q("list-repos-limit-1001", S + "listRepos", 400, "InvalidRequest", {"limit": "1001"}),
+    q("list-repos-limit-huge", S + "listRepos", 400, "InvalidRequest", {"limit": "99999999999999999999999"}),
+    q("get-blob-missing-did", S + "getBlob", 400, "InvalidRequest", {"cid": A_CID}),
+    q("get-blob-missing-cid", S + "getBlob", 400, "InvalidRequest", {"did": DID}),
+    q("get-blob-bad-cid", S + "getBlob", 400, "InvalidRequest", {"did": DID, "cid": "not-a-cid"}),
+    q("get-blob-bad-did", S + "getBlob", 400, "InvalidRequest", {"did": "alice", "cid": A_CID}),
+    q("get-blob-unknown-did", S + "getBlob", 400, "RepoNotFound", {"did": UNKNOWN_DID, "cid": A_CID}),
+    q("get-blob-unknown-cid", S + "getBlob", 400, "BlobNotFound", {"did": DID, "cid": UNKNOWN_CID}),
+    q("get-record-missing-repo", GET, 400, "InvalidRequest", {"collection": "app.bsky.feed.post", "rkey": "a"}),
+    q("get-record-missing-collection", GET, 400, "InvalidRequest", {"repo": DID, "rkey": "a"}),
+    q("get-record-bad-repo", GET, 400, "InvalidRequest", {"repo": "no such repo", "collection": "app.bsky.feed.post", "rkey": "a"}),
+    q("get-record-unknown-repo", GET, 400, "RepoNotFound",
+      {"repo": UNKNOWN_DID, "collection": "app.bsky.feed.post", "rkey": "a"}),
+    q("get-record-bad-cid-param", GET, 400, "InvalidRequest",
+      {"repo": DID, "collection": "app.bsky.feed.post", "rkey": "a", "cid": "nope"}),
+    q("get-record-rkey-too-long", GET, 400, "InvalidRequest", {"repo": DID, "collection": "app.bsky.feed.post", "rkey": "a" * 600}),
+    q("get-record-collection-too-long", GET, 400, "InvalidRequest",
+      {"repo": DID, "collection": "a." * 200 + "b", "rkey": "a"}),
+    q("list-missing-repo", LIST, 400, "InvalidRequest", {"collection": "app.bsky.feed.post"}),
+    q("list-missing-collection", LIST, 400, "InvalidRequest", {"repo": DID}),
+    q("list-unknown-repo", LIST, 400, "RepoNotFound", {"repo": UNKNOWN_DID, "collection": "app.bsky.feed.post"}),
+    q("list-limit-huge", LIST, 400, "InvalidRequest", {"repo": DID, "collection": "app.bsky.feed.post", "limit": "1e3"}),
+    q("describe-repo-bad-repo", DESCRIBE, 400, "InvalidRequest", {"repo": "not a did"}),
+    q("describe-repo-empty", DESCRIBE, 400, "InvalidRequest", {"repo": ""}),
+    q("resolve-handle-missing", "com.atproto.identity.resolveHandle", 400, "InvalidRequest", {}),
+    q("resolve-handle-invalid", "com.atproto.identity.resolveHandle", 400, "InvalidRequest", {"handle": "not a handle"}),
+    q("resolve-handle-leading-hyphen", "com.atproto.identity.resolveHandle", 400, "InvalidRequest", {"handle": "-bad.test"}),
+    q("resolve-handle-too-long", "com.atproto.identity.resolveHandle", 400, "InvalidRequest",
+      {"handle": ("a" * 60 + ".") * 5 + "test"}),
+    q("resolve-handle-ip", "com.atproto.identity.resolveHandle", 400, "InvalidRequest", {"handle": "127.0.0.1"}),
+    q("resolve-handle-did", "com.atproto.identity.resolveHandle", 400, "InvalidRequest", {"handle": UNKNOWN_DID}),
+    q("service-auth-missing-aud", "com.atproto.server.getServiceAuth", 400, "InvalidRequest", {}),
+    q("service-auth-aud-not-did", "com.atproto.server.getServiceAuth", 400, "InvalidRequest", {"aud": "example.com"}),
+    q("service-auth-exp-text", "com.atproto.server.getServiceAuth", 400, "InvalidRequest",
+      {"aud": UNKNOWN_DID, "exp": "soon"}),
+    q("service-auth-exp-past", "com.atproto.server.getServiceAuth", 400, "BadExpiration",
+      {"aud": UNKNOWN_DID, "exp": "1000", "lxm": "app.bsky.feed.getTimeline"}),
+    q("service-auth-exp-far", "com.atproto.server.getServiceAuth", 400, "BadExpiration",
+      {"aud": UNKNOWN_DID, "exp": "99999999999", "lxm": "app.bsky.feed.getTimeline"}),
+    q("service-auth-lxm-invalid", "com.atproto.server.getServiceAuth", 400, "InvalidRequest",
+      {"aud": UNKNOWN_DID, "lxm": "not an nsid"}),
+    q("service-auth-lxm-protected", "com.atproto.server.getServiceAuth", 400, "InvalidRequest",
+      {"aud": UNKNOWN_DID, "lxm": "com.atproto.server.getSession"}),
+    q("subscribe-repos-without-upgrade", S + "subscribeRepos", 426, "InvalidRequest", {}, auth=False),
+    q("subscribe-repos-bad-cursor", S + "subscribeRepos", 400, "InvalidRequest", {"cursor": "abc"}, auth=False),
+    q("subscribe-repos-negative-cursor", S + "subscribeRepos", 400, "InvalidRequest", {"cursor": "-5"}, auth=False),
+]
+
+# Credentials that are not credentials.
+BAD_AUTH = {
+    "bearer-empty": "Bearer ",
+    "bearer-garbage": "Bearer not-a-jwt",
+    "bearer-three-dots": "Bearer a.b.c",
+    "bearer-huge": "Bearer " + "a" * 16_000,
+    "bearer-none-alg": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    "bearer-lowercase-scheme-garbage": "bearer x.y.z",
+}
+for name, value in BAD_AUTH.items():
+    CASES.append(Case(f"session-{name}", "com.atproto.server.getSession", INVALID_TOKEN_STATUS, "InvalidToken",
+                      method="GET", headers={"Authorization": value}, auth=False))
+CASES += [
+    Case("session-basic-auth", "com.atproto.server.getSession", INVALID_TOKEN_STATUS, "InvalidToken", method="GET",
+         headers={"Authorization": "Basic YWRtaW46eA=="}, auth=False),
+    Case("upload-blob-without-token", "com.atproto.repo.uploadBlob", 401, "AuthMissing", data=b"bytes",
+         headers={"Content-Type": "image/png"}, auth=False),
+    Case("refresh-with-no-token", "com.atproto.server.refreshSession", 401, "AuthMissing", auth=False),
+    Case("proxy-header-garbage", "app.bsky.feed.getTimeline", 400, "InvalidRequest", method="GET",
+         headers={"atproto-proxy": "garbage"}),
+    Case("proxy-header-no-fragment", "app.bsky.feed.getTimeline", 400, "InvalidRequest", method="GET",
+         headers={"atproto-proxy": "did:web:api.bsky.app"}),
+    Case("proxy-header-no-did", "app.bsky.feed.getTimeline", 400, "InvalidRequest", method="GET",
+         headers={"atproto-proxy": "#bsky_appview"}),
+    Case("proxy-header-empty-service", "app.bsky.feed.getTimeline", 400, "InvalidRequest", method="GET",
+         headers={"atproto-proxy": "did:web:api.bsky.app#"}),
+]
+
+
 
 def _fill(value, did):
     if value == DID:
@@ -194,7 +479,7 @@ def send(server, case, did, token):
 
 
 def test_enough_cases():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 200
     assert len({case.name for case in CASES}) == len(CASES)
 
 
@@ -204,6 +489,7 @@ def test_malformed_request(server, did, token, case):
     assert_xrpc_error(response, case.status, case.error)
     # Errors carry CORS headers like every response.
     assert response.headers.get("Access-Control-Allow-Origin") == "*"
+    assert server.healthy(), f"server unhealthy after {case.name}"
 
 
 def test_refused_writes_left_the_repo_unchanged(server, did, token):

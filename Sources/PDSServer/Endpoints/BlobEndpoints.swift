@@ -40,6 +40,7 @@ struct BlobEndpoints: Sendable {
     /// large", as the reference's `decodeBodyStream`, and the partial file is removed.
     func uploadBlob(_ request: Request) async throws -> Response {
         let limit = uploadLimit
+        try request.requireIdentityEncoding()
         if let declared = request.headers[.contentLength], let length = Int(declared), length > limit {
             throw XRPCError.payloadTooLarge()
         }
@@ -83,13 +84,15 @@ struct BlobEndpoints: Sendable {
         let params = request.params
         let did = try params.requiredString("did")
         let cidText = try params.requiredString("cid")
+        // Parameters first (Lexicon formats), then the repository, as the reference checks them.
+        try HostedRepository.requireDID(did)
+        guard let cid = try? CID(string: cidText) else {
+            throw XRPCError.invalidRequest("cid must be a cid-string")
+        }
         guard let account = try accounts.account(), account.did == did else {
             throw XRPCError.badRequest("RepoNotFound", "Could not find repo for DID: \(did)")
         }
         try requireRepoAvailable(account, request: request)
-        guard let cid = try? CID(string: cidText) else {
-            throw XRPCError.invalidRequest("cid must be a cid-string")
-        }
         let path = blobs.path(for: cid)
         guard let stored = try blobIndex.blob(cid), let size = Self.fileSize(path) else {
             if (try? blobIndex.blob(cid)) != nil {

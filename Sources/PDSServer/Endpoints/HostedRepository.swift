@@ -32,12 +32,19 @@ struct HostedRepository: Sendable {
 
     /// The hosted account if `did` names it and its repository may be served publicly.
     func servedAccount(did: String) throws -> Account {
+        try Self.requireDID(did)
         guard let account = try accounts.account(), account.did == did else {
             throw XRPCError.badRequest("RepoNotFound", "Could not find repo for DID: \(did)")
         }
         if account.takedownRef != nil { throw XRPCError.badRequest("RepoTakendown", "Repo has been takendown: \(did)") }
         if account.deactivatedAt != nil { throw XRPCError.badRequest("RepoDeactivated", "Repo has been deactivated: \(did)") }
         return account
+    }
+
+    /// A `did` parameter must be a DID (Lexicon `format: did`): a malformed one is a bad request,
+    /// as the reference's parameter validation answers, not an unknown repo.
+    static func requireDID(_ did: String, name: String = "did") throws {
+        guard DID.isValid(did) else { throw XRPCError.invalidRequest("\(name) must be a valid did") }
     }
 
     /// The current signed commit.

@@ -139,11 +139,13 @@ struct RepoEndpoints: Sendable {
             guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let rkey = try params.requiredString("rkey")
             guard (try? RecordKey(rkey)) != nil else { throw XRPCError.invalidRequest("rkey must be a valid record key") }
+            let wanted = params.optionalString("cid")
+            if let wanted, (try? CID(string: wanted)) == nil { throw XRPCError.invalidRequest("cid must be a cid-string") }
             let uri = "at://\(account.did)/\(collection)/\(rkey)"
             guard let cid = try repo.store.recordCID(collection: collection, rkey: rkey) else {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
-            if let wanted = params.optionalString("cid"), wanted != cid.string {
+            if let wanted, wanted != cid.string {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
             return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try repo.store.recordJSON(cid)])

@@ -27,7 +27,9 @@ struct SyncEndpoints: Sendable {
         }
 
         router.query("com.atproto.sync.getRepoStatus") { request, _ in
-            let account = try repo.account(try request.params.requiredString("did"))
+            let did = try request.params.requiredString("did")
+            try HostedRepository.requireDID(did)
+            let account = try repo.account(did)
             var output: JSONObject = ["did": .string(account.did), "active": .bool(account.isActive)]
             if let status = account.status { output["status"] = .string(status) }
             if account.isActive, let commit = try repo.writer().currentCommit { output["rev"] = .string(commit.commit.rev ?? "") }
@@ -54,6 +56,7 @@ struct SyncEndpoints: Sendable {
             let params = request.params
             _ = try repo.servedAccount(did: try params.requiredString("did"))
             let collection = try params.requiredString("collection")
+            guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let rkey = try params.requiredString("rkey")
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
@@ -73,7 +76,9 @@ struct SyncEndpoints: Sendable {
 
         router.query("com.atproto.sync.getBlocks") { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
-            let texts = request.params.values["cids"] ?? []
+            guard let texts = request.params.values["cids"] else {
+                throw XRPCError.invalidRequest("Params must have the property \"cids\"")
+            }
             guard texts.count <= 1000 else { throw XRPCError.invalidRequest("Too many cids (max 1000)") }
             var cids: [CID] = []
             for text in texts {

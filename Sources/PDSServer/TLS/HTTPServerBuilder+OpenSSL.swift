@@ -38,8 +38,8 @@ extension HTTPServerBuilder {
         let webSocketResponder = webSocketRouter.buildResponder()
         return .init { responder in
             OpenSSLChannel(
-                HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
-                                             configuration: configuration),
+                ParseErrorAnsweringChannel(base: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder, configuration: configuration)),
                 contexts: contexts, configuration: tls)
         }
     }
