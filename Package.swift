@@ -30,6 +30,10 @@ let package = Package(
     products: [
         .executable(name: "pds", targets: ["pds"]),
         .executable(name: "pds-bench", targets: ["pds-bench"]),
+        // The parsers' modules as one library, for the fuzzing package in Fuzz/ (docs/FUZZING.md).
+        .library(name: "PDSParsers", targets: [
+            "Multiformats", "ATSyntax", "ATCrypto", "ATData", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "OpenSSLNIO",
+        ]),
     ],
     dependencies: [
         // `traits: []` keeps swift-configuration out of the graph; HummingbirdTLS/HummingbirdTesting
