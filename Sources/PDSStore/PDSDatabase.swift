@@ -96,6 +96,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("v4-block-rowid") { db in
             try db.execute(sql: PDSSchema.v4)
         }
+        migrator.registerMigration("v5-record-cid") { db in
+            try db.execute(sql: PDSSchema.v5)
+        }
         return migrator
     }
 

@@ -191,4 +191,10 @@ enum PDSSchema {
         ALTER TABLE repo_block_v4 RENAME TO repo_block;
         CREATE INDEX repo_block_rev ON repo_block(repo_rev);
         """
+
+    /// Record CIDs are looked up when a commit releases one: its block is deleted unless another
+    /// path still holds the same record (docs/ARCHITECTURE.md, "Blocks").
+    static let v5 = """
+        CREATE INDEX record_cid ON record(cid);
+        """
 }

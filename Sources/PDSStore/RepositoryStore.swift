@@ -34,12 +34,21 @@ public struct CommitWrite: Sendable {
     /// The firehose events of the commit. They are encoded inside the transaction, once their
     /// sequence numbers are assigned, so the stored frame carries its own `seq`.
     public var events: [RepoEvent]
+    /// Blocks the new commit no longer reaches and no path can share: the previous commit and the
+    /// MST nodes it replaced. Deleted in the commit's transaction (docs/ARCHITECTURE.md, "Blocks").
+    public var removedBlocks: [CID]
+    /// Record CIDs that left a path (updated or deleted). Each is deleted in the same transaction
+    /// unless a record of the new tree still has it (identical records under several paths).
+    public var releasedRecords: [CID]
 
-    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent]) {
+    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent],
+                removedBlocks: [CID] = [], releasedRecords: [CID] = []) {
         self.commit = commit
         self.blocks = blocks
         self.records = records
         self.events = events
+        self.removedBlocks = removedBlocks
+        self.releasedRecords = releasedRecords
     }
 }
 
@@ -172,6 +181,18 @@ public struct RepositoryStore: Sendable {
             }
         }
 
+        // Blocks the new tree no longer reaches. After the record index changes, so that a record
+        // CID another path still holds is seen (record_cid index, migration v5).
+        if !write.removedBlocks.isEmpty {
+            let deleteBlock = try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ?")
+            for cid in write.removedBlocks { try deleteBlock.execute(arguments: [Data(cid.bytes)]) }
+        }
+        if !write.releasedRecords.isEmpty {
+            let deleteRecord = try db.cachedStatement(
+                sql: "DELETE FROM repo_block WHERE cid = ? AND NOT EXISTS (SELECT 1 FROM record WHERE cid = ?)")
+            for cid in write.releasedRecords { try deleteRecord.execute(arguments: [Data(cid.bytes), cid.string]) }
+        }
+
         try db.cachedStatement(sql: """
                 INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
@@ -214,6 +235,19 @@ public struct RepositoryStore: Sendable {
     /// The collections that hold records.
     public func collections() throws -> [String] {
         try database.pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT collection FROM record ORDER BY collection") }
+    }
+
+    /// One indexed record's CID and bytes, read in one snapshot (a record deleted meanwhile is
+    /// absent, never a CID without its block).
+    public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
+        try database.pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?",
+                                                 arguments: [collection, rkey]),
+                  let cid = try? CID(string: text),
+                  let bytes = try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)])
+            else { return nil }
+            return (cid, Array(bytes))
+        }
     }
 
     /// A block's bytes.
