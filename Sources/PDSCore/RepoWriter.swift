@@ -184,7 +184,7 @@ public final class RepoWriter: Sendable {
                 }
                 staged.recordBlocks.set(cid, bytes)
                 _ = try staged.tree.set(path, cid)
-                staged.net[path] = (staged.net[path]?.before ?? existing, cid)
+                staged.net[path] = (staged.net[path].map { $0.before } ?? existing, cid)
                 staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs,
                                                    replacesRecord: existing != nil))
                 staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
@@ -194,7 +194,7 @@ public final class RepoWriter: Sendable {
                     continue
                 }
                 _ = try staged.tree.remove(path)
-                staged.net[path] = (staged.net[path]?.before ?? existing, nil)
+                staged.net[path] = (staged.net[path].map { $0.before } ?? existing, nil)
                 staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
                 staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
             }
@@ -251,14 +251,19 @@ public final class RepoWriter: Sendable {
         for op in ops { if let cid = op.cid, let bytes = staged.recordBlocks[cid] { blockMap.set(cid, bytes) } }
         blockMap.set(commit.cid, commit.bytes)
         // What the new commit no longer reaches (docs/ARCHITECTURE.md, "Blocks"): the previous
-        // commit, the nodes of the old tree the new one does not hold, and the records that left
-        // a path (the store keeps any another path still holds).
+        // commit and the nodes of the old tree the new one does not hold; record blocks are
+        // counted by the paths holding them and go when none does.
         var removed = try staged.tree.nodesRemoved(since: staged.base, newNodes: nodes)
         removed.append(previous.cid)
+        var references: [CID: Int] = [:]
+        for op in ops {
+            if let cid = op.cid { references[cid, default: 0] += 1 }
+            if let prev = op.prev { references[prev, default: 0] -= 1 }
+        }
         let event = RepoEvent.Commit(repo: did, commit: commit, since: previous.commit.rev, carSlice: slice, ops: ops,
                                      prevData: previous.commit.data, time: AccountStore.timestamp())
         let write = CommitWrite(commit: commit, blocks: blockMap, records: staged.changes, events: [.commit(event)],
-                                removedBlocks: removed, releasedRecords: ops.compactMap(\.prev))
+                                removedBlocks: removed, recordReferences: references.filter { $0.value != 0 })
         return (write, Head(tree: staged.tree, commit: commit))
     }
 

@@ -99,16 +99,16 @@ public struct EventLogStore: Sendable {
     }
 
     /// Deletes events sequenced before `cutoff`, in batches of their own transactions so that a
-    /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). A batch starts
-    /// at `batchSize` events and halves while one takes longer than `batchBudget` (event frames
-    /// are large: deleting them frees overflow pages, which SQLite reads to free). Between
-    /// batches the writer is free for commits. `sqlite_sequence` is left alone (AUTOINCREMENT),
+    /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). Batches start
+    /// at 64 events, double up to `batchSize` while one takes under a quarter of `batchBudget`,
+    /// and halve (down to 8) when one takes longer (event frames are large: deleting them frees
+    /// overflow pages, which SQLite reads to free). Between batches the writer is free for commits. `sqlite_sequence` is left alone (AUTOINCREMENT),
     /// so a seq is never reused (https://atproto.com/specs/event-stream, "never reuse a seq").
     @discardableResult
     public func prune(before cutoff: Date, batchSize: Int = 500, batchBudget: Duration = .milliseconds(20)) async throws -> PruneReport {
         let stamp = AccountStore.timestamp(cutoff)
         var report = PruneReport()
-        var size = max(1, batchSize)
+        var size = max(1, min(batchSize, 64))
         let clock = ContinuousClock()
         while true {
             let limit = size
@@ -129,7 +129,11 @@ public struct EventLogStore: Sendable {
             report.batches += 1
             report.longestBatch = max(report.longestBatch, took)
             if removed < limit { return report }
-            if took > batchBudget, size > 16 { size /= 2 }
+            if took > batchBudget {
+                size = max(size / 2, min(8, size))
+            } else if took < batchBudget / 4 {
+                size = min(size * 2, max(1, batchSize))
+            }
             await Task.yield()
         }
     }

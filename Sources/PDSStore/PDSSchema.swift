@@ -192,9 +192,12 @@ enum PDSSchema {
         CREATE INDEX repo_block_rev ON repo_block(repo_rev);
         """
 
-    /// Record CIDs are looked up when a commit releases one: its block is deleted unless another
-    /// path still holds the same record (docs/ARCHITECTURE.md, "Blocks").
+    /// `repo_block.refs`: for record blocks, how many paths of the repository hold the record
+    /// (identical records under several paths share one block). A commit deletes a record block
+    /// when its count reaches 0 (docs/ARCHITECTURE.md, "Blocks"). NULL for MST nodes and commits,
+    /// and for blocks no path held when the migration ran (`PDSDatabase.countRecordReferences`
+    /// fills in the rest). Adding a column with no default rewrites nothing.
     static let v5 = """
-        CREATE INDEX record_cid ON record(cid);
+        ALTER TABLE repo_block ADD COLUMN refs INTEGER;
         """
 }

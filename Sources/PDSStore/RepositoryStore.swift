@@ -37,18 +37,21 @@ public struct CommitWrite: Sendable {
     /// Blocks the new commit no longer reaches and no path can share: the previous commit and the
     /// MST nodes it replaced. Deleted in the commit's transaction (docs/ARCHITECTURE.md, "Blocks").
     public var removedBlocks: [CID]
-    /// Record CIDs that left a path (updated or deleted). Each is deleted in the same transaction
-    /// unless a record of the new tree still has it (identical records under several paths).
-    public var releasedRecords: [CID]
+    /// Per record CID, how many paths gained it (positive) or lost it (negative) in this commit.
+    /// `repo_block.refs` counts the paths holding each record block (identical records under
+    /// several paths share one block); a block whose count reaches 0 is deleted in the same
+    /// transaction. A gained record's bytes must be in `blocks`. Record blocks in `blocks` without
+    /// an entry here are stored as before, uncounted.
+    public var recordReferences: [CID: Int]
 
     public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent],
-                removedBlocks: [CID] = [], releasedRecords: [CID] = []) {
+                removedBlocks: [CID] = [], recordReferences: [CID: Int] = [:]) {
         self.commit = commit
         self.blocks = blocks
         self.records = records
         self.events = events
         self.removedBlocks = removedBlocks
-        self.releasedRecords = releasedRecords
+        self.recordReferences = recordReferences
     }
 }
 
@@ -128,8 +131,17 @@ public struct RepositoryStore: Sendable {
         let now = AccountStore.timestamp()
         let insertBlock = try db.cachedStatement(
             sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
-        for (cid, bytes) in write.blocks {
+        for (cid, bytes) in write.blocks where write.recordReferences[cid] == nil {
             try insertBlock.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
+        }
+        // Records gaining paths: stored with their count, or counted up (a NULL count is a block
+        // no path held when migration v5 counted them).
+        for (cid, delta) in write.recordReferences where delta > 0 {
+            guard let bytes = write.blocks[cid] else { preconditionFailure("a gained record's block is not in the commit") }
+            try db.cachedStatement(sql: """
+                INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + excluded.refs
+                """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }
 
         var touchedBlobs = Set<String>()
@@ -181,16 +193,16 @@ public struct RepositoryStore: Sendable {
             }
         }
 
-        // Blocks the new tree no longer reaches. After the record index changes, so that a record
-        // CID another path still holds is seen (record_cid index, migration v5).
+        // Blocks the new tree no longer reaches (docs/ARCHITECTURE.md, "Blocks"): replaced nodes,
+        // the previous commit, and records no path holds any more.
         if !write.removedBlocks.isEmpty {
             let deleteBlock = try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ?")
             for cid in write.removedBlocks { try deleteBlock.execute(arguments: [Data(cid.bytes)]) }
         }
-        if !write.releasedRecords.isEmpty {
-            let deleteRecord = try db.cachedStatement(
-                sql: "DELETE FROM repo_block WHERE cid = ? AND NOT EXISTS (SELECT 1 FROM record WHERE cid = ?)")
-            for cid in write.releasedRecords { try deleteRecord.execute(arguments: [Data(cid.bytes), cid.string]) }
+        for (cid, delta) in write.recordReferences where delta < 0 {
+            try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?")
+                .execute(arguments: [delta, Data(cid.bytes)])
+            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND refs <= 0").execute(arguments: [Data(cid.bytes)])
         }
 
         try db.cachedStatement(sql: """

@@ -107,6 +107,24 @@ import Testing
         #expect(try Self.stored(fixture.database) == Self.reachable(fixture.database))
     }
 
+    /// A path created and deleted within one commit is no op at all: not a delete of a record
+    /// that never was (which would also count down another path's identical record).
+    @Test func aCreateUndoneInTheSameCommitIsNoOp() async throws {
+        let fixture = try await RepoWriterTests.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let writer = fixture.writer
+        let same = RepoWriterTests.post("same")
+        _ = try await writer.apply([.create(collection: "app.bsky.feed.post", rkey: "a", record: same)])
+        _ = try await writer.apply([
+            .create(collection: "app.bsky.feed.post", rkey: "b", record: same),
+            .delete(collection: "app.bsky.feed.post", rkey: "b", swap: .any),
+            .create(collection: "app.bsky.feed.post", rkey: "c", record: RepoWriterTests.post("other")),
+        ])
+        let last = try #require(try await RepoWriterTests.commitEvents(fixture.database).last)
+        #expect(last.event.ops.map(\.path) == ["app.bsky.feed.post/c"])
+        #expect(try Self.stored(fixture.database) == Self.reachable(fixture.database))
+    }
+
     /// A failed commit deletes nothing: the swap check refuses it after staging.
     @Test func aRefusedCommitKeepsEveryBlock() async throws {
         let fixture = try await RepoWriterTests.fixture()
