@@ -157,7 +157,8 @@ let package = Package(
 
         .executableTarget(
             name: "pds-bench",
-            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "Multiformats"],
+            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "Multiformats", "PDSStore", "PDSCore",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/pds-bench"),
 
         // Tests: one target per module, plus a small helper library that finds ../shared.
@@ -170,7 +171,7 @@ let package = Package(
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
         .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity", "ATSyntax", "TestSupport"]),
         .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "TestSupport"]),
-        .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "TestSupport"]),
+        .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "PDSCore", "ATRepo", "ATCrypto", "ATData", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),
         .testTarget(

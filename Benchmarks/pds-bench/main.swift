@@ -37,6 +37,10 @@ let suites: [Suite] = [
         name: "repo",
         summary: "100k-key MST build, one commit on a 100k-record tree, repository CAR write/read/verify",
         run: RepoSuite.run),
+    Suite(
+        name: "storage",
+        summary: "100k creates, 10k updates, 10k deletes via RepoWriter on disk: write CPU, database vs getRepo CAR size, event pruning",
+        run: StorageSuite.run),
 ]
 
 @MainActor func usage() {

@@ -21,6 +21,10 @@ public enum PDSServing {
     public static func run(state: PDSServices, logger: Logger,
                            onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let config = state.config
+        // Held until the server has shut down: `pds compact` refuses while it is (and a second
+        // server on the same directory does not start).
+        let lock = try DataDirectoryLock(directory: config.dataDirectory)
+        defer { withExtendedLifetime(lock) {} }
         let tls: TLSServing?
         if config.tlsMode == .off {
             tls = nil

@@ -211,11 +211,16 @@ public final class FirehoseHub: Sendable {
         for subscriber in subscribers { subscriber.shutDown() }
     }
 
-    /// Deletes events older than the retention window; returns how many were removed.
+    /// Deletes events older than the retention window, in short batches (`EventLogStore.prune`);
+    /// returns how many were removed. `FirehoseService` runs it at start and then on a schedule.
     @discardableResult
     public func prune(now: Date = Date()) async throws -> Int {
-        let removed = try await log.prune(before: cutoff(now: now))
-        if removed > 0 { logger.info("firehose events pruned", metadata: ["count": "\(removed)"]) }
-        return removed
+        let report = try await log.prune(before: cutoff(now: now))
+        if report.removed > 0 {
+            logger.info("firehose events pruned", metadata: [
+                "count": "\(report.removed)", "batches": "\(report.batches)", "longestBatch": "\(report.longestBatch)",
+            ])
+        }
+        return report.removed
     }
 }

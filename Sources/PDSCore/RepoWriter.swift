@@ -160,6 +160,8 @@ public final class RepoWriter: Sendable {
 
     /// The writes applied to a copy of the tree, not yet committed.
     struct Staged {
+        /// The committed tree the writes started from.
+        var base: MST
         var tree: MST
         var recordBlocks = BlockMap()
         var changes: [RecordChange] = []
@@ -170,7 +172,7 @@ public final class RepoWriter: Sendable {
 
     /// Checks each write against the tree and applies it to a copy.
     func stage(_ prepared: [PreparedWrite], on tree: MST) throws -> Staged {
-        var staged = Staged(tree: tree)
+        var staged = Staged(base: tree, tree: tree)
         for write in prepared {
             let path = write.collection + "/" + write.rkey
             let existing = try staged.tree.get(path)
@@ -182,7 +184,7 @@ public final class RepoWriter: Sendable {
                 }
                 staged.recordBlocks.set(cid, bytes)
                 _ = try staged.tree.set(path, cid)
-                staged.net[path] = (staged.net[path]?.before ?? existing, cid)
+                staged.net[path] = (staged.net[path].map { $0.before } ?? existing, cid)
                 staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: cid, blobs: write.blobs,
                                                    replacesRecord: existing != nil))
                 staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: cid, changed: true))
@@ -192,7 +194,7 @@ public final class RepoWriter: Sendable {
                     continue
                 }
                 _ = try staged.tree.remove(path)
-                staged.net[path] = (staged.net[path]?.before ?? existing, nil)
+                staged.net[path] = (staged.net[path].map { $0.before } ?? existing, nil)
                 staged.changes.append(RecordChange(collection: write.collection, rkey: write.rkey, cid: nil, blobs: []))
                 staged.results.append(RecordWriteResult(collection: write.collection, rkey: write.rkey, cid: nil, changed: true))
             }
@@ -243,12 +245,25 @@ public final class RepoWriter: Sendable {
         sliceBlocks.set(commit.cid, commit.bytes)
         let slice = CARWriter.encode(roots: [commit.cid], blocks: sliceBlocks)
         guard slice.count <= Self.maxCommitSize else { throw RepoWriteError.commitTooLarge }
+        // Only records the new tree holds are stored: one created and deleted again within the
+        // commit is not.
         var blockMap = nodes
-        blockMap.merge(staged.recordBlocks)
+        for op in ops { if let cid = op.cid, let bytes = staged.recordBlocks[cid] { blockMap.set(cid, bytes) } }
         blockMap.set(commit.cid, commit.bytes)
+        // What the new commit no longer reaches (docs/ARCHITECTURE.md, "Blocks"): the previous
+        // commit and the nodes of the old tree the new one does not hold; record blocks are
+        // counted by the paths holding them and go when none does.
+        var removed = try staged.tree.nodesRemoved(since: staged.base, newNodes: nodes)
+        removed.append(previous.cid)
+        var references: [CID: Int] = [:]
+        for op in ops {
+            if let cid = op.cid { references[cid, default: 0] += 1 }
+            if let prev = op.prev { references[prev, default: 0] -= 1 }
+        }
         let event = RepoEvent.Commit(repo: did, commit: commit, since: previous.commit.rev, carSlice: slice, ops: ops,
                                      prevData: previous.commit.data, time: AccountStore.timestamp())
-        let write = CommitWrite(commit: commit, blocks: blockMap, records: staged.changes, events: [.commit(event)])
+        let write = CommitWrite(commit: commit, blocks: blockMap, records: staged.changes, events: [.commit(event)],
+                                removedBlocks: removed, recordReferences: references.filter { $0.value != 0 })
         return (write, Head(tree: staged.tree, commit: commit))
     }
 

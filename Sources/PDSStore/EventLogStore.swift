@@ -88,14 +88,53 @@ public struct EventLogStore: Sendable {
         }
     }
 
-    /// Deletes events sequenced before `cutoff` and returns how many went. `sqlite_sequence` is left
-    /// alone (AUTOINCREMENT), so a seq is never reused (https://atproto.com/specs/event-stream, "never reuse a seq").
+    /// What a prune did.
+    public struct PruneReport: Sendable {
+        /// Events deleted.
+        public var removed = 0
+        /// Transactions it took.
+        public var batches = 0
+        /// The longest time one batch held the writer (its transaction, commit included).
+        public var longestBatch: Duration = .zero
+    }
+
+    /// Deletes events sequenced before `cutoff`, in batches of their own transactions so that a
+    /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). Batches start
+    /// at 64 events, double up to `batchSize` while one takes under a quarter of `batchBudget`,
+    /// and halve (down to 8) when one takes longer (event frames are large: deleting them frees
+    /// overflow pages, which SQLite reads to free). Between batches the writer is free for commits. `sqlite_sequence` is left alone (AUTOINCREMENT),
+    /// so a seq is never reused (https://atproto.com/specs/event-stream, "never reuse a seq").
     @discardableResult
-    public func prune(before cutoff: Date) async throws -> Int {
+    public func prune(before cutoff: Date, batchSize: Int = 500, batchBudget: Duration = .milliseconds(20)) async throws -> PruneReport {
         let stamp = AccountStore.timestamp(cutoff)
-        return try await database.pool.write { db in
-            try db.execute(sql: "DELETE FROM repo_seq WHERE sequenced_at < ?", arguments: [stamp])
-            return db.changesCount
+        var report = PruneReport()
+        var size = max(1, min(batchSize, 64))
+        let clock = ContinuousClock()
+        while true {
+            let limit = size
+            let (removed, took) = try await database.pool.writeWithoutTransaction { db -> (Int, Duration) in
+                var removed = 0
+                let took = try clock.measure {
+                    try db.inTransaction {
+                        try db.execute(sql: """
+                            DELETE FROM repo_seq WHERE seq IN (SELECT seq FROM repo_seq WHERE sequenced_at < ? LIMIT ?)
+                            """, arguments: [stamp, limit])
+                        removed = db.changesCount
+                        return .commit
+                    }
+                }
+                return (removed, took)
+            }
+            report.removed += removed
+            report.batches += 1
+            report.longestBatch = max(report.longestBatch, took)
+            if removed < limit { return report }
+            if took > batchBudget {
+                size = max(size / 2, min(8, size))
+            } else if took < batchBudget / 4 {
+                size = min(size * 2, max(1, batchSize))
+            }
+            await Task.yield()
         }
     }
 }

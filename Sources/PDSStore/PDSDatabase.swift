@@ -1,3 +1,4 @@
+import ATData
 import Foundation
 import GRDB
 
@@ -99,7 +100,22 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("v5-login-failures") { db in
             try db.execute(sql: PDSSchema.v5)
         }
+        migrator.registerMigration("v6-block-refs") { db in
+            try db.execute(sql: PDSSchema.v6)
+            try countRecordReferences(db)
+        }
         return migrator
+    }
+
+    /// Migration v6: sets `repo_block.refs` of every record block the record index names to the
+    /// number of paths holding it (the index stores CIDs as text, the blocks as bytes).
+    static func countRecordReferences(_ db: Database) throws {
+        let update = try db.makeStatement(sql: "UPDATE repo_block SET refs = ? WHERE cid = ?")
+        let rows = try Row.fetchAll(db, sql: "SELECT cid, COUNT(*) AS paths FROM record GROUP BY cid")
+        for row in rows {
+            guard let cid = try? CID(string: row["cid"]) else { continue }
+            try update.execute(arguments: [row["paths"] as Int, Data(cid.bytes)])
+        }
     }
 
     /// The names of the applied migrations, in order.

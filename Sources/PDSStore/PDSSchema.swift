@@ -203,4 +203,13 @@ enum PDSSchema {
             last_failure_at INTEGER NOT NULL
         );
         """
+
+    /// `repo_block.refs`: for record blocks, how many paths of the repository hold the record
+    /// (identical records under several paths share one block). A commit deletes a record block
+    /// when its count reaches 0 (docs/ARCHITECTURE.md, "Blocks"). NULL for MST nodes and commits,
+    /// and for blocks no path held when the migration ran (`PDSDatabase.countRecordReferences`
+    /// fills in the rest). Adding a column with no default rewrites nothing.
+    static let v6 = """
+        ALTER TABLE repo_block ADD COLUMN refs INTEGER;
+        """
 }

@@ -1,4 +1,5 @@
 import ATData
+import ATRepo
 import Foundation
 import GRDB
 
@@ -15,20 +16,34 @@ extension RepositoryStore {
         }
     }
 
-    /// `getRepo?since=`: every block added after `rev`, oldest rev first, handed to `body` one at
-    /// a time (the reference server's behaviour: blocks with `repoRev > since`). Reads on a
-    /// read-only connection of its own, in one snapshot, so a long export never holds up the
-    /// writer or the pool's readers.
-    public func blocks(since rev: String, _ body: (CID, [UInt8]) throws -> Void) throws {
+    /// `getRepo?since=`: the current commit, then every block added after `rev`, oldest rev first,
+    /// handed to `body` one at a time (the reference server's behaviour: blocks with
+    /// `repoRev > since`; blocks later commits replaced are gone, docs/ARCHITECTURE.md "Blocks").
+    /// Reads on a read-only connection of its own, in one snapshot, so a long export never holds
+    /// up the writer or the pool's readers, and the commit and blocks agree. Returns false, having
+    /// called nothing, when there is no repository.
+    @discardableResult
+    public func blocks(since rev: String, commit: (SignedCommit) throws -> Void, _ body: (CID, [UInt8]) throws -> Void) throws -> Bool {
         let queue = try database.openReadOnlyConnection(label: "pds.export")
-        try queue.read { db in
+        return try queue.read { db in
+            guard let head = try Self.head(in: db, blocks: TransactionBlockSource(db: db)) else { return false }
+            try commit(head)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT cid, content FROM repo_block WHERE repo_rev > ? ORDER BY repo_rev, cid", arguments: [rev])
             while let row = try rows.next() {
                 let cidData: Data = row["cid"]
+                let cid = try CID(bytes: Array(cidData))
+                if cid == head.cid { continue }
                 let content: Data = row["content"]
-                try body(try CID(bytes: Array(cidData)), Array(content))
+                try body(cid, Array(content))
             }
+            return true
         }
+    }
+
+    /// The current commit as `db`'s transaction sees it.
+    static func head(in db: Database, blocks: some BlockSource) throws -> SignedCommit? {
+        guard let text = try String.fetchOne(db, sql: "SELECT cid FROM repo_root LIMIT 1") else { return nil }
+        return try SignedCommit(bytes: try blocks.requireBlock(try CID(string: text)))
     }
 }

@@ -34,12 +34,24 @@ public struct CommitWrite: Sendable {
     /// The firehose events of the commit. They are encoded inside the transaction, once their
     /// sequence numbers are assigned, so the stored frame carries its own `seq`.
     public var events: [RepoEvent]
+    /// Blocks the new commit no longer reaches and no path can share: the previous commit and the
+    /// MST nodes it replaced. Deleted in the commit's transaction (docs/ARCHITECTURE.md, "Blocks").
+    public var removedBlocks: [CID]
+    /// Per record CID, how many paths gained it (positive) or lost it (negative) in this commit.
+    /// `repo_block.refs` counts the paths holding each record block (identical records under
+    /// several paths share one block); a block whose count reaches 0 is deleted in the same
+    /// transaction. A gained record's bytes must be in `blocks`. Record blocks in `blocks` without
+    /// an entry here are stored as before, uncounted.
+    public var recordReferences: [CID: Int]
 
-    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent]) {
+    public init(commit: SignedCommit, blocks: BlockMap, records: [RecordChange], events: [RepoEvent],
+                removedBlocks: [CID] = [], recordReferences: [CID: Int] = [:]) {
         self.commit = commit
         self.blocks = blocks
         self.records = records
         self.events = events
+        self.removedBlocks = removedBlocks
+        self.recordReferences = recordReferences
     }
 }
 
@@ -119,8 +131,17 @@ public struct RepositoryStore: Sendable {
         let now = AccountStore.timestamp()
         let insertBlock = try db.cachedStatement(
             sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
-        for (cid, bytes) in write.blocks {
+        for (cid, bytes) in write.blocks where write.recordReferences[cid] == nil {
             try insertBlock.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
+        }
+        // Records gaining paths: stored with their count, or counted up (a NULL count is a block
+        // no path held when migration v6 counted them).
+        for (cid, delta) in write.recordReferences where delta > 0 {
+            guard let bytes = write.blocks[cid] else { preconditionFailure("a gained record's block is not in the commit") }
+            try db.cachedStatement(sql: """
+                INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + excluded.refs
+                """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }
 
         var touchedBlobs = Set<String>()
@@ -172,6 +193,18 @@ public struct RepositoryStore: Sendable {
             }
         }
 
+        // Blocks the new tree no longer reaches (docs/ARCHITECTURE.md, "Blocks"): replaced nodes,
+        // the previous commit, and records no path holds any more.
+        if !write.removedBlocks.isEmpty {
+            let deleteBlock = try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ?")
+            for cid in write.removedBlocks { try deleteBlock.execute(arguments: [Data(cid.bytes)]) }
+        }
+        for (cid, delta) in write.recordReferences where delta < 0 {
+            try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?")
+                .execute(arguments: [delta, Data(cid.bytes)])
+            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND refs <= 0").execute(arguments: [Data(cid.bytes)])
+        }
+
         try db.cachedStatement(sql: """
                 INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
@@ -214,6 +247,19 @@ public struct RepositoryStore: Sendable {
     /// The collections that hold records.
     public func collections() throws -> [String] {
         try database.pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT collection FROM record ORDER BY collection") }
+    }
+
+    /// One indexed record's CID and bytes, read in one snapshot (a record deleted meanwhile is
+    /// absent, never a CID without its block).
+    public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
+        try database.pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?",
+                                                 arguments: [collection, rkey]),
+                  let cid = try? CID(string: text),
+                  let bytes = try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)])
+            else { return nil }
+            return (cid, Array(bytes))
+        }
     }
 
     /// A block's bytes.

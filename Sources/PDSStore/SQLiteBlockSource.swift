@@ -29,6 +29,16 @@ public final class SQLiteBlockSource: BlockSource, @unchecked Sendable {
     public func withSnapshot<T>(_ body: (any BlockSource) throws -> T) throws -> T {
         try queue.read { db in try body(TransactionBlockSource(db: db)) }
     }
+
+    /// `withSnapshot`, with the repository's current commit as of that snapshot (nil when there is
+    /// no repository). Commits delete the blocks they replace, so a walk must start from the
+    /// commit its snapshot holds, not from one read earlier.
+    public func withHeadSnapshot<T>(_ body: (SignedCommit?, any BlockSource) throws -> T) throws -> T {
+        try queue.read { db in
+            let source = TransactionBlockSource(db: db)
+            return try body(try RepositoryStore.head(in: db, blocks: source), source)
+        }
+    }
 }
 
 /// Blocks read through an open GRDB connection, valid only inside the `read` closure that

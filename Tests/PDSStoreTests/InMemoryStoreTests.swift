@@ -28,7 +28,7 @@ import Testing
         #expect(try RepoEvent.decode(stored[0].frame).seq == 2)
 
         // Pruning everything keeps the high-water mark: a seq is never reused.
-        #expect(try await log.prune(before: Date().addingTimeInterval(60)) == 3)
+        #expect(try await log.prune(before: Date().addingTimeInterval(60)).removed == 3)
         #expect(try await log.highWaterMark() == 3)
         #expect(try log.append([events[1]]) == [4])
         #expect(try await database.statistics().highWaterMark == 4)
@@ -59,7 +59,7 @@ import Testing
         // The block source is a connection of its own and sees the committed blocks.
         #expect(try repository.blockSource().block(recordCID) == record)
         var exported: [CID] = []
-        try repository.blocks(since: "") { cid, _ in exported.append(cid) }
+        try repository.blocks(since: "", commit: { exported.append($0.cid) }) { cid, _ in exported.append(cid) }
         #expect(Set(exported) == Set(blocks.map { $0.0 }))
         #expect(try await database.statistics().records == 1)
         let event = try #require(try await EventLogStore(database: database).events(after: 0, limit: 1, maxBytes: 1 << 20).first)

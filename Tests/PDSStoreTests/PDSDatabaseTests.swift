@@ -1,3 +1,4 @@
+import ATData
 import Foundation
 import GRDB
 import Testing
@@ -46,7 +47,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try PDSDatabase(directory: directory)
         let applied = try first.appliedMigrations()
-        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid", "v5-login-failures"])
+        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid", "v5-login-failures", "v6-block-refs"])
         try first.pool.write { db in
             try db.execute(sql: "INSERT INTO repo_seq (event_type, event, sequenced_at) VALUES ('commit', x'00', '2026')")
         }
@@ -67,7 +68,7 @@ import Testing
             try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171bb', 'rev2', 1, x'ff')")
         }
         let database = try PDSDatabase(directory: directory)
-        #expect(try database.appliedMigrations().contains("v4-block-rowid"))
+        #expect(try database.appliedMigrations().last == "v6-block-refs")
         try database.pool.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT hex(cid) AS cid, repo_rev, size, hex(content) AS content FROM repo_block ORDER BY cid")
             #expect(rows.map { $0["cid"] as String } == ["0171AA", "0171BB"])
@@ -78,6 +79,29 @@ import Testing
             let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT cid FROM repo_block WHERE repo_rev > 'rev1'")
             #expect(plan.contains { ($0["detail"] as String).contains("repo_block_rev") })
         }
+    }
+
+    /// v5 counts, for every record block, the paths holding it; other blocks keep a NULL count.
+    @Test func recordReferencesAreCountedOnMigration() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let shared = CID.dagCBOR(hashing: [0xa0]), single = CID.dagCBOR(hashing: [0xa1, 0x61, 0x61, 0x01])
+        let node = CID.dagCBOR(hashing: [0xa1, 0x61, 0x62, 0x02])
+        try Self.makeDatabase(in: directory, upTo: "v4-block-rowid") { db in
+            for cid in [shared, single, node] {
+                try db.execute(sql: "INSERT INTO repo_block (cid, repo_rev, size, content) VALUES (?, 'rev1', 1, x'00')",
+                               arguments: [Data(cid.bytes)])
+            }
+            for (rkey, cid) in [("a", shared), ("b", shared), ("c", single)] {
+                try db.execute(sql: "INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES ('app.bsky.feed.post', ?, ?, 'rev1', '2026')",
+                               arguments: [rkey, cid.string])
+            }
+        }
+        let database = try PDSDatabase(directory: directory)
+        let refs = try database.pool.read { db in
+            try [shared, single, node].map { try Int?.fetchOne(db, sql: "SELECT refs FROM repo_block WHERE cid = ?", arguments: [Data($0.bytes)]) ?? nil }
+        }
+        #expect(refs == [2, 1, nil])
     }
 
     @Test func sequenceNumbersAreNeverReused() throws {

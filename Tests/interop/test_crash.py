@@ -12,6 +12,12 @@ directory after every kill. Afterwards:
     prevData is the previous commit's data, its ops rebuild its MST root, and every acknowledged write
     is in it.
 
+Every fourth request deletes an earlier record (issue 16: every commit deletes the blocks it
+replaced, and a delete also its record's block), so kills land in commits with deletions too. Then,
+with the server stopped, the blocks in pds.sqlite are exactly those of the getRepo CAR (nothing
+unreachable stays, nothing reachable is missing); `pds compact` refuses while the server runs,
+compacts once it is stopped, and the repository verifies again from getRepo afterwards.
+
 Knobs: PDS_INTEROP_CRASH_KILLS (default 30), PDS_INTEROP_CRASH_SEED (default: random, printed on failure).
 """
 
@@ -20,6 +26,7 @@ import pathlib
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -119,7 +126,10 @@ class Writer(threading.Thread):
         self.server = server
         self.deadline = deadline
         self.halt = threading.Event()
-        self.acked = []          # (path, cid, commit rev, n) of every 200 answer
+        self.acked = []          # (path, cid, commit rev, n) of every 200 answer to a create
+        self.delete_attempts = set()   # paths a deleteRecord was sent for (answered or not)
+        self.deleted = set()           # paths whose deleteRecord was answered 200
+        self.rng = random.Random(SEED + 1)
         self.unexpected = []     # non-200 HTTP answers
         self.connection_errors = 0
         self.logins = 0
@@ -143,6 +153,22 @@ class Writer(threading.Thread):
                     token, self.did = session["accessJwt"], session["did"]
                     self.logins += 1
                 n += 1
+                candidates = [a for a in self.acked[-50:] if a[0] not in self.delete_attempts]
+                if n % 4 == 0 and candidates:
+                    path = self.rng.choice(candidates)[0]
+                    self.delete_attempts.add(path)
+                    collection, rkey = path.split("/")
+                    response = http.post(
+                        f"{url}/xrpc/com.atproto.repo.deleteRecord",
+                        json={"repo": self.did, "collection": collection, "rkey": rkey},
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                    if response.status_code == 200:
+                        self.deleted.add(path)
+                    else:
+                        self.unexpected.append(("deleteRecord", response.status_code, response.text[:200]))
+                        token = None
+                        time.sleep(0.02)
+                    continue
                 response = http.post(
                     f"{url}/xrpc/com.atproto.repo.createRecord",
                     json={"repo": self.did, "collection": COLLECTION,
@@ -216,19 +242,26 @@ def test_acknowledged_writes_survive_kill_9(private_server):
     assert not writer.unexpected, f"{ctx} non-200 answers to the writer: {writer.unexpected[:5]}"
     did = writer.did
 
-    # The repository: every acknowledged write, with its CID and content, and it verifies.
+    # The repository: every acknowledged write, with its CID and content, and it verifies. A
+    # record a delete was sent for may be gone (it must be if the delete was answered).
     key = repo_check.account_key(server, did)
     export = repo_check.fetch_repo(server, did, key)
-    lost = [(path, cid) for path, cid, _, _ in acked if path not in export.records]
+    kept = [a for a in acked if a[0] not in writer.delete_attempts]
+    lost = [(path, cid) for path, cid, _, _ in kept if path not in export.records]
     assert not lost, f"{ctx} {len(lost)} acknowledged writes lost, e.g. {lost[:5]}"
+    resurrected = sorted(writer.deleted & set(export.records))
+    assert not resurrected, f"{ctx} acknowledged deletes undone: {resurrected[:5]}"
+    assert writer.deleted, f"{ctx} no delete was acknowledged"
     changed = [(path, cid, repo_check.cid_str(export.records[path])) for path, cid, _, _ in acked
-               if repo_check.cid_str(export.records[path]) != cid]
+               if path in export.records and repo_check.cid_str(export.records[path]) != cid]
     assert not changed, f"{ctx} acknowledged writes with another CID now: {changed[:5]}"
-    for path, cid, _, n in acked:
+    for path, cid, _, n in kept:
         value = libipld.decode_dag_cbor(export.blocks[repo_check.cid_bytes(cid)])
         assert value["n"] == n, f"{ctx} {path} holds {value!r}, the client wrote n={n}"
-    assert len(export.records) >= len(acked)
+    assert len(export.records) >= len(kept)
     for path, cid, _, _ in last_before_kill:
+        if path in writer.delete_attempts:
+            continue
         collection, rkey = path.split("/")
         response = server.get("com.atproto.repo.getRecord", {"repo": did, "collection": collection, "rkey": rkey})
         assert response.status_code == 200, f"{ctx} getRecord {path}: {response.status_code} {response.text}"
@@ -262,7 +295,37 @@ def test_acknowledged_writes_survive_kill_9(private_server):
         assert commit is not None, f"{ctx} no #commit for the acknowledged write {path} (rev {rev})"
         assert [(op["action"], op["path"], repo_check.cid_str(op["cid"])) for op in commit["ops"]] == [
             ("create", path, cid)], f"{ctx} #commit {rev} does not carry the create of {path}"
-    print(f"crash test {ctx}: {KILLS} kills, {len(acked)} acknowledged writes, {len(export.records)} records, "
+    # Storage follows the live repository: with the server stopped, pds.sqlite holds exactly the
+    # blocks of the getRepo CAR (docs/ARCHITECTURE.md, "Blocks": nothing else is kept).
+    refused = subprocess.run([BINARY, "compact", "--data", str(server.data)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "in use by a running pds" in refused.stderr, (refused.returncode, refused.stderr)
+    server.stop()
+    stored = _stored_blocks(server.data / "pds.sqlite")
+    car_blocks = set(export.blocks)
+    unreachable, missing = stored - car_blocks, car_blocks - stored
+    assert not missing, f"{ctx} {len(missing)} blocks of the repository are not stored"
+    assert not unreachable, f"{ctx} {len(unreachable)} stored blocks the current commit does not reach"
+
+    # `pds compact` on the stopped server, then the repository verifies again.
+    compacted = subprocess.run([BINARY, "compact", "--data", str(server.data)], capture_output=True, text=True, timeout=300)
+    assert compacted.returncode == 0, f"pds compact failed: {compacted.stdout}\n{compacted.stderr}"
+    assert "integrity ok" in compacted.stdout and "Litestream" in compacted.stdout, compacted.stdout
+    assert not (server.data / "pds.sqlite.compact").exists()
+    server.start()
+    after = repo_check.fetch_repo(server, did, key)
+    assert after.records == export.records and after.cid == export.cid, f"{ctx} the repository changed in compaction"
+    assert _stored_blocks(server.data / "pds.sqlite") == car_blocks
+
+    print(f"crash test {ctx}: {KILLS} kills, {len(acked)} acknowledged writes, {len(writer.deleted)} deletes, {len(export.records)} records, "
           f"{len(seqs)} events, {writer.connection_errors} connection errors, {writer.logins} logins, "
           f"{time.monotonic() - started:.1f} s")
     assert time.monotonic() - started < WALL_LIMIT + 30, "the crash test ran too long"
+
+
+def _stored_blocks(path):
+    """The binary CIDs in `repo_block` (read-only; the server is stopped)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {bytes(row[0]) for row in connection.execute("SELECT cid FROM repo_block")}
+    finally:
+        connection.close()

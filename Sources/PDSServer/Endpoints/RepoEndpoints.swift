@@ -142,13 +142,14 @@ struct RepoEndpoints: Sendable {
             let wanted = params.optionalString("cid")
             if let wanted, (try? CID(string: wanted)) == nil { throw XRPCError.invalidRequest("cid must be a cid-string") }
             let uri = "at://\(account.did)/\(collection)/\(rkey)"
-            guard let cid = try repo.store.recordCID(collection: collection, rkey: rkey) else {
+            // CID and bytes from one snapshot: a commit deletes the blocks of records it removes.
+            guard let (cid, bytes) = try repo.store.record(collection: collection, rkey: rkey) else {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
             if let wanted, wanted != cid.string {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
-            return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try repo.store.recordJSON(cid)])
+            return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try RepositoryStore.recordJSON(bytes)])
         }
 
         router.query("com.atproto.repo.listRecords") { request, _ in
@@ -161,9 +162,11 @@ struct RepoEndpoints: Sendable {
             let page = try repo.store.listRecords(collection: collection, limit: limit, cursor: params.optionalString("cursor"), reverse: reverse)
             var records: [JSONValue] = []
             for entry in page {
+                // Skipped when a commit deleted it since the page was read.
+                guard let value = try repo.store.recordJSONIfPresent(entry.cid) else { continue }
                 records.append([
                     "uri": .string("at://\(account.did)/\(collection)/\(entry.rkey)"),
-                    "cid": .string(entry.cid.string), "value": try repo.store.recordJSON(entry.cid),
+                    "cid": .string(entry.cid.string), "value": value,
                 ])
             }
             var output: JSONObject = ["records": .array(records)]

@@ -4,7 +4,18 @@ import PDSStore
 extension RepositoryStore {
     /// A stored record as atproto JSON (a missing block is a server fault: the index names it).
     func recordJSON(_ cid: CID) throws -> JSONValue {
-        guard let bytes = try block(cid) else { throw XRPCError.internalError }
-        return try DAGCBOR.decode(bytes, limits: .init(maxDepth: 64)).jsonValue
+        guard let json = try recordJSONIfPresent(cid) else { throw XRPCError.internalError }
+        return json
+    }
+
+    /// A stored record as atproto JSON, nil when its block is gone (a commit deleted the record
+    /// after the index was read: commits delete the blocks they release).
+    func recordJSONIfPresent(_ cid: CID) throws -> JSONValue? {
+        try block(cid).map(Self.recordJSON)
+    }
+
+    /// Record bytes as atproto JSON.
+    static func recordJSON(_ bytes: [UInt8]) throws -> JSONValue {
+        try DAGCBOR.decode(bytes, limits: .init(maxDepth: 64)).jsonValue
     }
 }

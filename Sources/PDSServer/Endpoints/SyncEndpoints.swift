@@ -61,17 +61,25 @@ struct SyncEndpoints: Sendable {
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
             let writer = try repo.writer()
-            guard let commit = writer.currentCommit, let tree = writer.currentTree else { throw XRPCError.internalError }
-            // The proof: commit, the MST nodes on the path (proving presence or absence), the record.
-            var blocks = try tree.proofNodes(for: [path])
-            blocks.set(commit.cid, commit.bytes)
-            if let cid = try tree.get(path) {
-                guard let bytes = try repo.store.block(cid) else { throw XRPCError.internalError }
-                blocks.set(cid, bytes)
-            } else {
-                throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
+            // The proof: commit, the MST nodes on the path (proving presence or absence), the
+            // record. A commit landing meanwhile may delete nodes of the tree read here (they are
+            // loaded lazily): then the proof is built again from the new tree.
+            for attempt in 1...3 {
+                guard let commit = writer.currentCommit, let tree = writer.currentTree else { throw XRPCError.internalError }
+                do {
+                    var blocks = try tree.proofNodes(for: [path])
+                    blocks.set(commit.cid, commit.bytes)
+                    guard let cid = try tree.get(path) else {
+                        throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
+                    }
+                    guard let bytes = try repo.store.block(cid) else { throw RepoError.missingBlock(cid) }
+                    blocks.set(cid, bytes)
+                    return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
+                } catch RepoError.missingBlock where attempt < 3 {
+                    continue
+                }
             }
-            return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
+            throw XRPCError.internalError
         }
 
         router.query("com.atproto.sync.getBlocks") { request, _ in
@@ -101,20 +109,22 @@ struct SyncEndpoints: Sendable {
     func registerExports(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getRepo", rateLimit: .getRepo) { request, _ in
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
-            let commit = try repo.currentCommit()
+            _ = try repo.currentCommit()
             let source = try repo.store.blockSource()
             let pipe = ChunkPipe()
             if let since = request.params.optionalString("since") {
                 guard (try? TID(since)) != nil else { throw XRPCError.invalidRequest("since must be a TID") }
                 let store = repo.store
                 pipe.startProducer { pipe in
-                    try Self.streamDiff(since: since, commit: commit, repository: store, into: pipe)
+                    try Self.streamDiff(since: since, repository: store, into: pipe)
                 }
             } else {
                 pipe.startProducer { pipe in
-                    // One read transaction for the whole walk; no dedup set, so memory stays flat
-                    // however many records there are.
-                    try source.withSnapshot { snapshot in
+                    // One read transaction for the whole walk, from the commit that snapshot
+                    // holds (commits delete the nodes they replace); no dedup set, so memory stays
+                    // flat however many records there are.
+                    try source.withHeadSnapshot { commit, snapshot in
+                        guard let commit else { throw XRPCError.internalError }
                         try RepoExport.stream(commit: commit, store: snapshot, deduplicateRecords: false) { chunk in
                             try pipe.put(chunk)
                         }
@@ -154,14 +164,16 @@ struct SyncEndpoints: Sendable {
     }
 
     /// `getRepo?since=`: the commit plus every block added after `since`, paged out of SQLite
-    /// (the reference server's behaviour: blocks with `repoRev > since`).
-    static func streamDiff(since: String, commit: SignedCommit, repository: RepositoryStore, into pipe: ChunkPipe) throws {
-        var writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
-        try writer.write(cid: commit.cid, bytes: commit.bytes)
-        try repository.blocks(since: since) { cid, bytes in
-            if cid == commit.cid { return }
-            try writer.write(cid: cid, bytes: bytes)
+    /// (the reference server's behaviour: blocks with `repoRev > since`). The commit is the one of
+    /// the export's own snapshot: blocks a later commit replaced are gone (docs/ARCHITECTURE.md, "Blocks").
+    static func streamDiff(since: String, repository: RepositoryStore, into pipe: ChunkPipe) throws {
+        var writer: CARWriter?
+        try repository.blocks(since: since, commit: { commit in
+            writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
+            try writer?.write(cid: commit.cid, bytes: commit.bytes)
+        }) { cid, bytes in
+            try writer?.write(cid: cid, bytes: bytes)
         }
-        try writer.finish()
+        try writer?.finish()
     }
 }
