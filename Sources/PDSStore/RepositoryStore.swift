@@ -144,8 +144,34 @@ public struct RepositoryStore: Sendable {
                 """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }
 
+        let touchedBlobs = try indexRecords(write.records, rev: rev, now: now, in: db)
+
+        // A blob whose last reference went away is deleted (the reference PDS, GC on delete).
+        var orphaned: [CID] = []
+        for key in touchedBlobs {
+            let stillUsed = try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1"), arguments: [key]) != nil
+            if !stillUsed {
+                try db.cachedStatement(sql: "DELETE FROM blob WHERE cid = ?").execute(arguments: [key])
+                if let cid = try? CID(string: key) { orphaned.append(cid) }
+            }
+        }
+
+        try removeBlocks(write, in: db)
+
+        try db.cachedStatement(sql: """
+                INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
+                """).execute(arguments: [did, write.commit.cid.string, rev, now])
+
+        let sequenceNumbers = try EventLogStore.appendEvents(write.events, in: db)
+        return CommitOutcome(sequenceNumbers: sequenceNumbers, orphanedBlobs: orphaned)
+    }
+
+    /// Updates the record index and the blob references of `changes`; returns the blobs whose
+    /// references were dropped (candidates for deletion).
+    static func indexRecords(_ changes: [RecordChange], rev: String, now: String, in db: Database) throws -> Set<String> {
         var touchedBlobs = Set<String>()
-        for change in write.records {
+        for change in changes {
             // The old record's blob references go; the new record's come.
             if change.replacesRecord {
                 let previous = try String.fetchAll(try db.cachedStatement(sql: "SELECT blob_cid FROM record_blob WHERE collection = ? AND rkey = ?"),
@@ -183,16 +209,11 @@ public struct RepositoryStore: Sendable {
             }
         }
 
-        // A blob whose last reference went away is deleted (the reference PDS, GC on delete).
-        var orphaned: [CID] = []
-        for key in touchedBlobs {
-            let stillUsed = try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM record_blob WHERE blob_cid = ? LIMIT 1"), arguments: [key]) != nil
-            if !stillUsed {
-                try db.cachedStatement(sql: "DELETE FROM blob WHERE cid = ?").execute(arguments: [key])
-                if let cid = try? CID(string: key) { orphaned.append(cid) }
-            }
-        }
+        return touchedBlobs
+    }
 
+    /// Deletes the blocks the new tree no longer reaches.
+    static func removeBlocks(_ write: CommitWrite, in db: Database) throws {
         // Blocks the new tree no longer reaches (docs/ARCHITECTURE.md, "Blocks"): replaced nodes,
         // the previous commit, and records no path holds any more.
         if !write.removedBlocks.isEmpty {
@@ -204,14 +225,6 @@ public struct RepositoryStore: Sendable {
                 .execute(arguments: [delta, Data(cid.bytes)])
             try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND refs <= 0").execute(arguments: [Data(cid.bytes)])
         }
-
-        try db.cachedStatement(sql: """
-                INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at
-                """).execute(arguments: [did, write.commit.cid.string, rev, now])
-
-        let sequenceNumbers = try EventLogStore.appendEvents(write.events, in: db)
-        return CommitOutcome(sequenceNumbers: sequenceNumbers, orphanedBlobs: orphaned)
     }
 
     // MARK: Record index reads
