@@ -383,7 +383,7 @@ struct LoopbackHTTPServer {
         let server = try await LoopbackHTTPServer.start()
         defer { Task { await server.stop() } }
         do {
-            let response = try await client.stream(OutboundRequest(url: url(server, "/endless")))
+            let response = try await client.stream(OutboundRequest(url: url(server, "/endless"), timeout: 30))
             var seen = 0
             for try await chunk in response.body {
                 seen += chunk.count
@@ -391,10 +391,10 @@ struct LoopbackHTTPServer {
             }
             #expect(seen > 100_000)
         }
-        #expect(await server.eventually { $0.endlessClosed == 1 }, "the server's endless response kept its connection")
+        #expect(await server.eventually(30) { $0.endlessClosed == 1 }, "the server's endless response kept its connection")
 
         // A consuming task that is cancelled (the proxy's client went away) closes it too.
-        let response = try await client.stream(OutboundRequest(url: url(server, "/endless")))
+        let response = try await client.stream(OutboundRequest(url: url(server, "/endless"), timeout: 30))
         let reader = Task {
             var seen = 0
             for try await chunk in response.body { seen += chunk.count }
@@ -403,7 +403,7 @@ struct LoopbackHTTPServer {
         try await Task.sleep(for: .milliseconds(200))
         reader.cancel()
         _ = await reader.result
-        #expect(await server.eventually { $0.endlessClosed == 2 }, "a cancelled reader left the connection open")
+        #expect(await server.eventually(30) { $0.endlessClosed == 2 }, "a cancelled reader left the connection open")
     }
 
     // MARK: TLS
