@@ -103,14 +103,14 @@ let package = Package(
         .target(
             name: "PDSStore",
             dependencies: [
-                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync",
+                "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // Backups: the S3 client and SigV4, the blob mirror service, `pds restore`. No Hummingbird.
         .target(
             name: "PDSBackup",
             dependencies: [
-                "ATCrypto", "ATData", "PDSStore", "PDSNetwork",
+                "ATCrypto", "ATData", "Multiformats", "PDSStore", "PDSNetwork",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "PDSAppliance",
             dependencies: [
-                "ATCrypto", "ATIdentity", "ATSyntax", "ACME", "OpenSSLNIO", "PDSStore", "PDSNetwork", "PDSBackup", "PDSCore", "PDSServer",
+                "ATCrypto", "ATIdentity", "ATSyntax", "Multiformats", "ACME", "OpenSSLNIO", "PDSStore", "PDSNetwork", "PDSBackup", "PDSCore", "PDSServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
         .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity", "ATSyntax", "TestSupport"]),
-        .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "TestSupport"]),
+        .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "PDSCore", "ATRepo", "ATCrypto", "ATData", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
         .testTarget(name: "ATIdentityTests", dependencies: ["ATIdentity", "ATData", "ATCrypto", "ATSyntax", "TestSupport"]),

@@ -1,5 +1,6 @@
 import ATCrypto
 import ATData
+import Multiformats
 
 /// Inter-service auth tokens (https://atproto.com/specs/xrpc#inter-service-authentication-jwt):
 /// short ES256K/ES256 JWTs `{iss, aud, exp, iat, lxm?, jti}` signed with the issuing account's
@@ -13,7 +14,7 @@ public enum ServiceAuthToken {
             "iss": .string(issuer),
             "aud": .string(audience),
             "exp": .number(JSONNumber(issuedAt + lifetime)),
-            "jti": .string(hex(SecureRandom.bytes(16))),
+            "jti": .string(Base16.encode(SecureRandom.bytes(16))),
         ]
         if let lxm { claims["lxm"] = .string(lxm) }
         return try JWT.sign(type: "JWT", claims: claims, key: key)
@@ -49,16 +50,5 @@ public enum ServiceAuthToken {
             throw .serviceToken(name: "BadJwtSignature", message: "jwt signature does not match jwt issuer")
         }
         guard let jti = jwt.string("jti"), !jti.isEmpty else { throw .serviceToken(name: "BadJwt", message: "jwt has no jti") }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,7 +1,7 @@
-import PDSCore
 import ATIdentity
 import ATSyntax
 import Foundation
+import PDSCore
 import PDSServer
 import PDSStore
 

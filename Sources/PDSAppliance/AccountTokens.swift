@@ -1,5 +1,5 @@
-import PDSCore
 import Foundation
+import PDSCore
 import PDSServer
 import PDSStore
 

@@ -1,8 +1,9 @@
 import ATCrypto
 import Foundation
-import PDSServer
 import Logging
+import Multiformats
 import PDSCore
+import PDSServer
 import PDSStore
 
 /// `pds init`: everything a new appliance needs, created in one go — the data directory, the
@@ -170,7 +171,7 @@ public enum ApplianceInit {
         let did = try await AccountBootstrap.create(state: state, handle: options.handle, password: options.password, email: options.email)
         var secret = recovery.privateKeyBytes
         defer { secret.zeroize() }
-        return Result(did: did, handle: options.handle.lowercased(), recoveryKeyHex: secret.map { String(format: "%02x", $0) }.joined(),
+        return Result(did: did, handle: options.handle.lowercased(), recoveryKeyHex: Base16.encode(secret),
                       recoveryDIDKey: recovery.didKey)
     }
 }

@@ -1,11 +1,10 @@
-import PDSCore
 import ATCrypto
 import ATIdentity
 import ATSyntax
 import Foundation
-import PDSServer
 import Logging
 import PDSCore
+import PDSServer
 import PDSStore
 
 /// First-start set-up for `pds dev`: keys, a local (unpublished) did:plc, and the account.

@@ -1,12 +1,12 @@
-import PDSNetwork
-import ATCrypto
 import ACME
+import ATCrypto
 import ATIdentity
 import Foundation
-import PDSServer
 import Logging
 import OpenSSLNIO
 import PDSCore
+import PDSNetwork
+import PDSServer
 
 /// `pds doctor`: checks what a self-hoster usually gets wrong (the reference PDS) and says how
 /// to fix each problem: config, key unlock, DNS for the hostname and the handle, the TLS

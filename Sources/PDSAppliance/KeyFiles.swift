@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import Multiformats
 import PDSServer
 
 /// The server's private keys as age-encrypted files in `<data>/keys/` (`signing.age`,
@@ -57,7 +58,7 @@ public struct KeyFiles: Sendable {
     static func encode(_ key: any SigningKey) -> String {
         var bytes = key.privateKeyBytes
         defer { bytes.zeroize() }
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Base16.encode(bytes)
         return (key.algorithm == .es256 ? "p256:" : "") + hex + "\n"
     }
 
@@ -66,7 +67,7 @@ public struct KeyFiles: Sendable {
         var algorithm = SignatureAlgorithm.es256k
         if text.hasPrefix("p256:") { algorithm = .es256; text.removeFirst(5) }
         if text.hasPrefix("k256:") { text.removeFirst(5) }
-        guard text.count == 64, let bytes = Self.hexBytes(text) else {
+        guard text.count == 64, let bytes = Base16.decode(text) else {
             throw Problem(description: "key file \(path) does not hold a 32-byte hex private key")
         }
         var secret = bytes
@@ -75,25 +76,6 @@ public struct KeyFiles: Sendable {
             return try algorithm.privateKey(fromBytes: secret)
         } catch {
             throw Problem(description: "key file \(path): \(error)")
-        }
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let high = iterator.next(), let low = iterator.next() {
-            guard let h = hexValue(high), let l = hexValue(low) else { return nil }
-            bytes.append(h << 4 | l)
-        }
-        return bytes
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 

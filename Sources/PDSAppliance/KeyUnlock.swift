@@ -1,6 +1,6 @@
-import PDSCore
 import ATCrypto
 import Foundation
+import PDSCore
 import PDSServer
 
 /// Where the secret that opens the age-encrypted key files comes from (`pds serve`), in order:

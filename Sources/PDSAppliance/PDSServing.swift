@@ -1,9 +1,9 @@
-import PDSCore
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import PDSBackup
+import PDSCore
 import PDSServer
 
 /// Runs the application as the configuration says: plain HTTP (`PDS_TLS=off`, dev, or behind a

@@ -1,8 +1,8 @@
-import PDSNetwork
 import ATCrypto
 import ATData
 import Foundation
 import Logging
+import Multiformats
 import NIOPosix
 import PDSNetwork
 import PDSStore
@@ -160,7 +160,7 @@ public struct BlobMirrorService: Service {
         guard cid.codec == CID.Codec.raw, cid.hashCode == CID.sha256Code, Array(cid.digest) == digest else {
             throw MirrorError.contentMismatch(path)
         }
-        try await client.putObject(key: config.key(for: item.cid), body: bytes, payloadHash: SigV4Signer.hex(digest))
+        try await client.putObject(key: config.key(for: item.cid), body: bytes, payloadHash: Base16.encode(digest))
         return true
     }
 

@@ -1,7 +1,7 @@
-import PDSNetwork
 import ATCrypto
 import ATData
 import Foundation
+import Multiformats
 import PDSNetwork
 import PDSStore
 
@@ -197,7 +197,7 @@ public enum Restore {
         // custom HTTP client, measured with litestream 0.5.17); it has no CA option of its own, so drop the variable.
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AWS_CA_BUNDLE")
-        let logPath = NSTemporaryDirectory() + "pds-restore-litestream-\(SigV4Signer.hex(SecureRandom.bytes(8))).log"
+        let logPath = NSTemporaryDirectory() + "pds-restore-litestream-\(Base16.encode(SecureRandom.bytes(8))).log"
         defer { unlink(logPath) }
         let status: Int32
         do {
@@ -230,7 +230,7 @@ public enum Restore {
     /// Downloads one object into `blobs/tmp/`, checks it hashes to `cid`, fsyncs and renames it to
     /// `blobs/<cid>`. Returns the size, or nil (and writes nothing) when the bytes do not match.
     static func download(cid: CID, key: String, client: S3Client, store: BlobStore) async throws -> Int64? {
-        let temporaryPath = store.directory + "/tmp/restore-" + SigV4Signer.hex(SecureRandom.bytes(8))
+        let temporaryPath = store.directory + "/tmp/restore-" + Base16.encode(SecureRandom.bytes(8))
         let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Failure.io("open \(temporaryPath): \(String(cString: strerror(errno)))") }
         var closed = false

@@ -1,6 +1,6 @@
-import PDSNetwork
 import ATCrypto
 import Foundation
+import Multiformats
 import PDSNetwork
 
 /// The few S3 calls backup and restore need — PutObject, GetObject, DeleteObject, ListObjectsV2 —
@@ -43,7 +43,7 @@ public struct S3Client: Sendable {
     /// Uploads `body` as `key`. `payloadHash` is the body's hex SHA-256 if the caller has it.
     public func putObject(key: String, body: [UInt8], payloadHash: String? = nil,
                           contentType: String = "application/octet-stream") async throws {
-        let hash = payloadHash ?? SigV4Signer.hex(SHA256.hash(body))
+        let hash = payloadHash ?? Base16.encode(SHA256.hash(body))
         let response = try await send("PUT", key: key, body: body, payloadHash: hash, headers: [("Content-Type", contentType)])
         guard response.status == 200 else { throw S3Error(operation: "PutObject", key: key, response: response) }
     }

@@ -1,5 +1,6 @@
 import ATCrypto
 import Foundation
+import Multiformats
 
 /// AWS Signature Version 4 for S3 requests (header form, `AWS4-HMAC-SHA256`), as the AWS
 /// documentation "Authenticating Requests (AWS Signature Version 4)" describes:
@@ -25,7 +26,7 @@ public struct SigV4Signer: Sendable {
     }
 
     /// The SHA-256 of an empty payload (GET, DELETE, HEAD), hex.
-    public static let emptyPayloadHash = hex(SHA256.hash([UInt8]()))
+    public static let emptyPayloadHash = Base16.encode(SHA256.hash([UInt8]()))
 
     /// A request before signing. `path` is the raw (not yet encoded) path, `/bucket/key`;
     /// `query` holds raw names and values.
@@ -81,10 +82,10 @@ public struct SigV4Signer: Sendable {
             request.payloadHash,
         ].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hex(SHA256.hash(Array(canonicalRequest.utf8)))]
+        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Base16.encode(SHA256.hash(Array(canonicalRequest.utf8)))]
             .joined(separator: "\n")
         let key = Self.signingKey(secret: credentials.secretAccessKey, day: day, region: region, service: service)
-        let signature = Self.hex(HMAC.sha256(key: key, message: Array(stringToSign.utf8)))
+        let signature = Base16.encode(HMAC.sha256(key: key, message: Array(stringToSign.utf8)))
         let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), "
             + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
         return Signature(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signedHeaders: signedHeaders,
@@ -158,17 +159,6 @@ public struct SigV4Signer: Sendable {
                 out.append(digits[Int(byte >> 4)])
                 out.append(digits[Int(byte & 0x0f)])
             }
-        }
-        return out
-    }
-
-    /// Lowercase hex.
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef")
-        var out = ""
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
         }
         return out
     }

@@ -42,6 +42,9 @@ public final class PDSServices: Sendable {
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
+    /// Called after each transaction that sequenced events (by the writer or the identity
+    /// service): only then may the firehose send them, and the relays are told to come.
+    private let eventsSequenced: @Sendable ([Int64]) -> Void
 
     /// The network clients are built by the caller and injected: the appliance passes the NIO
     /// client and `CachedIdentityDirectory(NetworkIdentityDirectory(…))`
@@ -70,13 +73,14 @@ public final class PDSServices: Sendable {
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         let firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
         self.firehose = firehose
+        let eventsSequenced: @Sendable ([Int64]) -> Void = { [crawlNotifier] sequenceNumbers in
+            firehose.committed(sequenceNumbers)
+            crawlNotifier.eventsSequenced()
+        }
+        self.eventsSequenced = eventsSequenced
         identity = IdentityService(
             config: config, keys: keys, accounts: accounts, events: events, plc: plcDirectory,
-            directory: self.identityDirectory, logger: logger,
-            sequenced: { [crawlNotifier] sequenceNumbers in
-                firehose.committed(sequenceNumbers)
-                crawlNotifier.eventsSequenced()
-            })
+            directory: self.identityDirectory, logger: logger, sequenced: eventsSequenced)
     }
 
     /// The network identity directory with caches in front, as the server uses it.
@@ -105,22 +109,12 @@ public final class PDSServices: Sendable {
                         identity: networkIdentityDirectory(config: config, http: http, logger: logger))
     }
 
-    /// Announces events appended outside the repo writer (account status, identity).
-    public func eventsSequenced(_ sequenceNumbers: [Int64]) {
-        firehose.committed(sequenceNumbers)
-        crawlNotifier.eventsSequenced()
-    }
-
     /// The repository writer (created once the account exists; the writer needs its DID).
     public func repoWriter() throws -> RepoWriter {
         if let existing = writer.withLock({ $0 }) { return existing }
         guard let account = try accounts.account() else { throw RepoWriteError.repoNotFound(did: "(no account yet)") }
-        // onCommit runs after each commit's transaction: only then may the firehose send its events.
         let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
-                                     onCommit: { [firehose, crawlNotifier] sequenceNumbers in
-                                         firehose.committed(sequenceNumbers)
-                                         crawlNotifier.eventsSequenced()
-                                     })
+                                     onCommit: eventsSequenced)
         return writer.withLock { current in
             if let current { return current }
             current = created

@@ -1,8 +1,8 @@
-import PDSCore
 import Foundation
 import Hummingbird
-import PDSStore
 import NIOCore
+import PDSCore
+import PDSStore
 import Synchronization
 
 /// Counters for `/metrics` (Prometheus text format 0.0.4), served only when

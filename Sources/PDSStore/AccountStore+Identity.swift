@@ -2,6 +2,7 @@ import ATCrypto
 import ATSync
 import Foundation
 import GRDB
+import Multiformats
 
 extension AccountStore {
     /// Sets the handle and sequences the `#identity` event in the same transaction, so the
@@ -20,7 +21,7 @@ extension AccountStore {
 
     /// Stores a fresh token for `purpose` (replacing any earlier one), valid for `lifetime` seconds.
     public func storeToken(_ token: String, purpose: String, lifetime: Int64 = 15 * 60, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
-        let hash = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = Base16.encode(SHA256.hash(Array(token.utf8)))
         try database.pool.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO email_token (purpose, token_hash, expires_at) VALUES (?, ?, ?)",
                            arguments: [purpose, hash, now + lifetime])
@@ -29,7 +30,7 @@ extension AccountStore {
 
     /// Consumes the token for `purpose` if `token` matches and has not expired. One use only.
     public func consumeToken(_ token: String, purpose: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
-        let hash = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = Base16.encode(SHA256.hash(Array(token.utf8)))
         return try database.pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT token_hash, expires_at FROM email_token WHERE purpose = ?", arguments: [purpose])
             else { return false }

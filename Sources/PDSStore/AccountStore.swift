@@ -2,6 +2,7 @@ import ATCrypto
 import ATSyntax
 import Foundation
 import GRDB
+import Multiformats
 import Synchronization
 
 /// The account row.
@@ -167,7 +168,7 @@ public struct AccountStore: Sendable {
     /// The storage id of a refresh token's `jti`: its SHA-256, so the database never holds a
     /// usable token identifier.
     public static func tokenID(jti: String) -> String {
-        SHA256.hash(Array(jti.utf8)).map { String(format: "%02x", $0) }.joined()
+        Base16.encode(SHA256.hash(Array(jti.utf8)))
     }
 
     /// Records a new refresh token.

@@ -1,8 +1,8 @@
-import PDSCore
 import ArgumentParser
 import Foundation
 import Logging
 import PDSAppliance
+import PDSCore
 import PDSServer
 
 /// `pds init`: sets up a new appliance (at most five questions; each has a flag for scripts).

@@ -1,10 +1,10 @@
-import PDSCore
 import ACME
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import PDSCore
 @testable import PDSServer
 import TestSupport
 import Testing

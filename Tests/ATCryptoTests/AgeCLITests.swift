@@ -1,7 +1,7 @@
 import ATCrypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Interoperability with the real `age` CLI (Debian age 1.1.1; CI installs it). Without it these
 /// tests are skipped with the reason; under CI (`SharedVectors.required`) they fail with instructions.

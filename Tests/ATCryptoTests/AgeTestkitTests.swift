@@ -1,7 +1,7 @@
 import ATCrypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The C2SP/CCTV age testkit (shared/vectors/age/testkit, see its README.md and NOTES.md): every
 /// non-post-quantum vector must give its exact outcome class, and the SHA-256 of all plaintext

@@ -1,8 +1,8 @@
 import ATCrypto
 import Foundation
 import Multiformats
-import Testing
 import TestSupport
+import Testing
 
 /// Files made by the real age 1.1.1 CLI (shared/vectors/age/cli, see its README.md), their
 /// step-by-step traces, key encodings, and round-trip / tamper properties.

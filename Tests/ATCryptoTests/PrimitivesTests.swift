@@ -1,6 +1,6 @@
 import ATCrypto
-import Testing
 import TestSupport
+import Testing
 
 /// RFC vectors for the OpenSSL-backed primitives (values from the RFCs; cross-checked with Python's
 /// `cryptography` package when these tests were written).

@@ -1,6 +1,6 @@
 import ATData
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BlobRefTests {
     let rawCID = "bafkreiccldh766hwcnuxnf2wh6jgzepf2nlu2lvcllt63eww5p6chi4ity"

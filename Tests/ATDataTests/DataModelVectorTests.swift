@@ -1,8 +1,8 @@
 import ATData
 import Foundation
 import Multiformats
-import Testing
 import TestSupport
+import Testing
 
 /// The shared data-model vectors (interop-tests and the extra lex-cbor set), read with our own
 /// JSON parser so number spellings such as `123.0` reach the code under test unchanged.

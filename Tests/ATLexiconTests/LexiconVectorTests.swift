@@ -1,8 +1,8 @@
 import ATData
 import ATLexicon
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The interop Lexicon vectors: schema-document validity, and record data validated against the
 /// example catalog (`vectors/interop/lexicon`).

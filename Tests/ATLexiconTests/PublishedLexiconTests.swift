@@ -1,8 +1,8 @@
 import ATData
 import ATLexicon
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The published Lexicons (`../shared/lexicons`, read at test time): our parser accepts all of them,
 /// and the built-in catalog says exactly what they say about every definition it holds.

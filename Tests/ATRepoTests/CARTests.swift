@@ -2,8 +2,8 @@ import ATData
 @testable import ATRepo
 import Foundation
 import Multiformats
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct CARTests {
     @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))

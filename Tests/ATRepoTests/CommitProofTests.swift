@@ -1,8 +1,8 @@
 import ATData
 @testable import ATRepo
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct CommitProofTests {
     /// Every case of interop/firehose/commit-proof-fixtures.json: roots before and after, the

@@ -1,8 +1,8 @@
 import ATData
 @testable import ATRepo
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MSTVectorTests {
     @Test(.enabled(if: SharedVectors.enabled, "needs the interop vectors: ../shared or PDS_SHARED_DIR"))

@@ -2,8 +2,8 @@ import ATCrypto
 import ATData
 @testable import ATRepo
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RepoFixtureTests {
     /// greenground.repo.car: a tiny v3 repo. Walk its whole MST with verification, check every

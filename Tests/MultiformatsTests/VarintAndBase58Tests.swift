@@ -47,3 +47,21 @@ import Testing
         #expect(throws: MultiformatsError.unsupportedMultibase("f")) { try Multibase.decode("f0102") }
     }
 }
+
+@Suite struct Base16Tests {
+    // RFC 4648 §10 test vectors (base16), lowercase on output.
+    @Test func rfc4648Vectors() {
+        let vectors = ["": "", "f": "66", "fo": "666f", "foo": "666f6f", "foob": "666f6f62", "fooba": "666f6f6261", "foobar": "666f6f626172"]
+        for (plain, hex) in vectors {
+            #expect(Base16.encode(Array(plain.utf8)) == hex)
+            #expect(Base16.decode(hex) == Array(plain.utf8))
+            #expect(Base16.decode(hex.uppercased()) == Array(plain.utf8))
+        }
+    }
+
+    @Test func malformedTextIsRefused() {
+        #expect(Base16.decode("abc") == nil)
+        #expect(Base16.decode("zz") == nil)
+        #expect(Base16.decode("0g") == nil)
+    }
+}

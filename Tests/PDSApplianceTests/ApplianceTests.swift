@@ -1,6 +1,6 @@
-import PDSCore
 import Foundation
 @testable import PDSAppliance
+import PDSCore
 @testable import PDSNetwork
 import PDSServer
 import PDSStore

@@ -3,10 +3,10 @@ import ATData
 import ATRepo
 import Foundation
 import Logging
-import PDSCore
-import Testing
 @testable import PDSAppliance
+import PDSCore
 @testable import PDSStore
+import Testing
 
 /// `pds compact` (issue 16): refuses while the data directory is locked, sweeps unreachable
 /// blocks, prunes old events, and leaves a database whose repository verifies.

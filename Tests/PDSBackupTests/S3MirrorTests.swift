@@ -1,11 +1,11 @@
-@testable import PDSNetwork
 import ATData
 import Foundation
 import Logging
-import Testing
 @testable import PDSBackup
-import TestSupport
+@testable import PDSNetwork
 @testable import PDSStore
+import TestSupport
+import Testing
 
 /// The S3 client, the blob mirror service and restore's blob download against a real
 /// S3-compatible server (moto) that verifies SigV4 signatures.

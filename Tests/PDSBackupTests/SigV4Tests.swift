@@ -1,8 +1,9 @@
 import ATCrypto
 import Foundation
-import Testing
+import Multiformats
 @testable import PDSBackup
 import PDSNetwork
+import Testing
 
 /// SigV4 against the worked examples AWS publishes for S3 ("Examples: Signature Calculations in
 /// AWS Signature Version 4", header-based auth, bucket `examplebucket`, 2013-05-24) and the
@@ -43,7 +44,7 @@ import PDSNetwork
 
     @Test func putObjectEncodesThePathAndSignsThePayloadHash() {
         let body = Array("Welcome to Amazon S3.".utf8)
-        let hash = SigV4Signer.hex(SHA256.hash(body))
+        let hash = Base16.encode(SHA256.hash(body))
         #expect(hash == "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072")
         let request = SigV4Signer.Request(
             method: "PUT", host: Self.host, path: "/test$file.text",
@@ -73,7 +74,7 @@ import PDSNetwork
 
     @Test func signingKeyDerivationMatchesTheAWSExample() {
         let key = SigV4Signer.signingKey(secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", day: "20120215", region: "us-east-1", service: "iam")
-        #expect(SigV4Signer.hex(key) == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d")
+        #expect(Base16.encode(key) == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d")
     }
 
     @Test func encodingAndHeaderCanonicalisation() {

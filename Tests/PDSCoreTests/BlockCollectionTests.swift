@@ -4,9 +4,9 @@ import ATRepo
 import ATSync
 import Foundation
 import Logging
-import Testing
 @testable import PDSCore
 @testable import PDSStore
+import Testing
 
 /// Issue 16: each commit deletes, in its own transaction, the blocks the new tree no longer
 /// reaches, so the stored blocks are exactly the current commit, its MST nodes and its records.

@@ -2,10 +2,10 @@ import ATData
 import ATSync
 import Foundation
 import Logging
-import Synchronization
-import Testing
 @testable import PDSCore
 @testable import PDSStore
+import Synchronization
+import Testing
 
 /// The firehose hub without a socket: subscriptions read the event log that the repo writer fills.
 @Suite struct FirehoseHubTests {

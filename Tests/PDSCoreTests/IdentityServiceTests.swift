@@ -3,10 +3,10 @@ import ATIdentity
 import ATSyntax
 import Foundation
 import Logging
-import Testing
 @testable import PDSCore
 import PDSNetwork
 @testable import PDSStore
+import Testing
 
 /// The identity service with an injected directory (no network): handle resolution is checked
 /// both ways, and a stacked cache answers from memory until asked for a fresh answer.

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
-import Testing
 @testable import PDSCore
 @testable import PDSStore
+import Synchronization
+import Testing
 
 /// The IP-independent login defence: counted failures, delays, the lock, its window, a success
 /// resetting it, persistence across a restart, and the operator's reset.

@@ -4,9 +4,9 @@ import ATRepo
 import ATSync
 import Foundation
 import Logging
-import Testing
 @testable import PDSCore
 @testable import PDSStore
+import Testing
 
 /// The repo writer on an in-memory database, without HTTP: commits, swaps, events, atomicity, restart.
 @Suite struct RepoWriterTests {

@@ -1,8 +1,8 @@
 import ATData
 import Foundation
-import Testing
 @testable import PDSServer
 @testable import PDSStore
+import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

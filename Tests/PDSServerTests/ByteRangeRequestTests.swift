@@ -1,5 +1,5 @@
-import Testing
 @testable import PDSServer
+import Testing
 
 /// `Range` header interpretation (RFC 9110 §14).
 @Suite struct ByteRangeRequestTests {

@@ -1,4 +1,3 @@
-@testable import PDSNetwork
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,11 +1,10 @@
-import PDSCore
-@testable import PDSNetwork
 import ATCrypto
 import ATIdentity
 import ATSyntax
 import Foundation
 import Logging
 import PDSAppliance
+import PDSCore
 @testable import PDSNetwork
 @testable import PDSServer
 import Synchronization

@@ -1,9 +1,9 @@
 import Foundation
 import HTTPTypes
-import Synchronization
-import Testing
 @testable import PDSCore
 @testable import PDSServer
+import Synchronization
+import Testing
 
 /// Token-bucket maths, the headers, all-or-nothing charges, bounded memory, exemptions, the
 /// client address behind trusted proxies, and the configuration keys.

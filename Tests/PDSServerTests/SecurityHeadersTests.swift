@@ -3,8 +3,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOEmbedded
-import Testing
 @testable import PDSServer
+import Testing
 
 /// The response headers the middleware adds: HSTS only when this process serves TLS, and CSP,
 /// frame denial and nosniff on every HTML response.

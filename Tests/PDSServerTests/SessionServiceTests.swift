@@ -6,10 +6,10 @@ import HTTPTypes
 import Hummingbird
 import Multiformats
 import NIOCore
-import Testing
 @testable import PDSCore
 @testable import PDSServer
 @testable import PDSStore
+import Testing
 
 /// Session JWTs: claims, expiry, forgery, rotation with its grace period, app-password scopes.
 @Suite struct SessionTokensTests {

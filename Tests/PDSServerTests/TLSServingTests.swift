@@ -1,4 +1,3 @@
-import PDSCore
 import ATData
 import ATSyntax
 import Foundation
@@ -7,6 +6,7 @@ import Logging
 import NIOCore
 import OpenSSLNIO
 import PDSAppliance
+import PDSCore
 @testable import PDSServer
 import PDSStore
 import ServiceLifecycle

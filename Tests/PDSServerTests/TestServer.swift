@@ -1,9 +1,9 @@
-import PDSCore
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import PDSAppliance
+import PDSCore
 import PDSServer
 import PDSStore
 import ServiceLifecycle

@@ -1,8 +1,8 @@
 import ATData
 import Foundation
 import GRDB
-import Testing
 @testable import PDSStore
+import Testing
 
 /// The `blob` table: temporary uploads, becoming permanent, and the sweep of old unreferenced ones.
 @Suite struct BlobIndexTests {

@@ -1,8 +1,8 @@
 import ATData
 import Foundation
 import GRDB
-import Testing
 @testable import PDSStore
+import Testing
 
 /// `blob_mirror_queue`: filled by triggers when blobs become permanent or are deleted, settled by
 /// version so a finished old operation never removes a newer one.

@@ -1,7 +1,7 @@
 import ATData
 import Foundation
-import Testing
 @testable import PDSStore
+import Testing
 
 @Suite struct BlobStoreTests {
     @Test func storesUnderTheRawCIDAtomically() throws {

@@ -3,8 +3,8 @@ import ATData
 import ATRepo
 import ATSync
 import Foundation
-import Testing
 @testable import PDSStore
+import Testing
 
 /// Stores on `PDSDatabase.inMemory()`: the event log and a commit, no file on disk.
 @Suite struct InMemoryStoreTests {

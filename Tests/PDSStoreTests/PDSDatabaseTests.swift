@@ -1,8 +1,8 @@
 import ATData
 import Foundation
 import GRDB
-import Testing
 @testable import PDSStore
+import Testing
 
 @Suite struct PDSDatabaseTests {
     static func temporaryDirectory() -> String {

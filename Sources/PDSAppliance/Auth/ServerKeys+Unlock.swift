@@ -1,7 +1,7 @@
 import ATCrypto
 import Foundation
-import PDSServer
 import PDSCore
+import PDSServer
 
 extension ServerKeys {
     /// Opens the key files of `config.dataDirectory` with the unlock secret from the first

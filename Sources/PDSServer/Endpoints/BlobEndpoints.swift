@@ -3,9 +3,9 @@ import ATData
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import NIOPosix
-import Logging
 import PDSStore
 
 /// `com.atproto.repo.uploadBlob` and `com.atproto.sync.getBlob`: blobs stream to and from their

@@ -1,4 +1,3 @@
-import PDSNetwork
 import ATAuth
 import ATData
 import ATSyntax
@@ -7,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PDSCore
+import PDSNetwork
 import PDSStore
 
 /// Read-after-write (the reference PDS): the AppView indexes this account's writes a little

@@ -1,4 +1,3 @@
-import PDSNetwork
 import ATAuth
 import ATSyntax
 import Foundation
@@ -7,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PDSCore
+import PDSNetwork
 
 /// Service proxying (the reference PDS): every XRPC method without a local handler goes to the
 /// service named by `atproto-proxy: <did>#<service>`, or by default to the configured AppView,

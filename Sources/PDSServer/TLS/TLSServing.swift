@@ -1,12 +1,12 @@
-import PDSCore
 import ACME
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import NIOCore
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import OpenSSLNIO
+import PDSCore
 import ServiceLifecycle
 
 /// HTTPS (and WSS) served by the process itself on the system OpenSSL, with certificates from
