@@ -134,7 +134,7 @@ struct KeepAliveServer {
 
     func stop() async { try? await channel.close() }
 
-    func eventually(_ seconds: Double = 5, _ condition: (KeepAliveRecord.State) -> Bool) async -> Bool {
+    func eventually(_ seconds: Double = 20, _ condition: (KeepAliveRecord.State) -> Bool) async -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if condition(record.snapshot) { return true }

@@ -201,7 +201,7 @@ struct LoopbackHTTPServer {
     }
 
     /// Waits (at most `seconds`) until `condition` holds for the record.
-    func eventually(_ seconds: Double = 5, _ condition: (LoopbackRecord.State) -> Bool) async -> Bool {
+    func eventually(_ seconds: Double = 20, _ condition: (LoopbackRecord.State) -> Bool) async -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if condition(record.snapshot) { return true }
