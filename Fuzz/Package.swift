@@ -11,6 +11,7 @@ let parent = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletin
 let fuzzTargets: [(name: String, nio: Bool)] = [
     ("dagcbor", false), ("car", false), ("json", false), ("jwt", false), ("syntax", false),
     ("lexicon", false), ("age", false), ("mst", false), ("dns", false), ("http-response", true),
+    ("xrpc-query", false),
 ]
 
 let parsers = Target.Dependency.product(name: "PDSParsers", package: parent)

@@ -15,7 +15,7 @@ fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$fuzz")"
 seconds="${1:?usage: run-all.sh SECONDS [TARGET...]}"
 shift
-all=(dagcbor car json jwt syntax lexicon age mst dns http-response)
+all=(dagcbor car json jwt syntax lexicon age mst dns http-response xrpc-query)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 vectors="${FUZZ_VECTORS:-$(cd "$repo/.." && pwd)/shared/vectors}"
 

@@ -1,4 +1,5 @@
 import ATData
+import ATSyntax
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -90,27 +91,14 @@ struct XRPCInput {
     }
 }
 
-/// Typed access to query parameters.
+/// Typed access to query parameters, split and decoded by ATSyntax's `XRPCQuery` (the URL
+/// Standard's urlencoded parser); each accessor refuses a bad value with the reference server's
+/// 400 `InvalidRequest`.
 struct XRPCParams {
-    let values: [String: [String]]
+    let query: XRPCQuery
+    var values: [String: [String]] { query.values }
 
-    /// Parses `application/x-www-form-urlencoded` query text: `+` is a space and `%XX` escapes
-    /// are decoded (as the reference server's Express does). Repeated keys form arrays (https://atproto.com/specs/xrpc).
-    init(query: String) {
-        var values: [String: [String]] = [:]
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = Self.decode(parts[0])
-            let value = parts.count > 1 ? Self.decode(parts[1]) : ""
-            values[key, default: []].append(value)
-        }
-        self.values = values
-    }
-
-    static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
-    }
+    init(query text: String) { query = XRPCQuery(text) }
 
     func requiredString(_ key: String) throws -> String {
         guard let value = values[key]?.first else { throw XRPCError.invalidRequest("Params must have the property \"\(key)\"") }

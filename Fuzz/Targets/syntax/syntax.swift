@@ -1,8 +1,7 @@
 // The string formats that XRPC query parameters and record fields are checked against
 // (ATSyntax): DID, handle, at-identifier, NSID, AT-URI, TID, record key, datetime, CID string,
-// language tag, URI. (The query-string splitter itself, PDSServer's XRPCParams, is internal to
-// the server module: see docs/FUZZING.md.) Whatever parses must print back to a string that
-// parses to the same value.
+// language tag, URI. (The query-string splitter itself is the `xrpc-query` target.) Whatever
+// parses must print back to a string that parses to the same value.
 import ATSyntax
 import FuzzSupport
 
