@@ -60,7 +60,7 @@ public enum DevBootstrap {
             }
             return Summary(did: account.did, handle: account.handle, password: nil, created: false)
         }
-        let password = password ?? SessionService.generateAppPassword()
+        let password = password ?? AppPasswords.generate()
         let did = try await AccountBootstrap.create(state: state, handle: handle, password: password, email: nil, didWeb: didWeb)
         return Summary(did: did, handle: handle.lowercased(), password: password, created: true)
     }

@@ -81,7 +81,7 @@ public struct SessionService: Sendable {
             // app-password lookup's hash.
             _ = try await Self.offEventLoop {
                 _ = PasswordHash.verify(password, against: Self.decoyHash)
-                _ = try Self.appPasswordHash(password, did: "did:decoy")
+                _ = try AppPasswords.hash(password, did: "did:decoy")
             }
             throw SessionError.invalidCredentials
         }
@@ -90,7 +90,7 @@ public struct SessionService: Sendable {
             if let stored = try accounts.passwordHash(), PasswordHash.verify(password, against: stored) {
                 return (.access, nil)
             }
-            if let appPassword = try accounts.appPassword(hash: Self.appPasswordHash(password, did: did)) {
+            if let appPassword = try accounts.appPassword(hash: AppPasswords.hash(password, did: did)) {
                 return (appPassword.privileged ? .appPassPrivileged : .appPass, appPassword.name)
             }
             return nil
@@ -146,35 +146,8 @@ public struct SessionService: Sendable {
 
     // MARK: App passwords
 
-    /// Creates an app password and returns it (shown once; only its hash is stored).
-    public func createAppPassword(name: String, privileged: Bool, did: String) async throws -> (info: AppPasswordInfo, password: String) {
-        let name = name.trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty else { throw SessionError.emptyAppPasswordName }
-        let password = Self.generateAppPassword()
-        let hash = try await Self.offEventLoop { try Self.appPasswordHash(password, did: did) }
-        do {
-            return (try accounts.createAppPassword(name: name, hash: hash, privileged: privileged), password)
-        } catch StoreError.appPasswordNameTaken {
-            throw SessionError.appPasswordNameTaken
-        }
-    }
-
-    public func appPasswords() throws -> [AppPasswordInfo] { try accounts.appPasswords() }
-
-    public func revokeAppPassword(name: String) throws { try accounts.revokeAppPassword(name: name) }
-
-    /// App passwords are hashed with a per-account salt so one scrypt finds the row.
-    static func appPasswordHash(_ password: String, did: String) throws -> String {
-        try PasswordHash.make(password, salt: Array(SHA256.hash(Array(did.utf8)).prefix(16)))
-    }
-
-    /// `xxxx-xxxx-xxxx-xxxx` from the base32 alphabet (80 bits of randomness).
-    public static func generateAppPassword() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
-        let random = SecureRandom.bytes(16)
-        let characters = random.map { alphabet[Int($0 & 31)] }
-        return stride(from: 0, to: 16, by: 4).map { String(characters[$0..<($0 + 4)]) }.joined(separator: "-")
-    }
+    /// The account's app passwords (`AppPasswords`; the CLI uses the same type).
+    public var appPasswords: AppPasswords { AppPasswords(accounts: accounts) }
 
     /// A hash no password matches, checked on unknown identifiers to keep timing uniform.
     static let decoyHash: String = (try? PasswordHash.make(UUID().uuidString)) ?? ""

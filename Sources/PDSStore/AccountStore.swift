@@ -157,9 +157,12 @@ public struct AccountStore: Sendable {
     }
 
     /// Revokes an app password and, through the foreign key, every refresh token issued with it.
-    public func revokeAppPassword(name: String) throws {
+    /// Returns whether there was one of that name.
+    @discardableResult
+    public func revokeAppPassword(name: String) throws -> Bool {
         try database.pool.write { db in
             try db.execute(sql: "DELETE FROM app_password WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
         }
     }
 

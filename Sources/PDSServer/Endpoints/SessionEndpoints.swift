@@ -47,7 +47,7 @@ struct SessionEndpoints {
 
         router.procedure("com.atproto.server.createAppPassword", auth: .fullSession) { request, context, auth in
             let input = try await request.jsonObject(context: context)
-            let created = try await sessions.createAppPassword(
+            let created = try await sessions.appPasswords.create(
                 name: try input.requiredString("name", maxLength: 256), privileged: try input.optionalBool("privileged") ?? false,
                 did: auth.did)
             return jsonResponse([
@@ -57,7 +57,7 @@ struct SessionEndpoints {
         }
 
         router.query("com.atproto.server.listAppPasswords", auth: .session) { _, _, _ in
-            let passwords = try sessions.appPasswords().map { info -> JSONValue in
+            let passwords = try sessions.appPasswords.list().map { info -> JSONValue in
                 ["name": .string(info.name), "createdAt": .string(info.createdAt), "privileged": .bool(info.privileged)]
             }
             return jsonResponse(["passwords": .array(passwords)])
@@ -65,7 +65,7 @@ struct SessionEndpoints {
 
         router.procedure("com.atproto.server.revokeAppPassword", auth: .fullSession) { request, context, _ in
             let input = try await request.jsonObject(context: context)
-            try sessions.revokeAppPassword(name: try input.requiredString("name"))
+            try sessions.appPasswords.revoke(name: try input.requiredString("name"))
             return Response(status: .ok)
         }
     }
