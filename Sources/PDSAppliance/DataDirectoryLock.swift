@@ -37,4 +37,18 @@ public final class DataDirectoryLock: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// The pid written by the process holding the lock (empty when unreadable), or nil when no
+    /// process holds it. Only probes: takes a shared lock for an instant and writes nothing.
+    public static func holder(directory: String) -> String? {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
+        return (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
 }

@@ -25,7 +25,7 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, AppPasswordCommand.self, KeyCommand.self, ExportCommand.self,
+        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, AppPasswordCommand.self, KeyCommand.self, ExportCommand.self, StatusCommand.self,
                       DoctorCommand.self, RestoreCommand.self, CompactCommand.self])
 }
 

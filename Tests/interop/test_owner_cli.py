@@ -185,3 +185,33 @@ def test_export_refusals(pds, content, tmp_path):
     missing = tmp_path / "nothing-here"
     assert_refused(pds.run_cli("export", "--data", str(missing), "--to", str(tmp_path / "x.tar")), "no initialised server")
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.partial").exists()
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+def status_lines(result):
+    return {line[2:].split()[0]: line for line in result.stdout.splitlines() if line[:2] in ("  ", "! ") and line[2:3] != " "}
+
+
+def test_status_of_the_running_server(pds, content):
+    result = cli(pds, "status")
+    assert result.returncode == 0, f"exit {result.returncode}:\n{result.stdout}{result.stderr}"
+    lines = status_lines(result)
+    assert lines["server"].startswith("  ") and "running (pid" in lines["server"], result.stdout
+    assert pds.did in lines["account"] and HANDLE in lines["account"] and "active" in lines["account"]
+    records = assert_ok(pds.get("com.atproto.repo.describeRepo", {"repo": pds.did}), "describeRepo")["collections"]
+    assert "app.bsky.feed.post 12" in lines["records"] and f"in {len(records)} collections" in lines["records"], lines["records"]
+    assert lines["blobs"].split()[1] == "1,", lines["blobs"]
+    for topic in ("database", "disk", "events", "backup", "tls"):
+        assert topic in lines, f"no {topic} line:\n{result.stdout}"
+
+
+def test_status_of_a_stopped_copy_needs_attention(pds, content, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(pds.data_dir, copy, ignore=shutil.ignore_patterns("pds.lock"))
+    result = pds.run_cli("status", "--data", str(copy))
+    assert result.returncode == 1, f"exit {result.returncode}:\n{result.stdout}{result.stderr}"
+    lines = status_lines(result)
+    assert lines["server"].startswith("! ") and "not running" in lines["server"], result.stdout
+    assert "→ start it" in result.stdout
+    assert_refused(pds.run_cli("status", "--data", str(tmp_path / "none")), "no initialised server")
