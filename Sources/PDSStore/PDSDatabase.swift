@@ -27,8 +27,24 @@ public final class PDSDatabase: Sendable {
         // synchronous=NORMAL (GRDB Database.setUpWALMode). The writer connection lives as long as
         // the pool, so restoring FULL once here covers every write.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        // A database a newer version migrated may hold tables, triggers or meanings this binary
+        // does not know (an older binary after a downgrade): refuse it rather than write to it.
+        let unknown = try pool.read { db -> Set<String> in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try Set(String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")).subtracting(Self.migrator.migrations)
+        }
+        guard unknown.isEmpty else { throw NewerSchema(path: path, migrations: unknown.sorted()) }
         try Self.migrator.migrate(pool)
         self.pool = pool
+    }
+
+    /// The database was migrated by a newer version of the server.
+    public struct NewerSchema: Error, CustomStringConvertible {
+        public let path: String
+        public let migrations: [String]
+        public var description: String {
+            "\(path) was upgraded by a newer pds (schema \(migrations.joined(separator: ", "))): run that version, or restore the backup taken before the upgrade"
+        }
     }
 
     /// A fresh, migrated database in memory, for tests. It is a shared-cache database

@@ -58,6 +58,21 @@ import Testing
         #expect(count == 1)
     }
 
+    /// A database a newer version migrated (a migration this binary does not know) is refused
+    /// before anything is written to it; the message names the unknown migration.
+    @Test func aDatabaseFromANewerVersionIsRefused() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try PDSDatabase(directory: directory)
+        try first.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        #expect {
+            _ = try PDSDatabase(directory: directory)
+        } throws: { error in
+            (error as? PDSDatabase.NewerSchema)?.migrations == ["v99-from-the-future"]
+                && "\(error)".contains("newer pds")
+        }
+    }
+
     /// v4 rebuilds `repo_block` as a rowid table: blocks stored before it keep their content and
     /// rev, lookups by CID still work, a duplicate CID is still ignored, and the rev index is back.
     @Test func blockTableRebuildKeepsEveryBlock() throws {
