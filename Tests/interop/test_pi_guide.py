@@ -293,7 +293,7 @@ def test_upgrade_keeps_the_data(tmp_path, monkeypatch):
         did = server.did
     # The guide's upgrade: install the new binary over the old one (the server is stopped).
     steps = block("sh", "git pull")
-    install = [line for line in steps.splitlines() if "install -m 0755" in line][0]
+    install = [line for line in steps.splitlines() if re.search(r"\binstall (-s )?-m 0755", line)][0]
     list(run_guide_commands(install, {".build/release/pds": PDS_BIN, "/usr/local/bin/pds": str(installed)}))
     with start_pds(work, "upgrade.test", password=password) as server:
         assert server.did == did
