@@ -5,7 +5,8 @@ loaded machine, where CPU-time benchmarks wander.
     Benchmarks/callgrind-bench.py [--binary .build-release/release/pds] [--calls 200]
 
 Starts `pds dev` under `valgrind --tool=callgrind --instr-atstart=no` on a fresh data directory,
-logs in, writes 100 posts, then for each request kind (no-op `GET /robots.txt`, `getRecord`,
+logs in, writes 100 posts, then for each request kind (no-op `GET /robots.txt`, the same on a new
+connection each time, `getRecord`,
 `listRecords` limit 50, `describeServer`, `createRecord`), after 20 warm-up calls: zeroes the
 counters, switches instrumentation on, makes N sequential calls on one kept-alive connection,
 switches it off and dumps (the binary runs as a copy without debug information, which
@@ -92,8 +93,14 @@ def main():
         rkeys = [call("POST", "/xrpc/com.atproto.repo.createRecord",
                       {"repo": did, "collection": "app.bsky.feed.post", "record": POST}, token)["uri"].rsplit("/", 1)[1]
                  for _ in range(100)]
+        def fresh_connection(i):
+            fresh = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            fresh.request("GET", "/robots.txt")
+            fresh.getresponse().read()
+            fresh.close()
         kinds = [
             ("no-op GET /robots.txt", lambda i: call("GET", "/robots.txt", raw=True)),
+            ("new connection + robots", fresh_connection),
             ("describeServer", lambda i: call("GET", "/xrpc/com.atproto.server.describeServer")),
             ("getRecord", lambda i: call("GET", f"/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkeys[i % 100]}")),
             ("listRecords (limit 50)", lambda i: call("GET", f"/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=50")),

@@ -74,6 +74,9 @@ enum BulkRepository {
                                 removedBlocks: [previous.cid, previous.commit.data], recordReferences: references)
         print("bulk-repo: \(total) records, \(nodes.count) MST nodes built in \(String(format: "%.1f", Date().timeIntervalSince(started))) s; storing")
         _ = try store.withWriter { writer in try writer.store(write, did: account.did) }
+        // Closing checkpoints the WAL the one large transaction left: without it the server's
+        // first start would replay hundreds of MB of WAL, which is not what start-up costs.
+        try database.close()
         print("bulk-repo: stored in \(String(format: "%.1f", Date().timeIntervalSince(started))) s total; root \(root), commit \(commit.cid)")
     }
 

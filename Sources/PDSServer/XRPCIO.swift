@@ -107,9 +107,38 @@ struct XRPCParams {
         self.values = values
     }
 
+    /// One key or value: `+` is a space, `%XX` a byte. Malformed escapes, or escapes that do not
+    /// decode to UTF-8, leave the text as it is (with `+` still a space), as Foundation's
+    /// `removingPercentEncoding` fallback did. Byte-level: Foundation's string replacing and
+    /// percent decoding were over a third of a getRecord's instructions (docs/ARCHITECTURE.md, "Reads").
     static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else { return String(text) }
+        var spaced: [UInt8] = []
+        spaced.reserveCapacity(utf8.count)
+        for byte in utf8 { spaced.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte) }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(spaced.count)
+        var index = 0
+        while index < spaced.count {
+            let byte = spaced[index]
+            guard byte == UInt8(ascii: "%") else { decoded.append(byte); index += 1; continue }
+            guard index + 2 < spaced.count, let high = hexValue(spaced[index + 1]), let low = hexValue(spaced[index + 2]) else {
+                return String(decoding: spaced, as: UTF8.self)
+            }
+            decoded.append(high << 4 | low)
+            index += 3
+        }
+        return String(validating: decoded, as: UTF8.self) ?? String(decoding: spaced, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     func requiredString(_ key: String) throws -> String {
