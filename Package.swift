@@ -157,7 +157,7 @@ let package = Package(
 
         .executableTarget(
             name: "pds-bench",
-            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "Multiformats", "PDSStore", "PDSCore",
+            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats", "PDSStore", "PDSCore", "PDSAppliance",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/pds-bench"),
 

@@ -231,8 +231,9 @@ public struct RepositoryStore: Sendable {
 
     /// One indexed record's CID.
     public func recordCID(collection: String, rkey: String) throws -> CID? {
-        try database.pool.read { db in
-            try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?", arguments: [collection, rkey])
+        try database.singleStatementRead { db in
+            try String.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
+                                arguments: [collection, rkey])
                 .flatMap { try? CID(string: $0) }
         }
     }
@@ -240,21 +241,41 @@ public struct RepositoryStore: Sendable {
     /// A page of a collection, by rkey: descending by default (newest TIDs first), ascending with
     /// `reverse`, as listRecords defines.
     public func listRecords(collection: String, limit: Int, cursor: String?, reverse: Bool) throws -> [(rkey: String, cid: CID)] {
-        try database.pool.read { db in
-            var sql = "SELECT rkey, cid FROM record WHERE collection = ?"
-            var arguments: StatementArguments = [collection]
-            if let cursor {
-                sql += reverse ? " AND rkey > ?" : " AND rkey < ?"
-                arguments += [cursor]
-            }
-            sql += reverse ? " ORDER BY rkey ASC" : " ORDER BY rkey DESC"
-            sql += " LIMIT ?"
-            arguments += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
-                guard let cid = try? CID(string: row["cid"]) else { return nil }
-                return (row["rkey"], cid)
+        try database.singleStatementRead { db in try Self.listRecords(collection: collection, limit: limit, cursor: cursor, reverse: reverse, in: db) }
+    }
+
+    /// A page of a collection with each record's bytes, read in one snapshot (a record the page
+    /// names always comes with its block). One read transaction and cached statements for the
+    /// whole page: per-record transactions and statement compilation were most of a
+    /// listRecords' cost (docs/ARCHITECTURE.md, "Reads").
+    public func listRecordsWithBytes(collection: String, limit: Int, cursor: String?, reverse: Bool) throws
+        -> [(rkey: String, cid: CID, bytes: [UInt8])] {
+        try database.snapshotRead { db in
+            try Self.listRecords(collection: collection, limit: limit, cursor: cursor, reverse: reverse, in: db).compactMap { entry in
+                guard let bytes = try db.repoBlock(entry.cid.bytes) else { return nil }
+                return (entry.rkey, entry.cid, bytes)
             }
         }
+    }
+
+    static func listRecords(collection: String, limit: Int, cursor: String?, reverse: Bool, in db: Database) throws -> [(rkey: String, cid: CID)] {
+        // Four fixed statements, so each can be cached.
+        let sql: String
+        switch (cursor != nil, reverse) {
+        case (false, false): sql = "SELECT rkey, cid FROM record WHERE collection = ? ORDER BY rkey DESC LIMIT ?"
+        case (false, true): sql = "SELECT rkey, cid FROM record WHERE collection = ? ORDER BY rkey ASC LIMIT ?"
+        case (true, false): sql = "SELECT rkey, cid FROM record WHERE collection = ? AND rkey < ? ORDER BY rkey DESC LIMIT ?"
+        case (true, true): sql = "SELECT rkey, cid FROM record WHERE collection = ? AND rkey > ? ORDER BY rkey ASC LIMIT ?"
+        }
+        let arguments: StatementArguments = cursor.map { [collection, $0, limit] } ?? [collection, limit]
+        var page: [(rkey: String, cid: CID)] = []
+        page.reserveCapacity(limit)
+        let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            guard let cid = try? CID(string: row[1] as String) else { continue }
+            page.append((row[0], cid))
+        }
+        return page
     }
 
     /// The collections that hold records.
@@ -265,20 +286,18 @@ public struct RepositoryStore: Sendable {
     /// One indexed record's CID and bytes, read in one snapshot (a record deleted meanwhile is
     /// absent, never a CID without its block).
     public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
-        try database.pool.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?",
+        try database.snapshotRead { db in
+            guard let text = try String.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
                                                  arguments: [collection, rkey]),
                   let cid = try? CID(string: text),
-                  let bytes = try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)])
+                  let bytes = try db.repoBlock(cid.bytes)
             else { return nil }
-            return (cid, Array(bytes))
+            return (cid, bytes)
         }
     }
 
     /// A block's bytes.
     public func block(_ cid: CID) throws -> [UInt8]? {
-        try database.pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)]).map { Array($0) }
-        }
+        try database.singleStatementRead { db in try db.repoBlock(cid.bytes) }
     }
 }

@@ -17,6 +17,8 @@ enum PDSMain {
         // (the largest cost of a request was those thread switches). Must happen once, from the
         // main thread, before anything is scheduled: the first thing `main` does.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Large buffers (scrypt's 16 MiB per login) go back to the system when freed.
+        MemoryPolicy.apply()
         await PDSCommand.main()
     }
 }

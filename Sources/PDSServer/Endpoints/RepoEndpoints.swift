@@ -159,14 +159,16 @@ struct RepoEndpoints: Sendable {
             guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let limit = try params.optionalInteger("limit", range: 1...100) ?? 50
             let reverse = try params.optionalBool("reverse") ?? false
-            let page = try repo.store.listRecords(collection: collection, limit: limit, cursor: params.optionalString("cursor"), reverse: reverse)
+            // The page and its records' bytes from one snapshot.
+            let page = try repo.store.listRecordsWithBytes(collection: collection, limit: limit, cursor: params.optionalString("cursor"),
+                                                           reverse: reverse)
             var records: [JSONValue] = []
+            records.reserveCapacity(page.count)
+            let prefix = "at://\(account.did)/\(collection)/"
             for entry in page {
-                // Skipped when a commit deleted it since the page was read.
-                guard let value = try repo.store.recordJSONIfPresent(entry.cid) else { continue }
                 records.append([
-                    "uri": .string("at://\(account.did)/\(collection)/\(entry.rkey)"),
-                    "cid": .string(entry.cid.string), "value": value,
+                    "uri": .string(prefix + entry.rkey),
+                    "cid": .string(entry.cid.string), "value": try RepositoryStore.recordJSON(entry.bytes),
                 ])
             }
             var output: JSONObject = ["records": .array(records)]

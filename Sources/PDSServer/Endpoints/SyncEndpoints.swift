@@ -111,7 +111,11 @@ struct SyncEndpoints: Sendable {
             _ = try repo.servedAccount(did: try request.params.requiredString("did"))
             _ = try repo.currentCommit()
             let source = try repo.store.blockSource()
-            let pipe = ChunkPipe()
+            // 256 KiB chunks, at most 8 waiting (2 MiB): each hand-off between the walking thread
+            // and the event loop is a thread wake-up, and on a loaded machine a wake-up can wait
+            // milliseconds for a core; 64 KiB chunks and 4 slots held a 1M-record export to a few
+            // MB/s while both threads sat mostly idle (docs/ARCHITECTURE.md, "Reads").
+            let pipe = ChunkPipe(capacity: 8)
             if let since = request.params.optionalString("since") {
                 guard (try? TID(since)) != nil else { throw XRPCError.invalidRequest("since must be a TID") }
                 let store = repo.store
@@ -125,7 +129,8 @@ struct SyncEndpoints: Sendable {
                     // flat however many records there are.
                     try source.withHeadSnapshot { commit, snapshot in
                         guard let commit else { throw XRPCError.internalError }
-                        try RepoExport.stream(commit: commit, store: snapshot, deduplicateRecords: false) { chunk in
+                        try RepoExport.stream(commit: commit, store: snapshot, chunkSize: Self.exportChunkSize,
+                                              deduplicateRecords: false) { chunk in
                             try pipe.put(chunk)
                         }
                     }
@@ -166,10 +171,13 @@ struct SyncEndpoints: Sendable {
     /// `getRepo?since=`: the commit plus every block added after `since`, paged out of SQLite
     /// (the reference server's behaviour: blocks with `repoRev > since`). The commit is the one of
     /// the export's own snapshot: blocks a later commit replaced are gone (docs/ARCHITECTURE.md, "Blocks").
+    /// Bytes per chunk a CAR export hands to the response.
+    static let exportChunkSize = 256 * 1024
+
     static func streamDiff(since: String, repository: RepositoryStore, into pipe: ChunkPipe) throws {
         var writer: CARWriter?
         try repository.blocks(since: since, commit: { commit in
-            writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
+            writer = CARWriter(roots: [commit.cid], chunkSize: exportChunkSize, sink: { try pipe.put($0) })
             try writer?.write(cid: commit.cid, bytes: commit.bytes)
         }) { cid, bytes in
             try writer?.write(cid: cid, bytes: bytes)

@@ -1,0 +1,34 @@
+import Foundation
+import PDSAppliance
+import Testing
+
+/// The malloc policy `pds` applies at start: a large buffer, freed, goes back to the system every
+/// time, not only the first time (glibc's dynamic mmap threshold would keep the later ones in an
+/// arena: the memory scrypt left behind after logins).
+@Suite struct MemoryPolicyTests {
+    /// Whether any mapping of this process contains `address` (/proc/self/maps).
+    static func isMapped(_ address: UInt) throws -> Bool {
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        for line in maps.split(separator: "\n") {
+            let range = line.split(separator: " ")[0].split(separator: "-")
+            guard range.count == 2, let low = UInt(range[0], radix: 16), let high = UInt(range[1], radix: 16) else { continue }
+            if low <= address && address < high { return true }
+        }
+        return false
+    }
+
+    @Test func largeBuffersAreUnmappedWhenFreed() throws {
+        #expect(MemoryPolicy.apply())
+        // scrypt's size (N = 2^14, r = 8: 16 MiB and a little), several times over: without the
+        // policy, the second and later ones come from an arena that stays mapped.
+        for _ in 0..<4 {
+            let size = 16 * 1024 * 1024 + 1024
+            guard let buffer = malloc(size) else { Issue.record("malloc failed"); return }
+            memset(buffer, 0x5a, size)
+            let address = UInt(bitPattern: buffer)
+            #expect(try Self.isMapped(address))
+            free(buffer)
+            #expect(try !Self.isMapped(address + UInt(size / 2)))
+        }
+    }
+}
