@@ -101,14 +101,18 @@ public struct EventLogStore: Sendable {
     /// Deletes events sequenced before `cutoff`, in short transactions of their own so that a
     /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). Each batch is
     /// bounded twice: at most `batchSize` rows, and it stops deleting once it has held the writer
-    /// for `batchBudget` (then commits what it deleted). The time bound is the one that matters:
-    /// a stored `#commit` frame is several pages (its CAR slice spills to overflow pages), and
-    /// SQLite reads each overflow page to free it, so the cost of a row depends on the disk and
-    /// its cache, not on the row count. Between batches the writer is free for commits.
+    /// for `batchBudget` (then commits what it deleted). The time bound matters when the disk is
+    /// slow: a stored `#commit` frame is a few pages (its CAR slice spills to overflow pages),
+    /// and SQLite reads each overflow page to free it. The row bound keeps a batch's commit (the
+    /// pages it writes to the WAL and fsyncs) about the size of a write's. After each batch the
+    /// prune pauses as long as the batch took, so commits get the writer at least half the time
+    /// instead of queueing behind batch after batch (`pauses: false` when no one else writes:
+    /// `pds compact`).
     /// `sqlite_sequence` is left alone (AUTOINCREMENT), so a seq is never reused
     /// (https://atproto.com/specs/event-stream, "never reuse a seq").
     @discardableResult
-    public func prune(before cutoff: Date, batchSize: Int = 500, batchBudget: Duration = .milliseconds(10)) async throws -> PruneReport {
+    public func prune(before cutoff: Date, batchSize: Int = 100, batchBudget: Duration = .milliseconds(8),
+                      pauses: Bool = true) async throws -> PruneReport {
         let stamp = AccountStore.timestamp(cutoff)
         let limit = max(1, batchSize)
         var report = PruneReport()
@@ -122,7 +126,7 @@ public struct EventLogStore: Sendable {
                 report.longestBatch = max(report.longestBatch, took)
             }
             if !more { return report }
-            await Task.yield()
+            if pauses { try await Task.sleep(for: took) }
         }
     }
 

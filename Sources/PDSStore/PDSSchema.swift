@@ -1,7 +1,8 @@
 /// The SQL schema, one constant per migration.
 ///
 /// Conventions: times are ISO 8601 UTC text (sortable, readable in `sqlite3`); CIDs inside
-/// `repo_block` are binary (they are hashed and compared, never shown); elsewhere CIDs are their
+/// `repo_block` and the record index are binary (they are hashed, joined and compared, and the
+/// record index is as large as the repository: `storageRecordIndex`); elsewhere CIDs are their
 /// string form because they go straight into API responses. Secrets (password and token material)
 /// are stored only as scrypt or SHA-256 digests.
 enum PDSSchema {
