@@ -120,6 +120,11 @@ public final class PDSDatabase: Sendable {
             try db.execute(sql: PDSSchema.v6)
             try countRecordReferences(db)
         }
+        migrator.registerMigration("storage-record-index") { db in
+            try db.execute(sql: PDSSchema.storageRecordIndex)
+            try compactRecordIndex(db)
+            try db.execute(sql: PDSSchema.storageRecordIndexSwap)
+        }
         return migrator
     }
 
@@ -131,6 +136,18 @@ public final class PDSDatabase: Sendable {
         for row in rows {
             guard let cid = try? CID(string: row["cid"]) else { continue }
             try update.execute(arguments: [row["paths"] as Int, Data(cid.bytes)])
+        }
+    }
+
+    /// Migration storage-record-index: copies the record index into `record_compact` with binary
+    /// CIDs. A CID that does not parse could never have been served (every reader skipped it), so
+    /// its row is not copied.
+    static func compactRecordIndex(_ db: Database) throws {
+        let insert = try db.makeStatement(sql: "INSERT INTO record_compact (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, ?)")
+        let rows = try Row.fetchCursor(db, sql: "SELECT collection, rkey, cid, repo_rev FROM record ORDER BY collection, rkey")
+        while let row = try rows.next() {
+            guard let cid = try? CID(string: row["cid"]) else { continue }
+            try insert.execute(arguments: [row["collection"] as String, row["rkey"] as String, Data(cid.bytes), row["repo_rev"] as String])
         }
     }
 

@@ -122,6 +122,11 @@ public struct RepositoryStore: Sendable {
         }
     }
 
+    /// The first rowid of MST nodes and commits in `repo_block` (2^40); records take the rowids
+    /// below. Blocks stored before this layout keep theirs (all below); `pds compact` does not
+    /// move them either, it packs the pages they leave.
+    static let nodeRowids: Int64 = 1 << 40
+
     /// Stores a commit atomically. `db` must be inside a write transaction (the caller's), so
     /// the caller can update its in-memory state only after the transaction commits.
     // Every statement here runs on each commit: cached statements skip SQLite's parser and
@@ -129,8 +134,13 @@ public struct RepositoryStore: Sendable {
     static func apply(_ write: CommitWrite, did: String, in db: Database) throws -> CommitOutcome {
         let rev = write.commit.commit.rev ?? ""
         let now = AccountStore.timestamp()
-        let insertBlock = try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
+        // Two append points (docs/ARCHITECTURE.md, "Blocks"): MST nodes and commits, which later
+        // commits replace within moments, take rowids from `nodeRowids` up; records, which stay,
+        // below it. Mixed, every page kept a record or two among the holes of replaced nodes.
+        let insertBlock = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO repo_block (id, cid, repo_rev, size, content)
+            VALUES ((SELECT MAX(IFNULL(MAX(id), 0) + 1, \(nodeRowids)) FROM repo_block), ?, ?, ?, ?)
+            """)
         for (cid, bytes) in write.blocks where write.recordReferences[cid] == nil {
             try insertBlock.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
         }
@@ -139,12 +149,13 @@ public struct RepositoryStore: Sendable {
         for (cid, delta) in write.recordReferences where delta > 0 {
             guard let bytes = write.blocks[cid] else { preconditionFailure("a gained record's block is not in the commit") }
             try db.cachedStatement(sql: """
-                INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO repo_block (id, cid, repo_rev, size, content, refs)
+                VALUES ((SELECT IFNULL(MAX(id), 0) + 1 FROM repo_block WHERE id < \(nodeRowids)), ?, ?, ?, ?, ?)
                 ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + excluded.refs
                 """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }
 
-        let touchedBlobs = try indexRecords(write.records, rev: rev, now: now, in: db)
+        let touchedBlobs = try indexRecords(write.records, rev: rev, in: db)
 
         // A blob whose last reference went away is deleted (the reference PDS, GC on delete).
         var orphaned: [CID] = []
@@ -169,7 +180,7 @@ public struct RepositoryStore: Sendable {
 
     /// Updates the record index and the blob references of `changes`; returns the blobs whose
     /// references were dropped (candidates for deletion).
-    static func indexRecords(_ changes: [RecordChange], rev: String, now: String, in db: Database) throws -> Set<String> {
+    static func indexRecords(_ changes: [RecordChange], rev: String, in db: Database) throws -> Set<String> {
         var touchedBlobs = Set<String>()
         for change in changes {
             // The old record's blob references go; the new record's come.
@@ -181,10 +192,9 @@ public struct RepositoryStore: Sendable {
             }
             if let cid = change.cid {
                 try db.cachedStatement(sql: """
-                        INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev,
-                        indexed_at = excluded.indexed_at
-                        """).execute(arguments: [change.collection, change.rkey, cid.string, rev, now])
+                        INSERT INTO record (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev
+                        """).execute(arguments: [change.collection, change.rkey, Data(cid.bytes), rev])
                 for blob in change.blobs {
                     let key = blob.ref.string
                     guard let stored = try Row.fetchOne(try db.cachedStatement(sql: "SELECT mime_type, size FROM blob WHERE cid = ?"), arguments: [key]) else {
@@ -220,10 +230,13 @@ public struct RepositoryStore: Sendable {
             let deleteBlock = try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ?")
             for cid in write.removedBlocks { try deleteBlock.execute(arguments: [Data(cid.bytes)]) }
         }
+        // Usually the last path went and one statement deletes the block; otherwise it counts down.
         for (cid, delta) in write.recordReferences where delta < 0 {
-            try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?")
-                .execute(arguments: [delta, Data(cid.bytes)])
-            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND refs <= 0").execute(arguments: [Data(cid.bytes)])
+            let key = Data(cid.bytes)
+            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND COALESCE(refs, 0) + ? <= 0").execute(arguments: [key, delta])
+            if db.changesCount == 0 {
+                try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?").execute(arguments: [delta, key])
+            }
         }
     }
 
@@ -232,9 +245,9 @@ public struct RepositoryStore: Sendable {
     /// One indexed record's CID.
     public func recordCID(collection: String, rkey: String) throws -> CID? {
         try database.singleStatementRead { db in
-            try String.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
-                                arguments: [collection, rkey])
-                .flatMap { try? CID(string: $0) }
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
+                              arguments: [collection, rkey])
+                .flatMap { try? CID(bytes: Array($0)) }
         }
     }
 
@@ -272,7 +285,7 @@ public struct RepositoryStore: Sendable {
         page.reserveCapacity(limit)
         let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: arguments)
         while let row = try rows.next() {
-            guard let cid = try? CID(string: row[1] as String) else { continue }
+            guard let cid = try? CID(bytes: Array(row[1] as Data)) else { continue }
             page.append((row[0], cid))
         }
         return page
@@ -287,12 +300,13 @@ public struct RepositoryStore: Sendable {
     /// absent, never a CID without its block).
     public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
         try database.snapshotRead { db in
-            guard let text = try String.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
-                                                 arguments: [collection, rkey]),
-                  let cid = try? CID(string: text),
-                  let bytes = try db.repoBlock(cid.bytes)
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: """
+                    SELECT record.cid, repo_block.content FROM record JOIN repo_block ON repo_block.cid = record.cid
+                    WHERE record.collection = ? AND record.rkey = ?
+                    """), arguments: [collection, rkey]),
+                  let cid = try? CID(bytes: Array(row[0] as Data))
             else { return nil }
-            return (cid, bytes)
+            return (cid, Array(row[1] as Data))
         }
     }
 

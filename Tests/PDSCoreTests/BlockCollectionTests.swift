@@ -3,6 +3,7 @@ import ATData
 import ATRepo
 import ATSync
 import Foundation
+import GRDB
 import Logging
 @testable import PDSCore
 @testable import PDSStore
@@ -88,6 +89,27 @@ import Testing
         #expect(paths == present.count)
     }
 
+    /// Records and the short-lived blocks (MST nodes, commits) append at two separate points of
+    /// `repo_block`, so pages of records do not fill with the holes replaced nodes leave.
+    @Test func recordsAndNodesAppendApart() async throws {
+        let fixture = try await RepoWriterTests.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        for n in 0..<40 {
+            _ = try await fixture.writer.apply([.create(collection: "app.bsky.feed.post", rkey: "r\(n)", record: RepoWriterTests.post("post \(n)"))])
+        }
+        _ = try await fixture.writer.apply([.update(collection: "app.bsky.feed.post", rkey: "r3", record: RepoWriterTests.post("edited"), swap: .any)])
+        let rows = try await fixture.database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, refs FROM repo_block ORDER BY id").map { ($0["id"] as Int64, $0["refs"] as Int?) }
+        }
+        let records = rows.filter { $0.1 != nil }.map(\.0), others = rows.filter { $0.1 == nil }.map(\.0)
+        #expect(records.count == 40)
+        #expect(records.allSatisfy { $0 < RepositoryStore.nodeRowids })
+        #expect(others.allSatisfy { $0 >= RepositoryStore.nodeRowids })
+        // Appended: the records' rowids are dense from 1 (one was replaced by the update).
+        #expect(records.max() == 41)
+        #expect(try Self.stored(fixture.database) == Self.reachable(fixture.database))
+    }
+
     /// A record held by two paths survives the delete of one of them, and goes with the second.
     @Test func aSharedRecordStaysUntilItsLastPathGoes() async throws {
         let fixture = try await RepoWriterTests.fixture()
@@ -145,18 +167,44 @@ import Testing
     }
 }
 
-/// Event pruning runs in short transactions (issue 16: no commit waits long behind a prune).
+/// Event pruning runs in short transactions (issue 16: no commit waits long behind a prune): each
+/// batch stops at its row limit or once it has held the writer for its time budget.
 @Suite struct EventPruningTests {
-    @Test func pruneWorksInBoundedBatches() async throws {
-        let database = try PDSDatabase.inMemory()
-        let log = EventLogStore(database: database)
+    static func log(events: Int) throws -> EventLogStore {
+        let log = EventLogStore(database: try PDSDatabase.inMemory())
         let event = RepoEvent.identity(.init(did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz", handle: "alice.test", time: "2026-01-01T00:00:00.000Z"))
-        for _ in 0..<25 { _ = try log.append(Array(repeating: event, count: 100)) }
-        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 300)
+        for _ in 0..<(events / 100) { _ = try log.append(Array(repeating: event, count: 100)) }
+        return log
+    }
+
+    @Test func pruneStopsEachBatchAtItsRowLimit() async throws {
+        let log = try Self.log(events: 2500)
+        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 300, batchBudget: .seconds(3600))
         #expect(report.removed == 2500)
-        #expect(report.batches >= 9)
-        print("pruned \(report.removed) events in \(report.batches) batches, longest \(report.longestBatch)")
-        #expect(report.longestBatch < .milliseconds(50))
+        // 8 full batches and one of 100.
+        #expect(report.batches == 9)
         #expect(try await log.highWaterMark() == 2500)
+        #expect(try await log.events(after: 0, limit: 10, maxBytes: 1 << 20).isEmpty)
+    }
+
+    /// A budget already spent after the first row: every batch deletes one row and commits.
+    @Test func pruneStopsEachBatchAtItsTimeBudget() async throws {
+        let log = try Self.log(events: 300)
+        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 500, batchBudget: .zero)
+        #expect(report.removed == 300)
+        #expect(report.batches == 300)
+        #expect(try await log.highWaterMark() == 300)
+    }
+
+    /// Events inside the window stay; a later append continues the numbering.
+    @Test func pruneKeepsTheWindowAndTheNumbering() async throws {
+        let log = try Self.log(events: 200)
+        let cutoff = Date().addingTimeInterval(-3600)
+        let report = try await log.prune(before: cutoff)
+        #expect(report.removed == 0)
+        #expect(try await log.events(after: 0, limit: 500, maxBytes: 1 << 24).count == 200)
+        _ = try await log.prune(before: Date().addingTimeInterval(60))
+        let event = RepoEvent.identity(.init(did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz", handle: nil, time: "2026-01-01T00:00:00.000Z"))
+        #expect(try log.append([event]) == [201])
     }
 }
