@@ -253,7 +253,7 @@ def create(spare, did, token, invite=None):
                                        "inviteCode": invite or cli_token(spare, "token", "invite")}, token=token)
 
 
-def test_create_account_refusals(spare, first, net):
+def test_create_account_refusals(spare, first, net, state):
     audience = Client(base_url=spare.url).com.atproto.server.describe_server().did
     did, key = make_identity(net, spare.url)
     now = int(time.time())
