@@ -126,6 +126,7 @@ struct AccountEndpoints: Sendable {
     /// Streams the request body to a private file in the data directory (the CAR may be far
     /// larger than memory), refusing it past `maxImportSize`; returns the file's path.
     func spool(_ request: Request) async throws -> String {
+        try request.requireContentType("application/vnd.ipld.car")
         try request.requireIdentityEncoding()
         if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxImportSize { throw XRPCError.payloadTooLarge() }
         let path = dataDirectory + "/import-\(UUID().uuidString).car.part"
