@@ -25,7 +25,7 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, KeyCommand.self, DoctorCommand.self, RestoreCommand.self, CompactCommand.self])
+        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, MigrateCommand.self, AccountCommand.self, KeyCommand.self, DoctorCommand.self, RestoreCommand.self, CompactCommand.self])
 }
 
 /// `pds dev`: a complete local server on loopback, plain HTTP, unpublished identity.

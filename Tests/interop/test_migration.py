@@ -15,6 +15,7 @@ third server without an account and an identity made here (so the test holds its
 This module starts its own servers (binary: $PDS_INTEROP_BIN, default .build/debug/pds). Tests run in
 file order: the move back needs the move there."""
 
+import re
 import time
 
 import pytest
@@ -306,3 +307,37 @@ def test_import_refusals_store_nothing(spare, first, state):
     refused(bytes(damaged))
     refused(b"\x0anot a car at all")
 
+
+
+# --- a production server prepared without an account ---------------------------------------------------
+
+def test_init_without_an_account_then_serve_receives_a_move(net, tmp_path):
+    """`pds init --no-account` writes the keys and config, prints an invite code (and the recovery
+    key), and `pds serve` runs without an account; createAccount with that invite and a valid service
+    token then creates the account, deactivated."""
+    from test_appliance import Setup, describe, pds as run_pds, serving
+
+    (tmp_path / "prepared").mkdir()
+    setup = Setup(tmp_path / "prepared", "unused.test", "identity")
+    result = run_pds(*setup.init_args(net, drop=("--handle", "--password-file")), "--no-account", timeout=60)
+    assert result.returncode == 0, describe(result)
+    invite = re.search(r"invite code:\s+([A-Z0-9]{5}-[A-Z0-9]{5})", result.stdout)
+    assert invite, result.stdout
+    assert re.search(r"did:key:z[1-9A-HJ-NP-Za-km-z]+", result.stdout), "the recovery key is shown"
+    with serving(setup) as server:
+        described = server.get("/xrpc/com.atproto.server.describeServer").json()
+        did, key = make_identity(net, server.url)
+        token = make_service_jwt(key, did, described["did"], lxm=CREATE_ACCOUNT)
+        created = server.http.post(server.url + "/xrpc/" + CREATE_ACCOUNT, timeout=TIMEOUT,
+                                   json={"did": did, "handle": "mover.test", "password": "mover-password",
+                                         "inviteCode": invite.group(1)},
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 200, created.text[:500]
+        session = server.http.get(server.url + "/xrpc/com.atproto.server.getSession", timeout=TIMEOUT,
+                                  headers={"Authorization": f"Bearer {created.json()['accessJwt']}"}).json()
+        assert session["did"] == did and session["active"] is False and session["status"] == "deactivated"
+        # The invite was used up.
+        again = server.http.post(server.url + "/xrpc/" + CREATE_ACCOUNT, timeout=TIMEOUT,
+                                 json={"did": did, "handle": "mover.test", "password": "x", "inviteCode": invite.group(1)},
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert_xrpc_error(again, 400, "InvalidRequest")
