@@ -11,13 +11,20 @@ import PDSStore
 
 /// Why a life-cycle operation was refused. `named` carries the Lexicon error name
 /// (`IncompatibleDidDoc`, `UnresolvableDid`, `InvalidInviteCode`, `InvalidToken`, …).
-public enum AccountLifecycleError: Error, Equatable, Sendable {
+public enum AccountLifecycleError: Error, Equatable, Sendable, CustomStringConvertible {
     /// 400 `InvalidRequest`.
     case invalid(String)
     /// 400 with a specific error name.
     case named(String, String)
     /// 401 `AuthenticationRequired`.
     case authenticationRequired(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let message), .authenticationRequired(let message): message
+        case .named(let name, let message): "\(name): \(message)"
+        }
+    }
 }
 
 /// The account's life cycle (https://atproto.com/specs/account): a DID moving in (created

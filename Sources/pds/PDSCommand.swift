@@ -88,7 +88,8 @@ struct DevCommand: AsyncParsableCommand {
 /// `pds account …`: operations on the hosted account that need the box itself.
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, TokenCommand.self, UnlockLoginsCommand.self])
+        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, TokenCommand.self, UnlockLoginsCommand.self, PasswordCommand.self,
+                                                                                        DeactivateCommand.self, ActivateCommand.self, DeleteCommand.self])
 }
 
 /// `pds account plc-token`: issues the one-time token `signPlcOperation` asks for (the reference
