@@ -44,7 +44,7 @@ public final class PDSServices: Sendable {
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
     /// Called after each transaction that sequenced events (by the writer or the identity
     /// service): only then may the firehose send them, and the relays are told to come.
-    private let eventsSequenced: @Sendable ([Int64]) -> Void
+    let eventsSequenced: @Sendable ([Int64]) -> Void
 
     /// The network clients are built by the caller and injected: the appliance passes the NIO
     /// client and `CachedIdentityDirectory(NetworkIdentityDirectory(…))`
@@ -108,6 +108,10 @@ public final class PDSServices: Sendable {
         return try open(config: config, keys: keys, logger: logger, http: http,
                         identity: networkIdentityDirectory(config: config, http: http, logger: logger))
     }
+
+    /// Drops the repository writer (the account was deleted or replaced; the next one is built
+    /// for the account that exists then).
+    public func forgetRepoWriter() { writer.withLock { $0 = nil } }
 
     /// The repository writer (created once the account exists; the writer needs its DID).
     public func repoWriter() throws -> RepoWriter {

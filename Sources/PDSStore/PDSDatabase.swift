@@ -104,6 +104,9 @@ public final class PDSDatabase: Sendable {
             try db.execute(sql: PDSSchema.v6)
             try countRecordReferences(db)
         }
+        migrator.registerMigration("account-lifecycle-v1") { db in
+            try db.execute(sql: PDSSchema.accountLifecycleV1)
+        }
         return migrator
     }
 
