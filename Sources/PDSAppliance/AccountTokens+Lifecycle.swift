@@ -11,12 +11,24 @@ extension AccountTokens {
         case deleteAccount = "delete-account"
         /// `resetPassword` (after `requestPasswordReset`).
         case resetPassword = "reset-password"
+        /// `confirmEmail` (after `requestEmailConfirmation`).
+        case confirmEmail = "confirm-email"
+        /// `updateEmail` of a confirmed address (after `requestEmailUpdate`).
+        case updateEmail = "update-email"
+        /// `signPlcOperation` (after `requestPlcOperationSignature`; as `pds account plc-token`).
+        case plcOperation = "plc-operation"
+        /// createSession's `authFactorToken` when the e-mail sign-in factor is on.
+        case signIn = "sign-in"
 
         var storedPurpose: String {
             switch self {
             case .invite: AccountLifecycle.inviteTokenPurpose
             case .deleteAccount: AccountLifecycle.deleteTokenPurpose
             case .resetPassword: AccountLifecycle.resetTokenPurpose
+            case .confirmEmail: AccountEmail.confirmPurpose
+            case .updateEmail: AccountEmail.updatePurpose
+            case .plcOperation: IdentityService.plcTokenPurpose
+            case .signIn: AccountEmail.signInPurpose
             }
         }
     }
@@ -32,7 +44,7 @@ extension AccountTokens {
                 throw Refused(description: "\(dataDirectory) already holds an account (\(account.did)): an invite is for a server waiting to receive one")
             }
             try accounts.storeToken(token, purpose: purpose.storedPurpose, lifetime: AccountLifecycle.inviteLifetime)
-        case .deleteAccount, .resetPassword:
+        case .deleteAccount, .resetPassword, .confirmEmail, .updateEmail, .plcOperation, .signIn:
             try openAccount(dataDirectory: dataDirectory).storeToken(token, purpose: purpose.storedPurpose)
         }
         return token

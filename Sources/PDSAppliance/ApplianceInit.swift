@@ -30,6 +30,9 @@ public enum ApplianceInit {
         /// Prepare the server (keys, config, database) without an account: it waits for an account
         /// moving here (`goat account migrate`, the official guide), admitted by an invite code.
         public var withoutAccount = false
+        /// Record `email` as confirmed: the owner typed their own address on their own box, so
+        /// the app need not ask them to confirm it (no mail is needed for that).
+        public var emailConfirmed = false
 
         public init(hostname: String, handle: String, password: String, unlock: KeyUnlock.Method, passphrase: String?,
                     identityFile: String?, email: String?, dataDirectory: String, configPath: String,
@@ -181,6 +184,7 @@ public enum ApplianceInit {
             return Result(did: "", inviteCode: invite, handle: "", recoveryKeyHex: Base16.encode(secret), recoveryDIDKey: recovery.didKey)
         }
         let did = try await AccountBootstrap.create(state: state, handle: options.handle, password: options.password, email: options.email)
+        if options.emailConfirmed, options.email != nil { try state.accounts.confirmEmail() }
         return Result(did: did, handle: options.handle.lowercased(), recoveryKeyHex: Base16.encode(secret),
                       recoveryDIDKey: recovery.didKey)
     }

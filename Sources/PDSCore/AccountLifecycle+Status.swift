@@ -49,11 +49,12 @@ extension AccountLifecycle {
 
     // MARK: Deletion and passwords
 
-    /// Stores a fresh one-time token for `purpose`. No e-mail is sent from here: the owner gets a
-    /// token with `pds account token …` on the box (which replaces this one).
-    public func requestToken(purpose: String) throws {
-        try accounts.storeToken(IdentityService.makeConfirmationToken(), purpose: purpose)
-        logger.notice("a one-time token was requested; run `pds account token` on the server to get one", metadata: ["purpose": "\(purpose)"])
+    /// Stores a fresh one-time token for `purpose` and e-mails it to the account's address, or,
+    /// without SMTP, leaves the owner to get one with `pds account token …` on the box
+    /// (`AccountEmail.issueToken`). The request answers once the message is queued.
+    @discardableResult
+    public func requestToken(purpose: String) throws -> AccountEmail.Delivery {
+        try email.issueToken(purpose: purpose)
     }
 
     /// Deletes the account after checking its password and the `delete_account` token: every
@@ -127,6 +128,6 @@ extension PDSServices {
             config: config, keys: keys, accounts: accounts, repository: repository, blobs: blobs, directory: identityDirectory,
             identity: identity, sessions: sessions, repoWriter: { [self] in try repoWriter() },
             forgetRepoWriter: { [self] in forgetRepoWriter() }, sequenced: eventsSequenced, crawlNotifier: crawlNotifier,
-            logger: logger)
+            email: email, logger: logger)
     }
 }

@@ -55,6 +55,7 @@ public struct AccountLifecycle: Sendable {
     let forgetRepoWriter: @Sendable () -> Void
     let sequenced: @Sendable ([Int64]) -> Void
     let crawlNotifier: CrawlNotifier
+    let email: AccountEmail
     let logger: Logger
 
     // MARK: Moving in

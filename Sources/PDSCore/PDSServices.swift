@@ -39,6 +39,8 @@ public final class PDSServices: Sendable {
     public let sessions: SessionService
     /// The account's handle, PLC operations and DID document.
     public let identity: IdentityService
+    /// The account's e-mail: tokens (mailed, or shown by the CLI), confirmation, sign-in codes.
+    public let email: AccountEmail
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
@@ -68,6 +70,9 @@ public final class PDSServices: Sendable {
         var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger,
                                       loginDefence: config.loginDefence)
         sessions.accessLifetime = Int64(config.accessTokenLifetime)
+        let mailer = config.email.map { Mailer(settings: $0, database: database, keys: keys, heloName: config.hostname, logger: logger) }
+        email = AccountEmail(accounts: accounts, mailer: mailer, hostname: config.hostname, logger: logger)
+        sessions.emailSignIn = email
         self.sessions = sessions
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents

@@ -20,7 +20,8 @@ extension XRPCRouter {
         BlobEndpoints(blobs: services.blobs, blobIndex: services.blobIndex, accounts: services.accounts,
                       authenticator: authenticator, uploadLimit: services.config.blobUploadLimit,
                       logger: services.logger).register(on: &router)
-        IdentityEndpoints(identity: identity, sessions: services.sessions).register(on: &router)
+        IdentityEndpoints(identity: identity, sessions: services.sessions, email: services.email).register(on: &router)
+        EmailEndpoints(email: services.email, sessions: services.sessions).register(on: &router)
         PreferenceEndpoints(accounts: services.accounts, proxy: proxy).register(on: &router)
         AccountEndpoints(lifecycle: services.lifecycle, sessions: services.sessions, didDocument: identity.didDocument,
                          dataDirectory: services.config.dataDirectory, logger: services.logger).register(on: &router)

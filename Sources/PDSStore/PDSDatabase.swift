@@ -107,6 +107,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("account-lifecycle-v1") { db in
             try db.execute(sql: PDSSchema.accountLifecycleV1)
         }
+        migrator.registerMigration("email-v1") { db in
+            try db.execute(sql: PDSSchema.emailV1)
+        }
         return migrator
     }
 

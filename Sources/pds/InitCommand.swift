@@ -19,6 +19,7 @@ struct InitCommand: AsyncParsableCommand {
     @Option(help: "With --unlock identity: the age identity file (created if missing).") var identityFile: String?
     @Option(help: "Contact e-mail (optional; shown by describeServer, used for ACME).") var email: String?
     @Flag(help: "Do not ask for an e-mail address.") var noEmail = false
+    @Flag(help: "Mark the account's e-mail address as confirmed (it is your own; the app stops asking to confirm it).") var emailConfirmed = false
     @Option(help: "Data directory.") var data: String = "/var/lib/pds"
     @Option(help: "Where to write the configuration.") var config: String = "/etc/pds/pds.conf"
     @Option(help: "Also write the recovery key, age-encrypted, to this path.") var recoveryKeyFile: String?
@@ -81,6 +82,7 @@ struct InitCommand: AsyncParsableCommand {
                 identityFile: identityFile.map { Self.absolute($0) }, email: email, dataDirectory: Self.absolute(data),
                 configPath: Self.absolute(config), recoveryKeyFile: recoveryKeyFile.map { Self.absolute($0) }, settings: settings)
             options.withoutAccount = moving
+            options.emailConfirmed = emailConfirmed
             result = try await ApplianceInit.run(options, environment: ProcessInfo.processInfo.environment, logger: logger)
         } catch {
             throw CommandFailure("\(error)")

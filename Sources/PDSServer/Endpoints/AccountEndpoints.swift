@@ -91,7 +91,7 @@ struct AccountEndpoints: Sendable {
     }
 
     func registerDeletionAndReset(on router: inout XRPCRouter) {
-        router.procedure("com.atproto.server.requestAccountDelete", auth: .fullSession) { _, _, _ in
+        router.procedure("com.atproto.server.requestAccountDelete", auth: .fullSession, rateLimit: .emailRequest) { _, _, _ in
             try lifecycle.requestToken(purpose: AccountLifecycle.deleteTokenPurpose)
             return Response(status: .ok)
         }
