@@ -137,8 +137,10 @@ public final class Mailer: Sendable {
             let next = (try? outbox.nextDue()) ?? nil
             let wait = max(0.05, min(Self.maxBackoff, next.map { $0.timeIntervalSinceNow } ?? Self.maxBackoff))
             let wake = self.wake
+            // Wakes the loop when the next message is due; cancelled (without waking it) when a
+            // new message woke it first.
             let timer = Task {
-                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                guard (try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))) != nil else { return }
                 wake.yield()
             }
             _ = await iterator.next()

@@ -80,6 +80,24 @@ import TestSupport
         #expect(try !setup.accounts.consumeToken(token, purpose: AccountLifecycle.resetTokenPurpose))
     }
 
+    @Test func theDeliveryLoopSendsWhatIsQueuedWhileItRunsAndStopsWhenCancelled() async throws {
+        let fixture = try SMTPClientTests.fixture()
+        let setup = try Self.setup()
+        let server = try await SMTPTestServer(tls: fixture.store)
+        defer { Task { await server.close() } }
+        let mailer = Self.mailer(setup, port: server.port, ca: fixture.ca.caCertificatePath)
+        let loop = Task { await mailer.run() }
+        for index in 1...3 {
+            try mailer.enqueue(mailer.message(to: "alice@example.net", subject: "n\(index)", body: "message \(index)"), purpose: "test")
+            // Generous: the CI machine is slow; this returns as soon as the message is there.
+            for _ in 0..<300 where server.messages.count < index { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(server.messages.count == index)
+        }
+        #expect(try mailer.outbox.summary().pending == 0)
+        loop.cancel()
+        await loop.value
+    }
+
     @Test func aMessageSealedUnderAnotherKeyIsDropped() async throws {
         let fixture = try SMTPClientTests.fixture()
         let setup = try Self.setup()
