@@ -47,6 +47,24 @@ import TestSupport
         #expect(text.contains("\r\n.starts with a dot\r\n..two dots\r\n"))
     }
 
+    @Test func deliversOverImplicitTLS() async throws {
+        let fixture = try Self.fixture()
+        let server = try await SMTPTestServer(tls: fixture.store, behaviour: .init(implicitTLS: true))
+        defer { Task { await server.close() } }
+        var settings = Self.settings(port: server.port, ca: fixture.ca.caCertificatePath)
+        settings.security = .implicitTLS
+        let bytes = Self.message.rendered(unixTime: 0, messageID: "a@b.c")
+        try await SMTPClient(settings: settings, heloName: "pds.example.com").send(bytes, to: ["alice@example.net"])
+        let got = try #require(server.messages.first)
+        #expect(got.overTLS && got.authMechanism == "PLAIN" && got.data == bytes)
+
+        // The same server spoken to with STARTTLS: the client's plain-text EHLO meets a TLS server.
+        settings.security = .startTLS
+        await #expect(throws: SMTPError.self) {
+            try await SMTPClient(settings: settings, heloName: "pds.example.com").send(bytes, to: ["alice@example.net"])
+        }
+    }
+
     @Test func aWrongPasswordIsRefusedAndRetryable() async throws {
         let fixture = try Self.fixture()
         let server = try await SMTPTestServer(tls: fixture.store)

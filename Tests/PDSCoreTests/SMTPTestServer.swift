@@ -27,6 +27,8 @@ final class SMTPTestServer: Sendable {
         var offersSTARTTLS = true
         /// Append a plain-text line right after the STARTTLS reply (an injection).
         var injectAfterSTARTTLS = false
+        /// TLS from the first byte (port 465 style) instead of STARTTLS.
+        var implicitTLS = false
     }
 
     /// What the sessions saw, shared with them.
@@ -49,6 +51,7 @@ final class SMTPTestServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if behaviour.implicitTLS { try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(server: store)) }
                     try channel.pipeline.syncOperations.addHandler(
                         Session(store: store, behaviour: behaviour, record: record))
                 }
@@ -79,6 +82,7 @@ final class SMTPTestServer: Sendable {
             self.store = store
             self.behaviour = behaviour
             self.record = record
+            tls = behaviour.implicitTLS
         }
 
         func channelActive(context: ChannelHandlerContext) {

@@ -86,7 +86,7 @@ class Mailbox:
         with self.lock:
             self.auth_attempts.append({"mechanism": mechanism, "ok": ok, "tls": session.ssl is not None,
                                        "login": getattr(auth_data, "login", None)})
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)   # handled=False: aiosmtpd answers 535 itself
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
