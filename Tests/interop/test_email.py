@@ -333,6 +333,16 @@ def test_smtp_down_queues_across_a_kill_and_delivers_later(net, certs, mailbox, 
     assert_ok(pds.post("com.atproto.server.requestEmailConfirmation", token=token), "requestEmailConfirmation while SMTP is down")
     wait_for(lambda: "will retry" in pds.log_path.read_text(errors="replace"), WAIT, "a failed attempt in the log")
     assert mailbox.count() == before
+    # `pds status` shows the waiting message and why (the CLI reads the same PDS_EMAIL_* keys).
+    import subprocess
+    from network_server import PDS_BIN
+    cli_env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
+    cli_env.update(mail_env(net, certs, smtp.port, pds.data_dir.parent))
+    status = subprocess.run([PDS_BIN, "status", "--offline", "--data", str(pds.data_dir)], capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL, env=cli_env)
+    line = next((l for l in status.stdout.splitlines() if l[2:].startswith("email")), None)
+    assert line and "1 queued" in line and "last error" in line and "bob@example.net (confirmed)" in line, status.stdout + status.stderr
+    assert SMTP_PASSWORD not in status.stdout + status.stderr
     # kill -9: the acknowledged request's message must survive in the queue.
     pds.process.kill()
     pds.process.wait(timeout=10)
