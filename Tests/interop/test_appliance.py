@@ -372,20 +372,6 @@ def test_init_refuses_a_group_readable_passphrase_file(net, tmp_path):
     assert len(net.plc.received) == before, "a PLC operation was published although init refused"
 
 
-def test_init_can_mark_the_owners_email_confirmed(net, tmp_path):
-    """`pds init --email … --email-confirmed`: the owner's own address needs no confirmation mail."""
-    setup = Setup(tmp_path, "erin.pds.test", "identity")
-    args = [arg for arg in setup.init_args(net) if arg != "--no-email"] + ["--email", "erin@example.net", "--email-confirmed"]
-    setup.result = pds(*args, timeout=60)
-    assert setup.result.returncode == 0, f"pds init --email-confirmed: {describe(setup.result)}"
-    with serving(setup) as server:
-        response = server.create_session(setup.handle)
-        assert response.status_code == 200, f"createSession: {response.status_code} {response.text[:300]}"
-        session = response.json()
-        assert session["email"] == "erin@example.net" and session["emailConfirmed"] is True, session
-        assert session["emailAuthFactor"] is False
-
-
 @pytest.mark.parametrize("where", ["same data and config", "same data, new config", "new data, same config"])
 def test_init_again_refuses(where, identity, net, tmp_path):
     keys_before = {name: (identity.data / "keys" / name).read_bytes() for name in ("signing.age", "rotation.age")}

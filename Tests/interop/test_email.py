@@ -7,18 +7,23 @@ file, and the test CA as `PDS_EMAIL_CA_FILE`.
 Checked: what the SMTP server receives (TLS before AUTH, the AUTH user and password, the envelope,
 RFC 5322 headers, a UTF-8 text body with the token), and that each mailed token then works against
 its XRPC method: confirmEmail, updateEmail (token to the current, confirmed address), resetPassword,
-signPlcOperation, e-mail sign-in codes (`AuthFactorTokenRequired` on createSession) and
-deleteAccount. Then: the SMTP server down (the request still answers; the message waits in the queue
-through a kill -9 of the server and goes out once SMTP is back), and a wrong SMTP password (retried,
-logged, the password never in the log). Tests run in file order and chain on one account."""
+signPlcOperation, e-mail sign-in codes (`AuthFactorTokenRequired` on createSession; the CLI's
+`pds account token sign-in` too) and deleteAccount (on a second server). `pds init --email-confirmed` gives a confirmed address.
+Then: the SMTP server down (the request still answers; `pds status` shows the waiting message; it
+stays queued through a kill -9 of the server and goes out once SMTP is back), and a wrong SMTP
+password (retried, logged, the password never in the log). Tests run in file order and chain on one
+account."""
 
+import base64
 import datetime
 import email
 import email.policy
+import email.utils
 import ipaddress
 import os
 import re
 import ssl
+import subprocess
 import threading
 
 import pytest
@@ -29,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from network_server import assert_ok, free_port, start_pds, stop, wait_for
+from network_server import (PDS_BIN, RAISED_LIMITS, PdsProcess, assert_ok, free_port, start_pds, stop, wait_for,
+                            wait_healthy)
 from standins import Network
 
 HANDLE = "mail.test"
@@ -324,9 +330,43 @@ def test_without_smtp_the_cli_prints_the_sign_in_code(pds):
     assert session["did"] == pds.did
 
 
+def test_account_deletion_token_by_mail(net, certs, smtp, mailbox, tmp_path_factory):
+    work = tmp_path_factory.mktemp("pds-email-delete")
+    with start_pds(work, "leaving.test", env=mail_env(net, certs, smtp.port, work)) as other:
+        token = other.create_session()["accessJwt"]
+        assert_ok(other.post("com.atproto.server.updateEmail", {"email": "dave@example.net"}, token=token), "updateEmail")
+        before = mailbox.count()
+        assert_ok(other.post("com.atproto.server.requestAccountDelete", token=token), "requestAccountDelete")
+        record, message = mailbox.wait_message(before, "the deletion e-mail")
+        assert record["rcpt_tos"] == ["dave@example.net"] and "delet" in message["Subject"].lower()
+        body = {"did": other.did, "password": other.password, "token": token_in(message)}
+        wrong = other.post("com.atproto.server.deleteAccount", {**body, "token": "AAAAA-BBBBB"})
+        assert wrong.status_code == 400 and wrong.json()["error"] == "InvalidToken", wrong.text
+        assert_ok(other.post("com.atproto.server.deleteAccount", body), "deleteAccount with the mailed token")
+        gone = other.post("com.atproto.server.createSession", {"identifier": other.did, "password": other.password})
+        assert gone.status_code == 401, gone.text
+
+
+# --- pds init ---------------------------------------------------------------------------------------------
+
+def test_init_can_mark_the_owners_email_confirmed(net, tmp_path):
+    """`pds init --email … --email-confirmed`: the owner's own address needs no confirmation mail."""
+    from test_appliance import Setup, describe, pds as pds_cli, serving
+    setup = Setup(tmp_path, "erin.pds.test", "identity")
+    args = [arg for arg in setup.init_args(net) if arg != "--no-email"] + ["--email", "erin@example.net", "--email-confirmed"]
+    setup.result = pds_cli(*args, timeout=60)
+    assert setup.result.returncode == 0, f"pds init --email-confirmed: {describe(setup.result)}"
+    with serving(setup) as server:
+        response = server.create_session(setup.handle)
+        assert response.status_code == 200, f"createSession: {response.status_code} {response.text[:300]}"
+        session = response.json()
+        assert session["email"] == "erin@example.net" and session["emailConfirmed"] is True, session
+        assert session["emailAuthFactor"] is False
+
+
 # --- failures: the SMTP server down, a wrong SMTP password -----------------------------------------------
 
-def test_smtp_down_queues_across_a_kill_and_delivers_later(net, certs, mailbox, smtp, pds, state, tmp_path_factory):
+def test_smtp_down_queues_across_a_kill_and_delivers_later(net, certs, mailbox, smtp, pds, state):
     token = access(pds, state)
     smtp.stop()
     before = mailbox.count()
@@ -334,8 +374,6 @@ def test_smtp_down_queues_across_a_kill_and_delivers_later(net, certs, mailbox, 
     wait_for(lambda: "will retry" in pds.log_path.read_text(errors="replace"), WAIT, "a failed attempt in the log")
     assert mailbox.count() == before
     # `pds status` shows the waiting message and why (the CLI reads the same PDS_EMAIL_* keys).
-    import subprocess
-    from network_server import PDS_BIN
     cli_env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
     cli_env.update(mail_env(net, certs, smtp.port, pds.data_dir.parent))
     status = subprocess.run([PDS_BIN, "status", "--offline", "--data", str(pds.data_dir)], capture_output=True, text=True,
@@ -349,8 +387,6 @@ def test_smtp_down_queues_across_a_kill_and_delivers_later(net, certs, mailbox, 
     smtp.start()
     work = pds.data_dir.parent
     restarted_log = work / "pds-restart.log"
-    from network_server import PDS_BIN, RAISED_LIMITS, PdsProcess, wait_healthy
-    import subprocess
     env = {name: value for name, value in os.environ.items() if not name.startswith("PDS_")}
     env.update(RAISED_LIMITS)
     env["PDS_CRAWLERS"] = ""
@@ -385,7 +421,6 @@ def test_a_wrong_smtp_password_is_retried_and_never_logged(net, certs, mailbox, 
         log = other.log_path.read_text(errors="replace")
         assert "535" in log, "the server's refusal is logged"
         assert wrong not in log
-        import base64
         assert base64.b64encode(wrong.encode()).decode()[:12] not in log
         assert mailbox.count() == delivered_before
         assert not any(a["tls"] is False for a in mailbox.auth_attempts)
