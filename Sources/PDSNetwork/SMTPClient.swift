@@ -49,9 +49,17 @@ public struct SMTPClient: Sendable {
     public var replyTimeout: TimeAmount = .seconds(60)
     let group: any EventLoopGroup
 
+    /// - Parameter heloName: this host's name; an IP address becomes an address literal
+    ///   (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, RFC 5321 §4.1.3).
     public init(settings: SMTPSettings, heloName: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.settings = settings
-        self.heloName = heloName
+        if heloName.contains(":") {
+            self.heloName = "[IPv6:\(heloName)]"
+        } else if !heloName.isEmpty, heloName.allSatisfy({ $0.isNumber || $0 == "." }) {
+            self.heloName = "[\(heloName)]"
+        } else {
+            self.heloName = heloName.isEmpty ? "localhost" : heloName
+        }
         self.group = group
     }
 

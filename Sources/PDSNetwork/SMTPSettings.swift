@@ -16,7 +16,7 @@ import OpenSSLNIO
 ///   attempt, up to an hour.
 ///
 /// `description` never shows the password.
-public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
+public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     public enum Security: String, Sendable {
         /// TLS from the first byte (port 465).
         case implicitTLS
@@ -42,6 +42,10 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
         let scheme = security == .implicitTLS ? "smtps" : "smtp"
         return "\(scheme)://\(username.map { "\($0)@" } ?? "")\(host):\(port) from \(fromAddress)"
     }
+
+    /// Reflection (`dump`, a containing struct's default description) shows the description
+    /// only, so the password cannot leak through a configuration printed whole.
+    public var customMirror: Mirror { Mirror(self, children: ["server": description]) }
 
     public init(host: String, port: Int, security: Security, username: String? = nil, password: String? = nil,
                 fromAddress: String, fromName: String? = nil, caFile: String? = nil) {

@@ -81,6 +81,14 @@ import Testing
                                                                   "PDS_EMAIL_FROM": "pds@example.com"]))
         #expect(starttls.security == .startTLS && starttls.port == 587 && starttls.password == "p@ss")
         #expect(!"\(starttls)".contains("p@ss"))
+        struct Holder { var email: SMTPSettings? }
+        #expect(!String(describing: Holder(email: starttls)).contains("p@ss"), "a configuration printed whole")
+        var dumped = ""
+        dump(starttls, to: &dumped)
+        #expect(!dumped.contains("p@ss"))
+        #expect(SMTPClient(settings: starttls, heloName: "127.0.0.1").heloName == "[127.0.0.1]")
+        #expect(SMTPClient(settings: starttls, heloName: "::1").heloName == "[IPv6:::1]")
+        #expect(SMTPClient(settings: starttls, heloName: "pds.example.com").heloName == "pds.example.com")
         #expect(throws: SMTPSettings.Invalid.self) { try SMTPSettings.load(from: ["PDS_EMAIL_SMTP_URL": "http://x.y", "PDS_EMAIL_FROM": "a@b.cd"]) }
         #expect(throws: SMTPSettings.Invalid.self) { try SMTPSettings.load(from: ["PDS_EMAIL_SMTP_URL": "smtps://x.y"]) }
         #expect(throws: SMTPSettings.Invalid.self) { try SMTPSettings.load(from: ["PDS_EMAIL_FROM": "a@b.cd"]) }
