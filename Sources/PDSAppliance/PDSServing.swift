@@ -21,6 +21,7 @@ public enum PDSServing {
     public static func run(state: PDSServices, logger: Logger,
                            onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let config = state.config
+        try config.email?.requireUsable()
         // Held until the server has shut down: `pds compact` refuses while it is (and a second
         // server on the same directory does not start).
         let lock = try DataDirectoryLock(directory: config.dataDirectory)

@@ -87,7 +87,35 @@ public struct SMTPClient: Sendable {
         }
     }
 
+    /// Connects, secures and signs in as `send` does, then says QUIT without sending anything:
+    /// whether these settings work (`pds doctor`). Returns the capabilities the server offered.
+    @discardableResult
+    public func verify() async throws -> [String: [String]] {
+        let tls = try tlsContext()
+        let connection = try await SMTPConnection.open(settings: settings, tls: tls, timeout: replyTimeout, group: group)
+        do {
+            let capabilities = try await prepare(connection, tls: tls)
+            await connection.quit()
+            return capabilities
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
     private func dialogue(_ connection: SMTPConnection, tls: SSLContext, message: [UInt8], recipients: [String]) async throws -> SMTPReply {
+        _ = try await prepare(connection, tls: tls)
+        _ = try await connection.command("MAIL FROM:<\(settings.fromAddress)>", stage: "MAIL FROM")
+        for recipient in recipients {
+            _ = try await connection.command("RCPT TO:<\(recipient)>", stage: "RCPT TO")
+        }
+        let go = try await connection.command("DATA", stage: "DATA", expectIntermediate: true)
+        guard go.code == 354 else { throw SMTPError.rejected(stage: "DATA", reply: go) }
+        return try await connection.send(raw: SMTPDialogue.dataPayload(message), stage: "message")
+    }
+
+    /// Greeting, EHLO, STARTTLS (then EHLO again), AUTH; returns the capabilities in force.
+    private func prepare(_ connection: SMTPConnection, tls: SSLContext) async throws -> [String: [String]] {
         try await connection.expect("greeting", positive: true)
         var capabilities = try await connection.command("EHLO \(heloName)", stage: "EHLO").extensions
         if settings.security == .startTLS {
@@ -102,13 +130,7 @@ public struct SMTPClient: Sendable {
         if let username = settings.username {
             try await authenticate(connection, username: username, password: settings.password ?? "", offered: capabilities["AUTH"] ?? [])
         }
-        _ = try await connection.command("MAIL FROM:<\(settings.fromAddress)>", stage: "MAIL FROM")
-        for recipient in recipients {
-            _ = try await connection.command("RCPT TO:<\(recipient)>", stage: "RCPT TO")
-        }
-        let go = try await connection.command("DATA", stage: "DATA", expectIntermediate: true)
-        guard go.code == 354 else { throw SMTPError.rejected(stage: "DATA", reply: go) }
-        return try await connection.send(raw: SMTPDialogue.dataPayload(message), stage: "message")
+        return capabilities
     }
 
     /// RFC 4954 §4: PLAIN when offered, else LOGIN. Nothing of the exchange is logged.

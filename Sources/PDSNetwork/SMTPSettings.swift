@@ -35,6 +35,10 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible, Custom
     public var fromName: String?
     public var caFile: String?
     public var retryBase: TimeInterval = 60
+    /// Why the password could not be read when the configuration was loaded: a relative
+    /// `PDS_EMAIL_SMTP_PASSWORD_FILE` outside systemd (the owner's CLI commands load the same
+    /// configuration and do not need it). `requireUsable()` turns it into an error for the server.
+    public var passwordUnavailable: String?
 
     public var trustRoots: TLSTrustRoots { caFile.map { .pemFile($0) } ?? .system }
 
@@ -99,9 +103,13 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible, Custom
             guard settings.password == nil else {
                 throw Invalid(description: "PDS_EMAIL_SMTP_URL has a password and PDS_EMAIL_SMTP_PASSWORD_FILE is set: keep only the file")
             }
-            settings.password = try readSecret(file, credentialsDirectory: credentialsDirectory)
+            if !file.hasPrefix("/"), credentialsDirectory?.isEmpty ?? true {
+                settings.passwordUnavailable = "PDS_EMAIL_SMTP_PASSWORD_FILE=\(file) is relative and $CREDENTIALS_DIRECTORY is not set (systemd's LoadCredential=); give an absolute path to run outside systemd"
+            } else {
+                settings.password = try readSecret(file, credentialsDirectory: credentialsDirectory)
+            }
         }
-        if settings.password != nil, settings.username == nil {
+        if settings.password != nil || settings.passwordUnavailable != nil, settings.username == nil {
             throw Invalid(description: "an SMTP password needs a user name in PDS_EMAIL_SMTP_URL (smtps://user@host)")
         }
         if let retry = value("PDS_EMAIL_RETRY_SECONDS") {
@@ -111,6 +119,12 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible, Custom
             settings.retryBase = TimeInterval(seconds)
         }
         return settings
+    }
+
+    /// Throws when the server could not submit mail with these settings (the password file was
+    /// not readable where the configuration was loaded). Called before the server starts.
+    public func requireUsable() throws {
+        if let passwordUnavailable { throw Invalid(description: passwordUnavailable) }
     }
 
     /// `local@domain` or `Name <local@domain>`; nil when it is neither.

@@ -65,6 +65,21 @@ import TestSupport
         }
     }
 
+    @Test func verifySignsInAndSendsNothing() async throws {
+        let fixture = try Self.fixture()
+        let server = try await SMTPTestServer(tls: fixture.store)
+        defer { Task { await server.close() } }
+        let capabilities = try await SMTPClient(settings: Self.settings(port: server.port, ca: fixture.ca.caCertificatePath),
+                                                heloName: "pds.example.com").verify()
+        #expect(capabilities["AUTH"] == ["PLAIN", "LOGIN"])
+        #expect(server.messages.isEmpty && server.failedLogins == 0)
+        await #expect(throws: SMTPError.self) {
+            try await SMTPClient(settings: Self.settings(port: server.port, ca: fixture.ca.caCertificatePath, password: "nope"),
+                                 heloName: "pds.example.com").verify()
+        }
+        #expect(server.failedLogins == 1)
+    }
+
     @Test func aWrongPasswordIsRefusedAndRetryable() async throws {
         let fixture = try Self.fixture()
         let server = try await SMTPTestServer(tls: fixture.store)

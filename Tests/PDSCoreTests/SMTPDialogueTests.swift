@@ -103,6 +103,16 @@ import Testing
         #expect(loose?.description.contains("chmod 600") == true)
         #expect(loose?.description.contains("file secret") == false)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
-        #expect(try SMTPSettings.load(from: values, credentialsDirectory: directory)?.password == "file secret")
+        let loaded = try #require(try SMTPSettings.load(from: values, credentialsDirectory: directory))
+        #expect(loaded.password == "file secret")
+        try loaded.requireUsable()
+        // Outside systemd (the owner's CLI commands) a credential name loads, and only the server refuses it.
+        let outside = try #require(try SMTPSettings.load(from: values, credentialsDirectory: nil))
+        #expect(outside.password == nil)
+        let refused = #expect(throws: SMTPSettings.Invalid.self) { try outside.requireUsable() }
+        #expect(refused?.description.contains("CREDENTIALS_DIRECTORY") == true)
+        var absolute = values
+        absolute["PDS_EMAIL_SMTP_PASSWORD_FILE"] = file
+        #expect(try SMTPSettings.load(from: absolute, credentialsDirectory: nil)?.password == "file secret")
     }
 }
