@@ -116,16 +116,20 @@ class Mailbox:
 class SmtpServer:
     """aiosmtpd on a fixed loopback port, STARTTLS and AUTH required; stoppable and restartable."""
 
-    def __init__(self, mailbox, certs, port):
+    def __init__(self, mailbox, certs, port, implicit_tls=False, exclude=()):
         self.mailbox, self.certs, self.port = mailbox, certs, port
+        self.implicit_tls, self.exclude = implicit_tls, list(exclude)
         self.controller = None
 
     def start(self):
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(self.certs["cert"]), str(self.certs["key"]))
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, tls_context=context,
-                                     require_starttls=True, authenticator=self.mailbox.authenticate,
-                                     auth_required=True, auth_require_tls=True)
+        # Implicit TLS: the port speaks nothing else. (aiosmtpd does not count it as TLS for
+        # auth_require_tls and would then hide AUTH, so that check is STARTTLS's only.)
+        tls = ({"ssl_context": context, "auth_require_tls": False} if self.implicit_tls
+               else {"tls_context": context, "require_starttls": True, "auth_require_tls": True})
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, authenticator=self.mailbox.authenticate,
+                                     auth_required=True, auth_exclude_mechanism=self.exclude, **tls)
         self.controller.start()
         return self
 
@@ -345,6 +349,32 @@ def test_account_deletion_token_by_mail(net, certs, smtp, mailbox, tmp_path_fact
         assert_ok(other.post("com.atproto.server.deleteAccount", body), "deleteAccount with the mailed token")
         gone = other.post("com.atproto.server.createSession", {"identifier": other.did, "password": other.password})
         assert gone.status_code == 401, gone.text
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")   # implicit TLS: see SmtpServer.start
+@pytest.mark.parametrize("variant", ["smtps-implicit-tls", "starttls-auth-login"])
+def test_implicit_tls_and_auth_login(variant, net, certs, tmp_path_factory):
+    """Port-465 style (`smtps://`: TLS from the first byte) and a server offering only AUTH LOGIN."""
+    box = Mailbox()
+    server = SmtpServer(box, certs, free_port(), implicit_tls=variant.startswith("smtps"),
+                        exclude=["PLAIN"] if variant.endswith("login") else []).start()
+    try:
+        work = tmp_path_factory.mktemp(f"pds-email-{variant}")
+        env = mail_env(net, certs, server.port, work)
+        if variant.startswith("smtps"):
+            env["PDS_EMAIL_SMTP_URL"] = f"smtps://{SMTP_USER}@127.0.0.1:{server.port}"
+        with start_pds(work, "variant.test", env=env) as other:
+            token = other.create_session()["accessJwt"]
+            assert_ok(other.post("com.atproto.server.updateEmail", {"email": "erin@example.net"}, token=token), "updateEmail")
+            assert_ok(other.post("com.atproto.server.requestEmailConfirmation", token=token), "requestEmailConfirmation")
+            record, message = box.wait_message(0, f"the e-mail over {variant}")
+            assert record["rcpt_tos"] == ["erin@example.net"] and record["authenticated"]
+            assert record["tls"] or variant.startswith("smtps"), "STARTTLS before the message"
+            assert [a["mechanism"] for a in box.auth_attempts if a["ok"]] == ["LOGIN" if variant.endswith("login") else "PLAIN"]
+            assert_ok(other.post("com.atproto.server.confirmEmail", {"email": "erin@example.net", "token": token_in(message)},
+                                 token=token), "confirmEmail")
+    finally:
+        server.stop()
 
 
 # --- pds init ---------------------------------------------------------------------------------------------
