@@ -57,6 +57,7 @@ public struct ServerStatus: Sendable {
             status.add("account", "none yet", attention: "create one with `pds init`, or move one here (`pds migrate`)")
         }
         status.addStorage(try database.storageReport(), directory: directory, mirrored: config.blobMirror != nil, now: now)
+        status.addEmail(config.email, outbox: try EmailOutbox(database: database).summary(), account: try accounts.account(), now: now)
         status.addTLS(config, now: now)
         return status
     }

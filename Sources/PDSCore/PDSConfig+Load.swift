@@ -33,6 +33,7 @@ extension PDSConfig {
         try config.loadOperations(keys)
         config.blobMirror = try BlobMirrorConfig.load(from: merged)
         config.outbound = try OutboundSettings.load(from: merged)
+        config.email = try SMTPSettings.load(from: merged)
         return config
     }
 

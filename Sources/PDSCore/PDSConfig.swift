@@ -97,6 +97,9 @@ public struct PDSConfig: Sendable {
     /// Outbound HTTP: the guard's test switch, the pool, a CA file (`PDS_OUTBOUND_*`).
     public var outbound = OutboundSettings()
 
+    /// SMTP submission for tokens and sign-in codes (`PDS_EMAIL_*`); nil when e-mail is off.
+    public var email: SMTPSettings?
+
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }
     /// The did:web this host stands for (`did:web:<hostname>`, with `%3A<port>` in dev, where

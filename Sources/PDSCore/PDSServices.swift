@@ -39,12 +39,14 @@ public final class PDSServices: Sendable {
     public let sessions: SessionService
     /// The account's handle, PLC operations and DID document.
     public let identity: IdentityService
+    /// The account's e-mail: tokens (mailed, or shown by the CLI), confirmation, sign-in codes.
+    public let email: AccountEmail
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
     /// Called after each transaction that sequenced events (by the writer or the identity
     /// service): only then may the firehose send them, and the relays are told to come.
-    private let eventsSequenced: @Sendable ([Int64]) -> Void
+    let eventsSequenced: @Sendable ([Int64]) -> Void
 
     /// The network clients are built by the caller and injected: the appliance passes the NIO
     /// client and `CachedIdentityDirectory(NetworkIdentityDirectory(…))`
@@ -68,6 +70,9 @@ public final class PDSServices: Sendable {
         var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger,
                                       loginDefence: config.loginDefence)
         sessions.accessLifetime = Int64(config.accessTokenLifetime)
+        let mailer = config.email.map { Mailer(settings: $0, database: database, keys: keys, heloName: config.hostname, logger: logger) }
+        email = AccountEmail(accounts: accounts, mailer: mailer, hostname: config.hostname, logger: logger)
+        sessions.emailSignIn = email
         self.sessions = sessions
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
@@ -108,6 +113,10 @@ public final class PDSServices: Sendable {
         return try open(config: config, keys: keys, logger: logger, http: http,
                         identity: networkIdentityDirectory(config: config, http: http, logger: logger))
     }
+
+    /// Drops the repository writer (the account was deleted or replaced; the next one is built
+    /// for the account that exists then).
+    public func forgetRepoWriter() { writer.withLock { $0 = nil } }
 
     /// The repository writer (created once the account exists; the writer needs its DID).
     public func repoWriter() throws -> RepoWriter {

@@ -20,11 +20,12 @@ public final class CrawlNotifier: Sendable {
         self.logger = logger
     }
 
-    /// Called after each transaction that sequenced events.
-    public func eventsSequenced() {
+    /// Called after each transaction that sequenced events. `now` skips the interval: an account
+    /// that was just activated (a move here) wants the relays at once, as the reference asks then.
+    public func eventsSequenced(now: Bool = false) {
         guard !crawlers.isEmpty else { return }
         let due = lastNotified.withLock { last -> Bool in
-            if let last, Date().timeIntervalSince(last) < interval { return false }
+            if !now, let last, Date().timeIntervalSince(last) < interval { return false }
             last = Date()
             return true
         }

@@ -46,6 +46,8 @@ public struct RateLimitPolicy: Sendable, Equatable {
     public static let uploadBlob = RateLimitPolicy(limit: "uploadBlob", key: .clientIP)
     public static let getRepo = RateLimitPolicy(limit: "getRepo", key: .clientIP, replacesGlobal: true)
     public static let updateHandle = RateLimitPolicy(limit: "updateHandle", key: .account)
+    /// Requests that send e-mail (the reference: 5 an hour, 15 a day per account).
+    public static let emailRequest = RateLimitPolicy(limit: "emailRequest", key: .account)
     /// Repository writes in points, as the reference: create 3, update 2, delete 1 (applyWrites
     /// charges the sum of its writes itself, once it has read them).
     public static func repoWrite(points: Int) -> RateLimitPolicy { RateLimitPolicy(limit: "repoWrite", key: .account, points: points) }

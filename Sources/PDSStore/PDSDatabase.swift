@@ -125,6 +125,12 @@ public final class PDSDatabase: Sendable {
             try compactRecordIndex(db)
             try db.execute(sql: PDSSchema.storageRecordIndexSwap)
         }
+        migrator.registerMigration("account-lifecycle-v1") { db in
+            try db.execute(sql: PDSSchema.accountLifecycleV1)
+        }
+        migrator.registerMigration("email-v1") { db in
+            try db.execute(sql: PDSSchema.emailV1)
+        }
         return migrator
     }
 

@@ -27,7 +27,8 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, AppPasswordCommand.self, KeyCommand.self, ExportCommand.self, StatusCommand.self,
+        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, MigrateCommand.self, AccountCommand.self,
+                      AppPasswordCommand.self, KeyCommand.self, ExportCommand.self, StatusCommand.self,
                       DoctorCommand.self, RestoreCommand.self, CompactCommand.self])
 }
 
@@ -41,6 +42,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Handle for the account created on first start.") var handle: String = "alice.test"
     @Option(name: .long, help: "Password for the account created on first start (default: generated).") var password: String?
     @Flag(name: .long, help: "Create the account as did:web:<host> (served by this server) instead of did:plc.") var didWeb = false
+    @Flag(name: .long, help: "Start without an account, ready to receive one moving here (see `pds account token invite`).") var noAccount = false
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
@@ -59,6 +61,17 @@ struct DevCommand: AsyncParsableCommand {
         let logger = Logger(label: "pds")
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
         let state = try PDSServices.open(config: config, keys: keys, logger: logger)
+        if noAccount, try state.accounts.account() == nil {
+            try await PDSServing.run(state: state, logger: logger) { _ in
+                print("""
+                    pds dev is running without an account (ready to receive one moving here)
+                      URL:      \(config.publicURL)
+                      data:     \(config.dataDirectory)
+                    """)
+                fflush(nil)
+            }
+            return
+        }
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
         let banner = """
             pds dev is running (development mode: plain HTTP, identity not published)
@@ -79,7 +92,8 @@ struct DevCommand: AsyncParsableCommand {
 /// `pds account …`: operations on the hosted account that need the box itself.
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, UnlockLoginsCommand.self])
+        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, TokenCommand.self, UnlockLoginsCommand.self, PasswordCommand.self,
+                                                                                        DeactivateCommand.self, ActivateCommand.self, DeleteCommand.self])
 }
 
 /// `pds account plc-token`: issues the one-time token `signPlcOperation` asks for (the reference

@@ -27,7 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let keys = try ServerKeys.unlock(config: settings, environment: environment)
             state = try PDSServices.open(config: settings, keys: keys, logger: logger)
-            guard try state.accounts.account() != nil else {
+            // A server prepared by `pds init --no-account` runs without one, waiting for a move
+            // here; an empty data directory is a mistake.
+            guard try state.accounts.account() != nil || FileManager.default.fileExists(atPath: settings.dataDirectory + "/keys/signing.age") else {
                 throw CommandFailure("\(settings.dataDirectory) holds no account: run `pds init` first")
             }
         } catch let error as CommandFailure {

@@ -20,9 +20,10 @@ struct SessionEndpoints {
             let input = try await request.jsonObject(context: context)
             let identifier = try input.requiredString("identifier")
             let password = try input.requiredString("password", maxLength: 512)
+            let authFactorToken = try input.optionalString("authFactorToken", maxLength: 64)
             let session: (account: Account, access: String, refresh: String)
             do {
-                session = try await sessions.login(identifier: identifier, password: password)
+                session = try await sessions.login(identifier: identifier, password: password, authFactorToken: authFactorToken)
             } catch let error as SessionError {
                 logFailedLogin(error, clientIP: context.clientIP)
                 throw error
@@ -78,6 +79,7 @@ struct SessionEndpoints {
         switch error {
         case .invalidCredentials: reason = "invalid_credentials"
         case .loginLocked: reason = "locked"
+        case .invalidAuthFactorToken: reason = "invalid_sign_in_code"
         default: return
         }
         let failures = (try? sessions.loginGuard.failures()) ?? 0
@@ -95,6 +97,7 @@ struct SessionEndpoints {
         if let email = account.email {
             object["email"] = .string(email)
             object["emailConfirmed"] = .bool(account.emailConfirmedAt != nil)
+            object["emailAuthFactor"] = .bool(account.emailAuthFactor)
         }
         object["active"] = .bool(account.isActive)
         if let status = account.status { object["status"] = .string(status) }

@@ -11,6 +11,9 @@ import PDSStore
 /// not grow with repository size.
 struct SyncEndpoints: Sendable {
     let repo: HostedRepository
+    /// getRepo and listBlobs of a deactivated repo are still served to its owner (an account
+    /// moving away exports from here).
+    let authenticator: Authenticator
 
     func register(on router: inout XRPCRouter) {
         registerStatus(on: &router)
@@ -108,7 +111,7 @@ struct SyncEndpoints: Sendable {
     /// getRepo (whole, or since a revision) and listBlobs.
     func registerExports(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getRepo", rateLimit: .getRepo) { request, _ in
-            _ = try repo.servedAccount(did: try request.params.requiredString("did"))
+            _ = try servedAccount(did: try request.params.requiredString("did"), request: request)
             _ = try repo.currentCommit()
             let source = try repo.store.blockSource()
             // 256 KiB chunks, at most 8 waiting (2 MiB): each hand-off between the walking thread
@@ -152,7 +155,7 @@ struct SyncEndpoints: Sendable {
 
         router.query("com.atproto.sync.listBlobs") { request, _ in
             let params = request.params
-            _ = try repo.servedAccount(did: try params.requiredString("did"))
+            _ = try servedAccount(did: try params.requiredString("did"), request: request)
             let limit = try params.optionalInteger("limit", range: 1...1000) ?? 500
             let since = params.optionalString("since")
             if let since, (try? TID(since)) == nil { throw XRPCError.invalidRequest("since must be a TID") }
