@@ -60,6 +60,15 @@ public struct JWT: Sendable {
         return input + "." + Base64.encode(signature, alphabet: .urlSafe)
     }
 
+    /// Signs `claims` under an explicit header (DPoP proofs carry `typ` and `jwk`); `alg` must
+    /// name the key's algorithm.
+    public static func sign(header: JSONObject, claims: JSONObject, key: any SigningKey) throws -> String {
+        precondition(header["alg"]?.stringValue == key.algorithm.jwtName, "header alg must match the key")
+        let input = encodeSegment(.object(header)) + "." + encodeSegment(.object(claims))
+        let signature = try key.sign(Array(input.utf8))
+        return input + "." + Base64.encode(signature, alphabet: .urlSafe)
+    }
+
     /// Checks an HS256 signature in constant time.
     public func verifyHS256(secret: [UInt8]) throws(Failure) {
         guard header["alg"]?.stringValue == "HS256" else { throw .malformed("unexpected algorithm") }
