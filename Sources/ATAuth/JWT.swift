@@ -82,6 +82,13 @@ public struct JWT: Sendable {
         guard key.verify(signature: signature, message: Array(signingInput.utf8)) else { throw .badSignature }
     }
 
+    /// Checks a JOSE ES256 signature (high or low S, RFC 7518 §3.4): DPoP proofs and client
+    /// assertions come from JOSE libraries, which do not normalise s as atproto requires.
+    public func verifyJOSE(key: P256PublicKey) throws(Failure) {
+        guard header["alg"]?.stringValue == "ES256" else { throw .malformed("unexpected algorithm") }
+        guard key.verifyJOSE(signature: signature, message: Array(signingInput.utf8)) else { throw .badSignature }
+    }
+
     static func encodeSegment(_ value: JSONValue) -> String {
         Base64.encode(value.serialized(), alphabet: .urlSafe)
     }

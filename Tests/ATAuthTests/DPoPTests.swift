@@ -99,3 +99,27 @@ struct DPoPTests {
         #expect(try ECPublicJWK(object).thumbprint == Base64.encode(SHA256.hash(Array(canonical.utf8)), alphabet: .urlSafe))
     }
 }
+
+@Suite("JOSE ES256 accepts high-S")
+struct JOSEHighSTests {
+    /// JOSE libraries do not normalise s; the same proof with s replaced by n − s must verify.
+    @Test func highSProofVerifies() throws {
+        let key = try P256PrivateKey()
+        let compact = try DPoPProof.make(key: key, method: "GET", url: "https://x.example/", iat: 1, jti: "j", nonce: nil)
+        let parts = compact.split(separator: ".").map(String.init)
+        var signature = try Base64.decode(parts[2], alphabet: .urlSafe)
+        // n of P-256, big-endian.
+        let order: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                              0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51]
+        var borrow = 0
+        for index in stride(from: 31, through: 0, by: -1) {
+            var difference = Int(order[index]) - Int(signature[32 + index]) - borrow
+            borrow = difference < 0 ? 1 : 0
+            if difference < 0 { difference += 256 }
+            signature[32 + index] = UInt8(difference)
+        }
+        let high = parts[0] + "." + parts[1] + "." + Base64.encode(signature, alphabet: .urlSafe)
+        #expect(!key.publicKey.verify(signature: signature, message: Array((parts[0] + "." + parts[1]).utf8)))
+        #expect(try DPoPProof(parsing: high).jti == "j")
+    }
+}

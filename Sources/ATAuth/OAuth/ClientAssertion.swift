@@ -23,7 +23,7 @@ public struct ClientAssertion: Sendable {
         guard jwt.header["alg"]?.stringValue == "ES256" else { throw .invalidToken("client assertion must be ES256") }
         let kid = jwt.header["kid"]?.stringValue
         let candidates = kid.map { kid in keys.filter { $0.keyID == kid } } ?? keys
-        guard let key = candidates.first(where: { (try? jwt.verify(key: $0.key)) != nil }) else {
+        guard let key = candidates.first(where: { (try? jwt.verifyJOSE(key: $0.key)) != nil }) else {
             throw .invalidToken("client assertion is not signed by a key of the client")
         }
         guard jwt.string("iss") == clientID, jwt.string("sub") == clientID else {

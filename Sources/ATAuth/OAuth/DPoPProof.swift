@@ -55,7 +55,7 @@ public struct DPoPProof: Sendable {
         guard jwt.header["alg"]?.stringValue == "ES256" else { throw .invalidProof("DPoP proof must be signed with ES256") }
         guard let jwkObject = jwt.header["jwk"]?.objectValue else { throw .invalidProof("DPoP proof has no jwk") }
         do { jwk = try ECPublicJWK(jwkObject) } catch { throw .invalidProof("DPoP proof jwk is not a public P-256 key") }
-        do { try jwt.verify(key: jwk.key) } catch { throw .invalidProof("DPoP proof signature is invalid") }
+        do { try jwt.verifyJOSE(key: jwk.key) } catch { throw .invalidProof("DPoP proof signature is invalid") }
         guard let jti = jwt.string("jti"), !jti.isEmpty, jti.utf8.count <= 256 else { throw .invalidProof("DPoP proof has no jti") }
         guard let htm = jwt.string("htm") else { throw .invalidProof("DPoP proof has no htm") }
         guard let htu = jwt.string("htu") else { throw .invalidProof("DPoP proof has no htu") }

@@ -33,14 +33,17 @@ extension OAuthService {
     /// RFC 6749 §4.1.3 / §6 with DPoP (RFC 9449 §5): `authorization_code` and `refresh_token`.
     public func token(_ form: [String: String], proof: DPoPProof, now: Int64) async throws -> OAuthTokenResponse {
         guard let clientID = form["client_id"], !clientID.isEmpty else { throw OAuthError.invalidRequest("client_id is required") }
-        let (client, keys) = try await clients.resolve(clientID, now: now)
+        // A confidential client's keys are read afresh on refresh: a key it withdrew must end
+        // the sessions bound to it (https://atproto.com/specs/oauth "Confidential Client Authentication").
+        let fresh = form["grant_type"] == "refresh_token" && form["client_assertion"] != nil
+        let (client, keys) = try await clients.resolve(clientID, now: now, fresh: fresh)
         let clientKey = try authenticateClient(form, client: client, keys: keys, now: now)
         switch form["grant_type"] {
         case "authorization_code":
             return try exchangeCode(form, client: client, clientKey: clientKey, proof: proof, now: now)
         case "refresh_token":
             guard client.allowsRefresh else { throw OAuthError.unauthorizedClient("this client did not register the refresh_token grant") }
-            return try refresh(form, client: client, clientKey: clientKey, proof: proof, now: now)
+            return try refresh(form, client: client, keys: keys, clientKey: clientKey, proof: proof, now: now)
         case nil:
             throw OAuthError.invalidRequest("grant_type is required")
         case let other?:
@@ -96,20 +99,17 @@ extension OAuthService {
         }
     }
 
-    func refresh(_ form: [String: String], client: OAuthClientMetadata, clientKey: String?, proof: DPoPProof, now: Int64) throws -> OAuthTokenResponse {
+    func refresh(_ form: [String: String], client: OAuthClientMetadata, keys: [ECPublicJWK], clientKey: String?, proof: DPoPProof,
+                 now: Int64) throws -> OAuthTokenResponse {
         guard let token = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let access = Self.randomToken("oat-"), refresh = Self.randomToken("ort-")
-        let refreshLifetime = lifetimes(client).refresh
-        let outcome = try store.rotateRefresh(hash: Self.hash(token), now: now) { session in
-            guard session.clientID == client.clientID else { throw OAuthError.invalidGrant("refresh token was issued to another client") }
-            guard session.dpopJKT == proof.jwk.thumbprint else { throw OAuthError.invalidGrant("refresh token is bound to another DPoP key") }
-            if let bound = session.clientKey {
-                guard clientKey?.split(separator: " ").last == bound.split(separator: " ").last else {
-                    throw OAuthError.invalidGrant("refresh token is bound to another client key")
-                }
-            }
-        } next: { session in
-            (Self.hash(access), now + settings.accessLifetime, Self.hash(refresh), min(now + refreshLifetime, session.expiresAt))
+        let outcome: OAuthStore.Refresh
+        do {
+            outcome = try rotate(token, client: client, keys: keys, clientKey: clientKey, proof: proof, now: now, access: access, refresh: refresh)
+        } catch let withdrawn as KeyWithdrawn {
+            try store.revokeSession(id: withdrawn.sessionID)
+            logger.info("oauth session revoked: its client key is no longer published", metadata: ["client": "\(client.clientID)"])
+            throw OAuthError.invalidGrant("the client key this session is bound to is no longer published")
         }
         switch outcome {
         case .rotated(let session):
@@ -120,6 +120,28 @@ extension OAuthService {
             throw OAuthError.invalidGrant("refresh token was already used")
         case .unknown:
             throw OAuthError.invalidGrant("refresh token is invalid, expired or revoked")
+        }
+    }
+
+    struct KeyWithdrawn: Error {
+        let sessionID: String
+    }
+
+    /// The rotation itself, in the store's transaction: every binding is checked before the token is consumed.
+    func rotate(_ token: String, client: OAuthClientMetadata, keys: [ECPublicJWK], clientKey: String?, proof: DPoPProof, now: Int64,
+                access: String, refresh: String) throws -> OAuthStore.Refresh {
+        let refreshLifetime = lifetimes(client).refresh
+        return try store.rotateRefresh(hash: Self.hash(token), now: now) { session in
+            guard session.clientID == client.clientID else { throw OAuthError.invalidGrant("refresh token was issued to another client") }
+            guard session.dpopJKT == proof.jwk.thumbprint else { throw OAuthError.invalidGrant("refresh token is bound to another DPoP key") }
+            if let bound = session.clientKey?.split(separator: " ").last.map(String.init) {
+                guard keys.contains(where: { $0.thumbprint == bound }) else { throw KeyWithdrawn(sessionID: session.id) }
+                guard clientKey?.split(separator: " ").last.map(String.init) == bound else {
+                    throw OAuthError.invalidGrant("refresh token is bound to another client key")
+                }
+            }
+        } next: { session in
+            (Self.hash(access), now + settings.accessLifetime, Self.hash(refresh), min(now + refreshLifetime, session.expiresAt))
         }
     }
 

@@ -133,6 +133,10 @@ public struct OAuthService: Sendable {
         guard form["request_uri"] == nil, form["request"] == nil else {
             throw OAuthError.invalidRequest("request and request_uri are not accepted at the PAR endpoint")
         }
+        // RFC 9449 §10: a `dpop_jkt` must name the key that signed the PAR request's proof.
+        if let jkt = form["dpop_jkt"], jkt != proof.jwk.thumbprint {
+            throw OAuthError.dpop(.invalidProof("dpop_jkt does not match the DPoP proof's key"))
+        }
         guard form["response_type"] == "code" else { throw OAuthError.unsupportedResponseType("response_type must be code") }
         guard let challenge = form["code_challenge"] else { throw OAuthError.invalidRequest("code_challenge is required") }
         guard form["code_challenge_method"] == "S256" else { throw OAuthError.invalidRequest("code_challenge_method must be S256") }
