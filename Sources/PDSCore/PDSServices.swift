@@ -39,6 +39,8 @@ public final class PDSServices: Sendable {
     public let sessions: SessionService
     /// The account's handle, PLC operations and DID document.
     public let identity: IdentityService
+    /// The OAuth authorization server and the resource server's token checks.
+    public let oauth: OAuthService
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
@@ -69,6 +71,12 @@ public final class PDSServices: Sendable {
                                       loginDefence: config.loginDefence)
         sessions.accessLifetime = Int64(config.accessTokenLifetime)
         self.sessions = sessions
+        var oauthSettings = OAuthSettings(issuer: config.publicURL)
+        oauthSettings.allowHTTPLoopbackClients = config.isDevelopment && config.oauthAllowLoopbackClients
+        oauth = OAuthService(
+            settings: oauthSettings, store: OAuthStore(database: database),
+            clients: OAuthClientResolver(http: remoteHTTP, allowHTTPLoopbackIDs: oauthSettings.allowHTTPLoopbackClients),
+            nonceSecret: keys.sessionSecret, logger: logger)
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         let firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)

@@ -104,6 +104,9 @@ public final class PDSDatabase: Sendable {
             try db.execute(sql: PDSSchema.v6)
             try countRecordReferences(db)
         }
+        migrator.registerMigration("oauth-v1") { db in
+            try db.execute(sql: OAuthSchema.v1)
+        }
         return migrator
     }
 
