@@ -107,6 +107,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("oauth-v1") { db in
             try db.execute(sql: OAuthSchema.v1)
         }
+        migrator.registerMigration("dashboard-v1") { db in
+            try db.execute(sql: PDSSchema.dashboardV1)
+        }
         return migrator
     }
 

@@ -212,4 +212,14 @@ enum PDSSchema {
     static let v6 = """
         ALTER TABLE repo_block ADD COLUMN refs INTEGER;
         """
+
+    /// dashboard-v1: the blob mirror's last successful upload, which the queue cannot tell (its
+    /// rows are deleted when done). One row, updated per upload.
+    static let dashboardV1 = """
+        CREATE TABLE blob_mirror_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_upload_at INTEGER NOT NULL,
+            uploads INTEGER NOT NULL DEFAULT 0
+        );
+        """
 }

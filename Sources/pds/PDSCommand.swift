@@ -56,7 +56,7 @@ struct DevCommand: AsyncParsableCommand {
         JSONLogHandler.bootstrap(format: config.logFormat, level: config.logLevel)
         let logger = Logger(label: "pds")
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
-        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
+        let state = try await ServeCommand.finishingKeyRotation(try PDSServices.open(config: config, keys: keys, logger: logger))
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
         let banner = """
             pds dev is running (development mode: plain HTTP, identity not published)

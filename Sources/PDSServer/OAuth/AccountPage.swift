@@ -57,10 +57,10 @@ struct AccountPage: Sendable {
             if owned { try oauth.store.revokeSession(id: form["session_id"] ?? "") }
         case "create-app-password":
             let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
-            let created = try await sessions.createAppPassword(name: name, privileged: form["privileged"] == "1", did: session.did)
+            let created = try await sessions.appPasswords.create(name: name, privileged: form["privileged"] == "1", did: session.did)
             return try render(session, now: now, created: (created.info.name, created.password))
         case "revoke-app-password":
-            try sessions.revokeAppPassword(name: form["name"] ?? "")
+            _ = try sessions.appPasswords.revoke(name: form["name"] ?? "")
         case "signout":
             return OAuthHTTP.seeOther("/account", headers: try browsers.signOut(session))
         default:
@@ -87,7 +87,7 @@ struct AccountPage: Sendable {
                 + "<br>scope: \(e(row.scope))</td><td>" + button("revoke-session", "End", [("session_id", row.id)], id: "end-\(row.id.suffix(8))")
                 + "</td></tr>"
         }.joined() + "</table>"
-        let passwords = try sessions.appPasswords()
+        let passwords = try sessions.appPasswords.list()
         let passwordRows = passwords.isEmpty ? "<p>No app passwords.</p>" : "<table id=\"app-passwords\">" + passwords.map { info in
             "<tr><td>\(e(info.name))\(info.privileged ? " (direct messages allowed)" : "")<br>created \(e(info.createdAt))</td><td>"
                 + button("revoke-app-password", "Revoke", [("name", info.name)], id: "revoke-password-\(info.name)") + "</td></tr>"
