@@ -25,14 +25,14 @@ extension IdentityService {
         }
         var checks = [Consistency(check: "DID document", ok: true, detail: "resolved")]
         let listed = document.handle?.string
-        checks.append(Consistency(check: "handle", ok: listed == handle,
+        checks.append(Consistency(check: "Handle", ok: listed == handle,
                                   detail: listed == handle ? "at://\(handle) listed" : "lists \(listed ?? "no handle"), not \(handle)"))
         let endpoint = document.pdsEndpoint
         checks.append(Consistency(check: "PDS endpoint", ok: endpoint == config.publicURL,
                                   detail: endpoint == config.publicURL ? "\(config.publicURL)" : "\(endpoint ?? "none"), not \(config.publicURL)"))
         let key = document.atprotoSigningKey?.didKey
         let ours = keys.signingKey.didKey
-        checks.append(Consistency(check: "signing key", ok: key == ours,
+        checks.append(Consistency(check: "Signing key", ok: key == ours,
                                   detail: key == ours ? "matches this server's key" : "\(key ?? "none"), not this server's \(ours)"))
         return checks
     }

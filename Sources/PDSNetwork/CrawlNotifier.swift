@@ -77,11 +77,11 @@ public final class CrawlNotifier: Sendable {
         answers.withLock { $0[answer.relay] = answer }
     }
 
-    /// The `error`/`message` of an XRPC answer, or its first bytes.
+    /// The `error`/`message` of an XRPC answer (empty for `{}`), or the first bytes of another body.
     static func summary(_ body: [UInt8]) -> String {
         if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] {
             let parts = [object["error"] as? String, object["message"] as? String].compactMap { $0 }
-            if !parts.isEmpty { return parts.joined(separator: ": ") }
+            return parts.joined(separator: ": ")
         }
         return String(decoding: body.prefix(200), as: UTF8.self)
     }

@@ -85,6 +85,9 @@ def browser(request):
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Headless Chromium will not make a window narrower than ~500 px: the phone is emulated.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": request.param == "phone"})
     driver.set_page_load_timeout(WAIT)
     driver.viewport = request.param
     yield driver
@@ -151,6 +154,7 @@ def test_dashboard_shows_the_xrpc_state(pds, net, activity, browser):
     assert chart.size["width"] > 100, "the writes chart is not drawn"
     for element_id in ("database-size", "wal-size", "disk-free", "tls-mode", "mirror-state", "replication"):
         assert text(browser, element_id), f"{element_id} is empty"
+    assert browser.execute_script("return window.innerWidth") == VIEWPORTS[browser.viewport][0]
     # Nothing overflows the viewport sideways (the phone layout stacks the sections).
     overflow = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"the page is {overflow}px wider than the {browser.viewport} viewport"

@@ -106,3 +106,44 @@ def test_key_rotate_publishes_keeps_the_old_key_and_switches(net, tmp_path):
         unsigned = dict(export.commit)
         signature = unsigned.pop("sig")
         assert not signature_valid(parse_multikey(old_key), libipld.encode_dag_cbor(unsigned), signature)
+
+
+def test_the_old_key_signs_until_the_directory_shows_the_new_one(net, tmp_path):
+    """The directory's reads lag (the stand-in keeps serving the old document): the command says
+    so and leaves the new key pending; the server keeps signing with the old key (commits verify
+    against what the directory shows) until a start at which the document shows the new key."""
+    work = tmp_path / "pds"
+    work.mkdir()
+    keys = work / "data" / "keys"
+    with start_pds(work, "lagging.test", env=net.env()) as pds:
+        did, data_dir = pds.did, pds.data_dir
+        old_key = plc_key(net, did)
+        old_file = (keys / "signing.age").read_bytes()
+    net.plc.freeze(did)
+    try:
+        pending = run_rotate(data_dir, net.env(), "--wait", "2")
+        assert pending.returncode == 0, pending.stderr
+        assert "does not show it yet" in pending.stdout and "old key stays in use" in pending.stdout, pending.stdout
+        new_did_key = pending.stdout.split("published ")[1].split(",")[0]
+        audit = requests.get(f"{net.plc.url}/{did}/log/audit", timeout=TIMEOUT).json()
+        assert audit[-1]["operation"]["verificationMethods"]["atproto"] == new_did_key
+        assert (keys / "signing.age").read_bytes() == old_file
+        assert (keys / "signing-next.age").exists() and stat.S_IMODE((keys / "signing-next.age").stat().st_mode) == 0o600
+        assert not list(keys.glob("signing-retired-*.age"))
+
+        with start_pds(work, "lagging.test", env=net.env()) as pds:
+            post(pds, pds.create_session()["accessJwt"], "still the old key")
+            fetch_repo(pds, did, parse_multikey(old_key))
+            status = pds.run_cli("status", "--offline", "--data", str(pds.data_dir))
+            assert status.returncode == 1 and "rotation pending" in status.stdout, status.stdout + status.stderr
+        assert (keys / "signing.age").read_bytes() == old_file
+    finally:
+        net.plc.unfreeze(did)
+
+    with start_pds(work, "lagging.test", env=net.env()) as pds:
+        assert not (keys / "signing-next.age").exists()
+        assert [path.read_bytes() for path in keys.glob("signing-retired-*.age")] == [old_file]
+        post(pds, pds.create_session()["accessJwt"], "now the new key")
+        assert "did:key:" + plc_key(net, did) == new_did_key
+        fetch_repo(pds, did, parse_multikey(plc_key(net, did)))
+    assert net.failures() == [], net.failures()

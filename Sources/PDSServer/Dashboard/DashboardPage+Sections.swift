@@ -28,6 +28,9 @@ extension DashboardPage {
             ("DID", "did", account.did, false),
             ("Status", "account-status", account.isActive ? "active" : account.status ?? "inactive", !account.isActive),
         ]
+        if let next = services.keys.nextSigningKey {
+            rows.append(("Key rotation", "key-rotation", "pending: \(next.didKey) waits for the DID document; signing with the old key", true))
+        }
         let checks = await services.identity.documentConsistency(did: account.did, handle: account.handle)
         if checks.isEmpty {
             rows.append(("DID document", "identity-document", "not published (development server without a PLC directory)", false))
@@ -76,7 +79,7 @@ extension DashboardPage {
             rows.append(("Last upload", "mirror-last-upload", last.map { "\($0) (\(report.mirrorUploads) in all)" } ?? "none yet", false))
         }
         let replication = facts.replicationLastWrite.map { "Litestream active, last write \(Self.timestamp($0))" }
-            ?? "not seen here (Litestream keeps .\(PDSDatabase.fileName)-litestream beside the database; see `litestream snapshots`)"
+            ?? "Litestream not seen on this database"
         rows.append(("Database replication", "replication", replication, false))
         return Self.section("backup", "Backup", Self.list(rows))
     }

@@ -92,7 +92,8 @@ struct DashboardPage: Sendable {
         section h2{margin-top:.8rem}
         section.wide{grid-column:1/-1}
         dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem .8rem;margin:0}
-        dt{color:#5b6270}dd{margin:0;word-break:break-all}
+        dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}
+        td code{overflow-wrap:anywhere;word-break:normal}
         .ok{color:#137333}.warn{color:#b00020;font-weight:600}
         svg.chart{width:100%;height:auto;display:block;margin:.3rem 0 1rem}
         .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:0 1rem}
