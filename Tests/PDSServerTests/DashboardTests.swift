@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PDSAppliance
 import PDSCore
 import PDSNetwork
 @testable import PDSServer
@@ -83,6 +84,30 @@ import FoundationNetworking
         #expect(answer?.status == 400)
         #expect(answer?.message == "InvalidRequest: not a host")
         #expect(answer?.accepted == false)
+    }
+
+    @Test func whatARelayAnswersIsShownEscaped() async throws {
+        let directory = NSTemporaryDirectory() + "pds-dashboard-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = PDSConfig(hostname: "127.0.0.1", port: 2583, bindAddress: "127.0.0.1", dataDirectory: directory, isDevelopment: true)
+        config.crawlers = ["https://relay.example"]
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let hostile = AnsweringHTTP(status: 400, body: #"{"error":"InvalidRequest","message":"<script>alert(1)</script>"}"#)
+        let services = try PDSServices.open(config: config, keys: try DevBootstrap.loadKeys(dataDirectory: directory), logger: logger, http: hostile)
+        // Creating the account sequences events, which asks the relay to crawl.
+        _ = try await DevBootstrap.ensureAccount(state: services, handle: "alice.test", password: "password-1234")
+        for _ in 0..<300 where services.crawlNotifier.lastAnswers.first?.answer == nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let page = DashboardPage(services: services, browsers: BrowserSessions(store: services.oauth.store, sessions: services.sessions,
+                                                                              limiter: nil, secure: false), history: ActivityHistory())
+        let facts = try ServerFacts.gather(config: config, database: services.database)
+        let section = page.federationSection(facts)
+        #expect(section.contains("HTTP 400 — InvalidRequest: &lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(section.contains("class=\"crawl warn\""))
+        #expect(!section.contains("<script"))
     }
 
     @Test func thePageShowsTheServersState() async throws {
