@@ -189,6 +189,7 @@ let package = Package(
             name: "ACMETests",
             dependencies: ["ACME", "OpenSSLNIO", "PDSServer", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "ATAuthTests", dependencies: ["ATAuth", "ATCrypto", "ATData", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATSyncTests", dependencies: ["ATSync", "ATRepo", "ATData", "ATCrypto"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]

@@ -41,6 +41,8 @@ public final class PDSServices: Sendable {
     public let identity: IdentityService
     /// The account's e-mail: tokens (mailed, or shown by the CLI), confirmation, sign-in codes.
     public let email: AccountEmail
+    /// The OAuth authorization server and the resource server's token checks.
+    public let oauth: OAuthService
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
@@ -74,6 +76,12 @@ public final class PDSServices: Sendable {
         email = AccountEmail(accounts: accounts, mailer: mailer, hostname: config.hostname, logger: logger)
         sessions.emailSignIn = email
         self.sessions = sessions
+        var oauthSettings = OAuthSettings(issuer: config.publicURL)
+        oauthSettings.allowHTTPLoopbackClients = config.isDevelopment && config.oauthAllowLoopbackClients
+        oauth = OAuthService(
+            settings: oauthSettings, store: OAuthStore(database: database),
+            clients: OAuthClientResolver(http: remoteHTTP, allowHTTPLoopbackIDs: oauthSettings.allowHTTPLoopbackClients),
+            nonceSecret: keys.sessionSecret, logger: logger)
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         let firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)

@@ -5,7 +5,7 @@ extension XRPCRouter {
     static func endpoints(_ services: PDSServices) -> XRPCRouter {
         let authenticator = Authenticator(sessions: services.sessions, accounts: services.accounts,
                                           serviceDID: services.config.serviceDID,
-                                          signingKey: services.keys.signingKey.publicKey)
+                                          signingKey: services.keys.signingKey.publicKey, oauth: services.oauth)
         let limits = services.config.rateLimits
         var router = XRPCRouter(authenticator: authenticator, rateLimiter: limits.enabled ? TokenBucketLimiter(settings: limits) : nil)
         let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, signingKey: services.keys.signingKey)

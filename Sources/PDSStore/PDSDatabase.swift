@@ -131,6 +131,12 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("email-v1") { db in
             try db.execute(sql: PDSSchema.emailV1)
         }
+        migrator.registerMigration("oauth-v1") { db in
+            try db.execute(sql: OAuthSchema.v1)
+        }
+        migrator.registerMigration("dashboard-v1") { db in
+            try db.execute(sql: PDSSchema.dashboardV1)
+        }
         return migrator
     }
 

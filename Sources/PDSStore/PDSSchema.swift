@@ -236,4 +236,14 @@ enum PDSSchema {
         ALTER TABLE record_compact RENAME TO record;
         CREATE INDEX record_rev ON record(repo_rev);
         """
+
+    /// dashboard-v1: the blob mirror's last successful upload, which the queue cannot tell (its
+    /// rows are deleted when done). One row, updated per upload.
+    static let dashboardV1 = """
+        CREATE TABLE blob_mirror_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_upload_at INTEGER NOT NULL,
+            uploads INTEGER NOT NULL DEFAULT 0
+        );
+        """
 }

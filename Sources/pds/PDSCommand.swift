@@ -60,7 +60,7 @@ struct DevCommand: AsyncParsableCommand {
         JSONLogHandler.bootstrap(format: config.logFormat, level: config.logLevel)
         let logger = Logger(label: "pds")
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
-        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
+        let state = try await ServeCommand.finishingKeyRotation(try PDSServices.open(config: config, keys: keys, logger: logger))
         if noAccount, try state.accounts.account() == nil {
             try await PDSServing.run(state: state, logger: logger) { _ in
                 print("""

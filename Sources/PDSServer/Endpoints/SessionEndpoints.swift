@@ -32,7 +32,13 @@ struct SessionEndpoints {
         }
 
         router.query("com.atproto.server.getSession", auth: .session) { _, _, auth in
-            jsonResponse(.object(sessionObject(try sessions.account(auth.did), access: nil, refresh: nil)))
+            var object = sessionObject(try sessions.account(auth.did), access: nil, refresh: nil)
+            // OAuth sessions see the e-mail only with `transition:email` or `account:email`.
+            if !auth.mayReadEmail {
+                object["email"] = nil
+                object["emailConfirmed"] = nil
+            }
+            return jsonResponse(.object(object))
         }
 
         router.procedure("com.atproto.server.refreshSession", refreshToken: false) { _, _, refresh in
