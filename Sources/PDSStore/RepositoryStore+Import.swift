@@ -147,8 +147,10 @@ struct RepositoryImport {
             INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, '', ?, ?, 1)
             ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + 1
             """).execute(arguments: [Data(cid.bytes), bytes.count, Data(bytes)])
-        try db.cachedStatement(sql: "INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES (?, ?, ?, '', ?)")
-            .execute(arguments: [collection, rkey, cid.string, now])
+        // The record index holds CIDs as bytes (migration storage-record-index); the rev is set
+        // for every row once the commit is stored.
+        try db.cachedStatement(sql: "INSERT INTO record (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, '')")
+            .execute(arguments: [collection, rkey, Data(cid.bytes)])
         let references: DataReferences
         do { references = try DAGCBOR.decode(bytes).references() } catch {
             throw RepositoryImportError.invalidTree("record \(path) is not valid DAG-CBOR: \(error)")
