@@ -124,7 +124,8 @@ struct RepositoryImport {
         } catch {
             throw RepositoryImportError.invalidCAR("\(error)")
         }
-        guard let root = reader.roots.first else { throw RepositoryImportError.invalidCAR("no root") }
+        // One root, the commit (as the reference's importRepo insists: "expected one root").
+        guard reader.roots.count == 1, let root = reader.roots.first else { throw RepositoryImportError.invalidCAR("expected one root") }
         let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
         var count = 0
         do {
