@@ -8,7 +8,9 @@ release binary without an account (`pds dev --no-account`), creates the account 
 `pds account token invite`), then POSTs the CAR to com.atproto.repo.importRepo and reports:
 
 - seconds for the import (client-observed, request sent to answer received) and records/s;
-- server CPU seconds for it (utime+stime from /proc/<pid>/stat);
+- server CPU seconds for it (utime+stime from /proc/<pid>/stat), and the time its threads were
+  runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat), which tells a loaded machine
+  from slow code;
 - peak RSS growth: the peak resident set during the import (VmHWM, reset to the current RSS
   just before through /proc/<pid>/clear_refs) minus the RSS before it.
 
@@ -106,6 +108,17 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_runqueue_wait_seconds(pid):
+    """Time the server's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def call(port, method, path, body=None, token=None, raw=None, content_type="application/json", timeout=600):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {}
@@ -162,17 +175,20 @@ def main():
             refs.write("5")  # VmHWM := current RSS
         rss_before = proc_field_kib(server.pid, "VmRSS")
         cpu_before = proc_cpu_seconds(server.pid)
+        wait_before = proc_runqueue_wait_seconds(server.pid)
         start = time.perf_counter()
         call(port, "POST", "/xrpc/com.atproto.repo.importRepo", raw=car, token=token, content_type="application/vnd.ipld.car")
         seconds = time.perf_counter() - start
         cpu = proc_cpu_seconds(server.pid) - cpu_before
+        waited = proc_runqueue_wait_seconds(server.pid) - wait_before
         peak = proc_field_kib(server.pid, "VmHWM")
         status = call(port, "GET", "/xrpc/com.atproto.server.checkAccountStatus", token=token)
         if status["indexedRecords"] != args.records:
             raise SystemExit(f"imported {status['indexedRecords']} records, expected {args.records}")
         print(f"importRepo benchmark ({args.records} records, {len(car) / 1e6:.1f} MB CAR, loopback, {os.cpu_count()} cores)")
         print(f"  import time:           {seconds:.2f} s  ({args.records / seconds:,.0f} records/s)")
-        print(f"  server CPU:            {cpu:.2f} s")
+        print(f"  server CPU:            {cpu:.2f} s  ({args.records / cpu:,.0f} records per CPU-second)")
+        print(f"  waiting for a CPU:     {waited:.2f} s  (runnable threads on a busy machine; load {os.getloadavg()[0]:.1f})")
         print(f"  RSS before:            {rss_before / 1024:.1f} MiB")
         print(f"  peak RSS growth:       {(peak - rss_before) / 1024:.1f} MiB  (VmHWM {peak / 1024:.1f} MiB)")
         print(f"  repo blocks stored:    {status['repoBlocks']}")

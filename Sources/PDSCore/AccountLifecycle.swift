@@ -148,7 +148,8 @@ public struct AccountLifecycle: Sendable {
         let imported = try await repository.withWriterAsync { store in
             let imported = try store.importRepository(
                 carPath: carPath, did: did, verifySignature: { key.verify(signature: $1, message: $0) },
-                resign: { old in try SignedCommit.create(did: did, data: old.data, rev: writer.nextRev(after: old.rev), key: signingKey) })
+                nextRev: { writer.nextRev(after: $0) },
+                sign: { data, rev in try SignedCommit.create(did: did, data: data, rev: rev, key: signingKey) })
             // Still on the writer connection: the next write starts from the imported tree.
             try writer.adoptHead(imported.commit)
             return imported

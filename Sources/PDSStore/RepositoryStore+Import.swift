@@ -37,22 +37,25 @@ public struct RepositoryCounts: Sendable, Equatable {
 
 extension RepositoryStore.Writer {
     /// Replaces the whole repository with the one in the CAR file at `carPath`, in one
-    /// transaction: the blocks are streamed from the file into `import_block` (each checked
-    /// against its CID by the reader), the commit is checked (`did`, signature through
-    /// `verifySignature`), the MST is walked and verified from the staged blocks, the record
-    /// index and blob references are rebuilt, and the tree is re-signed by `resign` (the
-    /// account's key here, which the DID document names once the move completes). On any error
-    /// the transaction rolls back: nothing of the import is stored and the previous repository
-    /// stays (https://atproto.com/specs/repository; com.atproto.repo.importRepo).
+    /// transaction: the blocks are streamed from the file into `repo_block` (each checked against
+    /// its CID by the reader), the commit is checked (`did`, signature through
+    /// `verifySignature`), the MST is walked and verified from the stored blocks, the record index
+    /// and blob references are rebuilt, and the tree is re-signed by `sign` (the account's key
+    /// here, which the DID document names once the move completes) at a rev from `nextRev` that
+    /// sorts after the imported one. On any error the transaction rolls back: nothing of the
+    /// import is stored and the previous repository stays (https://atproto.com/specs/repository;
+    /// com.atproto.repo.importRepo).
     ///
-    /// Memory stays bounded whatever the CAR's size: the file is read in chunks, and the walk
-    /// reads blocks from SQLite as it goes.
+    /// Memory stays bounded whatever the CAR's size: the file is read in chunks, blocks go
+    /// straight to SQLite, and the walk reads them back as it goes.
     public func importRepository(carPath: String, did: String,
                                  verifySignature: (_ message: [UInt8], _ signature: [UInt8]) -> Bool,
-                                 resign: (Commit) throws -> SignedCommit) throws -> ImportedRepository {
+                                 nextRev: (_ after: String?) -> String,
+                                 sign: (_ data: CID, _ rev: String) throws -> SignedCommit) throws -> ImportedRepository {
         var result: ImportedRepository?
         try db.inTransaction {
-            result = try RepositoryImport(db: db, did: did).run(carPath: carPath, verifySignature: verifySignature, resign: resign)
+            result = try RepositoryImport(db: db, did: did).run(carPath: carPath, verifySignature: verifySignature,
+                                                                nextRev: nextRev, sign: sign)
             return .commit
         }
         return result!
@@ -65,19 +68,20 @@ struct RepositoryImport {
     let did: String
 
     func run(carPath: String, verifySignature: (_ message: [UInt8], _ signature: [UInt8]) -> Bool,
-             resign: (Commit) throws -> SignedCommit) throws -> ImportedRepository {
-        try db.execute(sql: "DELETE FROM import_block")
-        let (root, staged) = try stage(carPath: carPath)
-        // The previous repository goes (it is replaced as a whole; blob rows stay, so blobs
-        // already uploaded are matched again by the new references).
+             nextRev: (_ after: String?) -> String, sign: (_ data: CID, _ rev: String) throws -> SignedCommit) throws -> ImportedRepository {
+        // The previous repository goes as a whole (blob rows stay, so blobs already uploaded are
+        // matched again by the new references). The new rev is chosen before the blocks are
+        // written, so each row is written once; it is checked against the imported rev below.
         try db.execute(sql: "DELETE FROM repo_block; DELETE FROM record; DELETE FROM record_blob; DELETE FROM repo_root")
+        var rev = nextRev(nil)
+        let (root, staged) = try stage(carPath: carPath, rev: rev)
         let now = AccountStore.timestamp()
         var records = 0
-        let source = StagedBlockSource(db: db)
         let imported: SignedCommit
         do {
-            imported = try RepoVerifier.verify(root: root, blocks: source, did: did, verifySignature: verifySignature) { path, cid, bytes in
-                try index(path: path, cid: cid, bytes: bytes, now: now)
+            imported = try RepoVerifier.verify(root: root, blocks: TransactionBlockSource(db: db), did: did,
+                                               verifySignature: verifySignature) { path, cid, bytes in
+                try index(path: path, cid: cid, bytes: bytes, rev: rev)
                 records += 1
             }
         } catch RepoError.badSignature {
@@ -91,25 +95,24 @@ struct RepositoryImport {
         } catch {
             throw RepositoryImportError.invalidTree("\(error)")
         }
-        let commit = try resign(imported.commit)
-        let rev = commit.commit.rev ?? ""
-        // Records are in; the MST nodes (and any other block of the CAR but the old commit) follow.
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content)
-            SELECT cid, ?, length(content), content FROM import_block WHERE cid != ? ORDER BY id
-            """, arguments: [rev, Data(root.bytes)])
-        try db.execute(sql: "UPDATE repo_block SET repo_rev = ?", arguments: [rev])
-        try db.execute(sql: "UPDATE record SET repo_rev = ?", arguments: [rev])
+        if let importedRev = imported.commit.rev, importedRev >= rev {
+            // The old server's clock is ahead of ours: a later rev, and the rows follow it.
+            rev = nextRev(importedRev)
+            try db.execute(sql: "UPDATE repo_block SET repo_rev = ?", arguments: [rev])
+            try db.execute(sql: "UPDATE record SET repo_rev = ?", arguments: [rev])
+        }
+        let commit = try sign(imported.commit.data, rev)
+        // The imported commit is replaced by this server's over the same tree.
+        try db.execute(sql: "DELETE FROM repo_block WHERE cid = ?", arguments: [Data(root.bytes)])
         try db.execute(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)",
                        arguments: [Data(commit.cid.bytes), rev, commit.bytes.count, Data(commit.bytes)])
         try db.execute(sql: "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)",
                        arguments: [did, commit.cid.string, rev, now])
-        try db.execute(sql: "DELETE FROM import_block")
         return ImportedRepository(commit: commit, importedRev: imported.commit.rev, records: records, blocks: staged)
     }
 
-    /// Streams the CAR's blocks into `import_block`; returns the root and the block count.
-    func stage(carPath: String) throws -> (CID, Int) {
+    /// Streams the CAR's blocks into `repo_block`; returns the root and the block count.
+    func stage(carPath: String, rev: String) throws -> (CID, Int) {
         guard let file = FileHandle(forReadingAtPath: carPath) else { throw RepositoryImportError.invalidCAR("cannot open the uploaded CAR") }
         defer { try? file.close() }
         var reader: CARReader
@@ -121,12 +124,13 @@ struct RepositoryImport {
         } catch {
             throw RepositoryImportError.invalidCAR("\(error)")
         }
-        guard let root = reader.roots.first else { throw RepositoryImportError.invalidCAR("no root") }
-        let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO import_block (cid, content) VALUES (?, ?)")
+        // One root, the commit (as the reference's importRepo insists: "expected one root").
+        guard reader.roots.count == 1, let root = reader.roots.first else { throw RepositoryImportError.invalidCAR("expected one root") }
+        let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
         var count = 0
         do {
             while let (cid, bytes) = try reader.next() {
-                try insert.execute(arguments: [Data(cid.bytes), Data(bytes)])
+                try insert.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
                 count += 1
             }
         } catch RepoError.cidMismatch(let cid) {
@@ -137,20 +141,16 @@ struct RepositoryImport {
         return (root, count)
     }
 
-    /// Stores one verified record: its block (counted by the paths holding it, as commits do),
-    /// its index row and its blob references. A blob not uploaded yet is referenced all the
-    /// same: `listMissingBlobs` names it, and its upload is permanent at once.
-    func index(path: String, cid: CID, bytes: [UInt8], now: String) throws {
+    /// Indexes one verified record: its block is counted by the paths holding it (as commits
+    /// count them), its index row and blob references are written. A blob not uploaded yet is
+    /// referenced all the same: `listMissingBlobs` names it, and its upload is permanent at once.
+    func index(path: String, cid: CID, bytes: [UInt8], rev: String) throws {
         guard let slash = path.firstIndex(of: "/") else { throw RepositoryImportError.invalidTree("record path \(path) has no collection") }
         let collection = String(path[..<slash]), rkey = String(path[path.index(after: slash)...])
-        try db.cachedStatement(sql: """
-            INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, '', ?, ?, 1)
-            ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + 1
-            """).execute(arguments: [Data(cid.bytes), bytes.count, Data(bytes)])
-        // The record index holds CIDs as bytes (migration storage-record-index); the rev is set
-        // for every row once the commit is stored.
-        try db.cachedStatement(sql: "INSERT INTO record (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, '')")
-            .execute(arguments: [collection, rkey, Data(cid.bytes)])
+        try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + 1 WHERE cid = ?").execute(arguments: [Data(cid.bytes)])
+        // The record index holds CIDs as bytes (migration storage-record-index).
+        try db.cachedStatement(sql: "INSERT INTO record (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [collection, rkey, Data(cid.bytes), rev])
         let references: DataReferences
         do { references = try DAGCBOR.decode(bytes).references() } catch {
             throw RepositoryImportError.invalidTree("record \(path) is not valid DAG-CBOR: \(error)")
@@ -161,17 +161,6 @@ struct RepositoryImport {
             try db.cachedStatement(sql: "UPDATE blob SET temp_key = NULL WHERE cid = ? AND temp_key IS NOT NULL")
                 .execute(arguments: [blob.ref.string])
         }
-    }
-}
-
-/// The staged blocks of an import, read on the import's own connection.
-struct StagedBlockSource: BlockSource, @unchecked Sendable {
-    // @unchecked: used synchronously inside the import's transaction only.
-    let db: Database
-
-    func block(_ cid: CID) throws -> [UInt8]? {
-        let statement = try db.cachedStatement(sql: "SELECT content FROM import_block WHERE cid = ?")
-        return try Data.fetchOne(statement, arguments: [Data(cid.bytes)]).map { Array($0) }
     }
 }
 

@@ -51,19 +51,29 @@ struct MigrateCommand: AsyncParsableCommand {
         options.dryRun = dryRun
         let logger = Logger(label: "pds")
         let http = settings.outbound.makeClient()
-        let migrate = Migrate(options: options, http: http, remoteHTTP: http.guarded(by: settings.outbound.makeGuard(logger: logger)),
-                              directory: PDSServices.networkIdentityDirectory(config: settings, http: http, logger: logger)) { line in
-            print(line)
-            fflush(nil)
+        let remote = http.guarded(by: settings.outbound.makeGuard(logger: logger))
+        let directory = PDSServices.networkIdentityDirectory(config: settings, http: http, logger: logger)
+        var state: MigrateState?
+        while state == nil {
+            let migrate = Migrate(options: options, http: http, remoteHTTP: remote, directory: directory) { line in
+                print(line)
+                fflush(nil)
+            }
+            do {
+                state = try await migrate.run()
+            } catch let pause as Migrate.Pause {
+                // On a terminal the code or token is asked for and the move goes on; otherwise the
+                // next run with the flag continues where this one stopped.
+                guard Terminal.isInteractive else { throw CommandFailure("paused: \(pause)") }
+                switch pause {
+                case .needsAuthFactorToken: options.authFactorToken = try ask("Sign-in code from the old server's e-mail: ", flag: "--auth-factor-token")
+                case .needsPLCToken: options.plcToken = try ask("PLC token from the old server's e-mail: ", flag: "--plc-token")
+                }
+            } catch {
+                throw CommandFailure("\(error) (run the same command again to continue)")
+            }
         }
-        let state: MigrateState
-        do {
-            state = try await migrate.run()
-        } catch let pause as Migrate.Pause {
-            throw CommandFailure("paused: \(pause)")
-        } catch {
-            throw CommandFailure("\(error) (run the same command again to continue)")
-        }
+        guard let state else { return }
         print(dryRun ? "Dry run complete: nothing was changed." : """
             Moved \(state.did)\(state.handle.isEmpty ? "" : " (\(state.handle))") here.
               records: \(state.records)

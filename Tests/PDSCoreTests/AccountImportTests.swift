@@ -67,7 +67,6 @@ struct AccountImportTests {
     static func expectNothingStored(_ fixture: Fixture) throws {
         #expect(try fixture.services.repository.head() == nil)
         #expect(try fixture.services.repository.counts() == RepositoryCounts(blocks: 0, records: 0, expectedBlobs: 0, importedBlobs: 0))
-        #expect(try fixture.services.database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM import_block") } == 0)
     }
 
     @Test func aRealRepositoryImportsAndItsRecordsAreReadable() async throws {

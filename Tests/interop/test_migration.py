@@ -126,6 +126,13 @@ def move(old, new, did, old_password, new_password, net):
     assert status.expected_blobs == status.imported_blobs >= 1
     assert not new_client.com.atproto.repo.list_missing_blobs().blobs, "blobs still missing after the uploads"
 
+    # Not yet: writes wait for activation, and activation for the identity to point here.
+    early_token = new.create_session(identifier=did, password=new_password)["accessJwt"]
+    write = new.post("com.atproto.repo.createRecord", {"repo": did, "collection": COLLECTION, "record": {"n": -1}},
+                     token=early_token)
+    assert_xrpc_error(write, 401, "AccountDeactivated")
+    assert_xrpc_error(new.post("com.atproto.server.activateAccount", {}, token=early_token), 400, "InvalidRequest")
+
     credentials = assert_ok(new.get("com.atproto.identity.getRecommendedDidCredentials",
                                     token=new_client._session.access_jwt), "getRecommendedDidCredentials")
     old_token = old.create_session(identifier=did, password=old_password)["accessJwt"]

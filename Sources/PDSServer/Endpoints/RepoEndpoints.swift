@@ -183,7 +183,8 @@ struct RepoEndpoints: Sendable {
         }
 
         router.query("com.atproto.repo.describeRepo") { request, _ in
-            let account = try repo.account(try request.params.requiredString("repo"))
+            // Repo availability as the reference asserts it: a deactivated or taken-down repo is not described.
+            let account = try repo.servedAccount(did: try repo.account(try request.params.requiredString("repo")).did)
             return jsonResponse([
                 "handle": .string(account.handle), "did": .string(account.did),
                 "didDoc": try didDocument()?.json ?? .null,
