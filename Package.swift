@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
-        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity", "ATSyntax", "TestSupport"]),
+        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATAuth", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity", "ATSyntax", "TestSupport"]),
         .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "PDSCore", "ATRepo", "ATCrypto", "ATData", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),

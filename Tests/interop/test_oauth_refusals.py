@@ -53,7 +53,7 @@ def rs_error(response, error, status=401):
     assert response.headers["WWW-Authenticate"].startswith("DPoP ")
     assert response.headers.get("DPoP-Nonce")
     body = response.json()
-    assert set(body) == {"error", "message"}
+    assert set(body) == {"error", "message"} and body["error"] == error
 
 
 def xrpc_error(response, status, error):
@@ -286,3 +286,12 @@ def test_denied_consent_goes_back_as_access_denied(server, issuer, client_id):
     location = approve_with_forms(client.authorize_url(response.json()["request_uri"]), issuer, server.handle, server.password, action="deny")
     params = callback_params(location)
     assert params["error"] == "access_denied" and params["state"] == form["state"] and params["iss"] == issuer
+
+
+def test_unresolvable_permission_set_fails_the_request(issuer, site):
+    # The client declares the set, so only its resolution can refuse it (this server resolves none yet).
+    client_id = site.client("with-include", scope="atproto include:com.example.interop.authBasics")
+    client = RawClient(issuer, client_id)
+    response = client.post("/oauth/par", par_form(client_id, scope="atproto include:com.example.interop.authBasics"))
+    body = oauth_error(response, 400, "invalid_scope")
+    assert "com.example.interop.authBasics" in body["error_description"]

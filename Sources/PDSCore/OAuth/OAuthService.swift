@@ -154,6 +154,9 @@ public struct OAuthService: Sendable {
         let scope: OAuthScopeSet
         do { scope = try OAuthScopeSet(parsing: scopeString) } catch { throw OAuthError.invalidScope("scope is invalid: \(error)") }
         guard scope.isSubset(of: client.scope) else { throw OAuthError.invalidScope("scope exceeds the client's registered scope") }
+        // Permission sets need Lexicon resolution, which this server does not do yet; a set that
+        // cannot be resolved must fail the request (https://atproto.com/specs/permission).
+        if let set = scope.includes.first { throw OAuthError.invalidScope("permission set \(set.nsid) cannot be resolved") }
         // Codes go back in the query only (fragment and form_post are not offered in the metadata).
         if let mode = form["response_mode"], mode != "query" { throw OAuthError.invalidRequest("response_mode must be query") }
         guard try store.recordOnce("pkce:" + challenge, expiresAt: now + settings.challengeMemory, now: now) else {
