@@ -51,6 +51,8 @@ public struct OAuthService: Sendable {
     public let store: OAuthStore
     public let clients: OAuthClientResolver
     public let nonces: DPoPNonces
+    /// DPoP keys already imported: a client signs every proof with the same key.
+    let keys = DPoPKeyCache()
     let logger: Logger
 
     public init(settings: OAuthSettings, store: OAuthStore, clients: OAuthClientResolver, nonceSecret: [UInt8], logger: Logger) {
@@ -78,7 +80,8 @@ public struct OAuthService: Sendable {
                            record: Bool = true) throws -> DPoPProof {
         guard let header else { throw OAuthError.dpop(.invalidProof("DPoP proof required")) }
         do {
-            let proof = try DPoPProof(parsing: header)
+            let proof = try DPoPProof(parsing: header, cached: keys.lookup)
+            keys.remember(proof.jwk)
             try proof.check(method: method, url: url, now: now, accessToken: accessToken, nonces: nonces)
             if record {
                 guard try store.recordOnce("dpop:" + proof.jwk.thumbprint + ":" + proof.jti,
