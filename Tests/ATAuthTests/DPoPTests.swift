@@ -65,6 +65,17 @@ struct DPoPTests {
         #expect(throws: DPoPError.invalidProof("DPoP proof jwk is not a public P-256 key")) { try DPoPProof(parsing: leaky) }
     }
 
+    /// A caller's key cache is used, and a cached key still has to verify the signature.
+    @Test func cachedKeysStillVerify() throws {
+        let compact = try proof()
+        let other = try P256PrivateKey().publicKey
+        #expect(throws: DPoPError.invalidProof("DPoP proof signature is invalid")) {
+            try DPoPProof(parsing: compact, cached: { _, _ in other })
+        }
+        let own = key.publicKey
+        #expect(try DPoPProof(parsing: compact, cached: { _, _ in own }).jti == "jti-1")
+    }
+
     @Test func noncesRotate() {
         #expect(nonces.current(now: now) != nonces.current(now: now + 180))
         #expect(nonces.current(now: now) != DPoPNonces(secret: [9], period: 180).current(now: now))

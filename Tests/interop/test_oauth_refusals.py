@@ -53,7 +53,7 @@ def rs_error(response, error, status=401):
     assert response.headers["WWW-Authenticate"].startswith("DPoP ")
     assert response.headers.get("DPoP-Nonce")
     body = response.json()
-    assert set(body) == {"error", "message"}
+    assert set(body) == {"error", "message"} and body["error"] == error
 
 
 def xrpc_error(response, status, error):
@@ -286,3 +286,33 @@ def test_denied_consent_goes_back_as_access_denied(server, issuer, client_id):
     location = approve_with_forms(client.authorize_url(response.json()["request_uri"]), issuer, server.handle, server.password, action="deny")
     params = callback_params(location)
     assert params["error"] == "access_denied" and params["state"] == form["state"] and params["iss"] == issuer
+
+
+def test_unresolvable_permission_set_fails_the_request(issuer, site):
+    # The client declares the set, so only its resolution can refuse it (this server resolves none yet).
+    client_id = site.client("with-include", scope="atproto include:com.example.interop.authBasics")
+    client = RawClient(issuer, client_id)
+    response = client.post("/oauth/par", par_form(client_id, scope="atproto include:com.example.interop.authBasics"))
+    body = oauth_error(response, 400, "invalid_scope")
+    assert "com.example.interop.authBasics" in body["error_description"]
+
+
+def test_pages_escape_what_the_client_says_and_set_safe_cookies(server, issuer, site):
+    client_id = site.client("hostile-name", client_name='<script>alert("x")</script>&')
+    client = RawClient(issuer, client_id)
+    response, _, _ = client.par(scope="atproto")
+    browser = requests.Session()
+    page = browser.get(client.authorize_url(response.json()["request_uri"]), timeout=TIMEOUT)
+    csrf_cookie = page.headers["Set-Cookie"]
+    assert csrf_cookie.startswith("pds_csrf=") and "HttpOnly" in csrf_cookie and "SameSite=Lax" in csrf_cookie
+    assert "Secure" not in csrf_cookie  # only on the loopback dev origin (http://)
+    fields = dict(hidden_fields(page.text), identifier=server.handle, password=server.password)
+    signed_in = browser.post(issuer + "/oauth/authorize", data=fields, allow_redirects=False, timeout=TIMEOUT)
+    session_cookie = signed_in.headers["Set-Cookie"]
+    assert session_cookie.startswith("pds_session=") and "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie
+    consent = browser.get(signed_in.headers["Location"] if signed_in.headers["Location"].startswith("http")
+                          else issuer + signed_in.headers["Location"], timeout=TIMEOUT)
+    assert consent.status_code == 200
+    assert "<script>" not in consent.text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in consent.text
+    assert "form-action 'self' " + site.origin in consent.headers["Content-Security-Policy"]

@@ -47,14 +47,15 @@ public struct DPoPProof: Sendable {
     /// Proofs are small; anything larger is refused before parsing.
     public static let maxLength = 4096
 
-    public init(parsing compact: String) throws(DPoPError) {
+    /// `cached` looks up keys already imported (see `ECPublicJWK.KeyLookup`).
+    public init(parsing compact: String, cached: ECPublicJWK.KeyLookup? = nil) throws(DPoPError) {
         guard compact.utf8.count <= Self.maxLength else { throw .invalidProof("DPoP proof is too large") }
         let jwt: JWT
         do { jwt = try JWT(parsing: compact) } catch { throw .invalidProof("DPoP proof is not a JWT") }
         guard jwt.header["typ"]?.stringValue == "dpop+jwt" else { throw .invalidProof("DPoP proof typ must be dpop+jwt") }
         guard jwt.header["alg"]?.stringValue == "ES256" else { throw .invalidProof("DPoP proof must be signed with ES256") }
         guard let jwkObject = jwt.header["jwk"]?.objectValue else { throw .invalidProof("DPoP proof has no jwk") }
-        do { jwk = try ECPublicJWK(jwkObject) } catch { throw .invalidProof("DPoP proof jwk is not a public P-256 key") }
+        do { jwk = try ECPublicJWK(jwkObject, cached: cached) } catch { throw .invalidProof("DPoP proof jwk is not a public P-256 key") }
         do { try jwt.verifyJOSE(key: jwk.key) } catch { throw .invalidProof("DPoP proof signature is invalid") }
         guard let jti = jwt.string("jti"), !jti.isEmpty, jti.utf8.count <= 256 else { throw .invalidProof("DPoP proof has no jti") }
         guard let htm = jwt.string("htm") else { throw .invalidProof("DPoP proof has no htm") }

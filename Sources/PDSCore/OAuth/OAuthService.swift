@@ -51,6 +51,8 @@ public struct OAuthService: Sendable {
     public let store: OAuthStore
     public let clients: OAuthClientResolver
     public let nonces: DPoPNonces
+    /// DPoP keys already imported: a client signs every proof with the same key.
+    let keys = DPoPKeyCache()
     let logger: Logger
 
     public init(settings: OAuthSettings, store: OAuthStore, clients: OAuthClientResolver, nonceSecret: [UInt8], logger: Logger) {
@@ -78,7 +80,8 @@ public struct OAuthService: Sendable {
                            record: Bool = true) throws -> DPoPProof {
         guard let header else { throw OAuthError.dpop(.invalidProof("DPoP proof required")) }
         do {
-            let proof = try DPoPProof(parsing: header)
+            let proof = try DPoPProof(parsing: header, cached: keys.lookup)
+            keys.remember(proof.jwk)
             try proof.check(method: method, url: url, now: now, accessToken: accessToken, nonces: nonces)
             if record {
                 guard try store.recordOnce("dpop:" + proof.jwk.thumbprint + ":" + proof.jti,
@@ -154,6 +157,9 @@ public struct OAuthService: Sendable {
         let scope: OAuthScopeSet
         do { scope = try OAuthScopeSet(parsing: scopeString) } catch { throw OAuthError.invalidScope("scope is invalid: \(error)") }
         guard scope.isSubset(of: client.scope) else { throw OAuthError.invalidScope("scope exceeds the client's registered scope") }
+        // Permission sets need Lexicon resolution, which this server does not do yet; a set that
+        // cannot be resolved must fail the request (https://atproto.com/specs/permission).
+        if let set = scope.includes.first { throw OAuthError.invalidScope("permission set \(set.nsid) cannot be resolved") }
         // Codes go back in the query only (fragment and form_post are not offered in the metadata).
         if let mode = form["response_mode"], mode != "query" { throw OAuthError.invalidRequest("response_mode must be query") }
         guard try store.recordOnce("pkce:" + challenge, expiresAt: now + settings.challengeMemory, now: now) else {

@@ -54,8 +54,9 @@ struct Authenticator: Sendable {
         } catch let error as OAuthError {
             let nonce = oauth.nonces.current(now: now)
             let challenge = "DPoP algs=\"ES256\", error=\"\(error.code)\", error_description=\"\(error.message)\""
-            let name = error.code == "use_dpop_nonce" ? "UseDpopNonce" : error.code == "invalid_token" ? "InvalidToken" : "InvalidDpopProof"
-            throw XRPCError(.unauthorized, name, error.message,
+            // The body names the OAuth error too (`use_dpop_nonce`, `invalid_dpop_proof`, `invalid_token`):
+            // OAuth clients read either the header or the body.
+            throw XRPCError(.unauthorized, error.code, error.message,
                             headers: [.wwwAuthenticate: challenge, OAuthHTTP.dpopNonceHeader: nonce])
         }
         RequestRecord.noteAuth("oauth")

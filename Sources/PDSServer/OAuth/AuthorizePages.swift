@@ -71,8 +71,8 @@ struct AuthorizePages: Sendable {
             }
             switch try await browsers.signIn(form: form, clientIP: clientIP, now: now) {
             case .success(let cookie):
-                var location = "/oauth/authorize?client_id=" + OAuthPages.encode(clientID ?? "")
-                location += "&request_uri=" + OAuthPages.encode(requestURI ?? "")
+                var location = "/oauth/authorize?client_id=" + OAuthHTTP.encode(clientID ?? "")
+                location += "&request_uri=" + OAuthHTTP.encode(requestURI ?? "")
                 return OAuthHTTP.seeOther(location, headers: cookie)
             case .failure(let failure):
                 return try await show(request, clientID: clientID, requestURI: requestURI, now: now, failure: failure)
@@ -105,12 +105,5 @@ struct AuthorizePages: Sendable {
         }
         return "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' \(target); "
             + "frame-ancestors 'none'; base-uri 'none'"
-    }
-}
-
-enum OAuthPages {
-    static func encode(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn:
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
     }
 }

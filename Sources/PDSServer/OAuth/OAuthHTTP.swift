@@ -79,6 +79,12 @@ enum OAuthHTTP {
         return Response(status: .seeOther, headers: fields)
     }
 
+    /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+    static func encode(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn:
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+    }
+
     static func html(_ body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "text/html; charset=utf-8"
