@@ -1,12 +1,13 @@
 /// The parameters of an XRPC query string, split and decoded.
 ///
 /// XRPC sends query parameters as `application/x-www-form-urlencoded` text; a repeated key is an
-/// array (https://atproto.com/specs/xrpc#lexicon-http-endpoints). Parsing follows the URL
-/// Standard's urlencoded parser (https://url.spec.whatwg.org/#urlencoded-parsing): split on `&`,
-/// drop empty pieces, split each at its first `=`, turn `+` into a space, percent-decode the bytes
-/// (a `%` not followed by two hex digits stays as it is), then decode UTF-8 with U+FFFD for
-/// invalid sequences. It never fails: what a handler needs from a value (an integer, a DID) is
-/// checked where the value is read.
+/// array (https://atproto.com/specs/xrpc#lexicon-http-endpoints). Split on `&` (empty pieces
+/// dropped), each piece at its first `=`, `+` read as a space, then `%XX` escapes decoded
+/// (https://url.spec.whatwg.org/#urlencoded-parsing). Where a name or value has an escape that
+/// does not decode (a `%` without two hex digits, or bytes that are not UTF-8), that name or value
+/// is kept as sent, `+` still a space: what the reference server's query parser (Express's `qs`)
+/// hands its handlers, so both servers answer such input the same way. It never fails: what a
+/// handler needs from a value (an integer, a DID) is checked where the value is read.
 public struct XRPCQuery: Sendable, Equatable {
     /// Every value of each key, in the order they were sent.
     public let values: [String: [String]]
@@ -28,27 +29,30 @@ public struct XRPCQuery: Sendable, Equatable {
     /// Every value of `key` (empty when absent).
     public func all(_ key: String) -> [String] { values[key] ?? [] }
 
-    /// One name or value: `+` is a space, then `%XX` escapes become bytes, then UTF-8.
+    /// One name or value: `+` is a space, then `%XX` escapes become bytes that must be UTF-8;
+    /// else the text as sent (with its spaces).
     static func decode(_ bytes: some Collection<UInt8>) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count)
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
-            let byte = bytes[index]
-            index = bytes.index(after: index)
-            if byte == UInt8(ascii: "+") {
-                output.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"), index != bytes.endIndex,
-                      let high = hexValue(bytes[index]),
-                      bytes.index(after: index) != bytes.endIndex,
-                      let low = hexValue(bytes[bytes.index(after: index)]) {
-                output.append(high << 4 | low)
-                index = bytes.index(index, offsetBy: 2)
-            } else {
-                output.append(byte)
-            }
+        guard bytes.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else {
+            return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: output, as: UTF8.self)
+        let spaced = bytes.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }
+        var output: [UInt8] = []
+        output.reserveCapacity(spaced.count)
+        var index = 0
+        while index < spaced.count {
+            let byte = spaced[index]
+            guard byte == UInt8(ascii: "%") else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 2 < spaced.count, let high = hexValue(spaced[index + 1]), let low = hexValue(spaced[index + 2]) else {
+                return String(decoding: spaced, as: UTF8.self)
+            }
+            output.append(high << 4 | low)
+            index += 3
+        }
+        return String(validating: output, as: UTF8.self) ?? String(decoding: spaced, as: UTF8.self)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
