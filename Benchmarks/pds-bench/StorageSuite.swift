@@ -81,8 +81,9 @@ enum StorageSuite {
 
         Report.section("Size: after the retention window has passed (every event pruned, in batches)")
         let (prune, alone, beside) = try await pruneBesideWrites(database: database, writer: writer, collection: collection)
+        func ms(_ d: Duration) -> String { Report.fixed(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000, 1) }
         print("pruned \(Report.grouped(Double(prune.removed))) events in \(prune.batches) batches; longest batch held the writer "
-              + "\(Report.fixed(Double(prune.longestBatch.components.attoseconds) / 1e15 + Double(prune.longestBatch.components.seconds) * 1000, 1)) ms")
+              + "\(ms(prune.longestBatch)) ms (commit included), longest deleting \(ms(prune.longestDeleting)) ms")
         print(latencyLine("commits without a prune", alone))
         print(latencyLine("commits beside the prune", beside))
         try report(directory: directory, car: try carSize(writer: writer, database: database))

@@ -96,6 +96,9 @@ public struct EventLogStore: Sendable {
         public var batches = 0
         /// The longest time one batch held the writer (its transaction, commit included).
         public var longestBatch: Duration = .zero
+        /// The longest time one batch spent deleting, before its commit (the part `batchBudget`
+        /// bounds; the commit's WAL write and fsync are a write's like any other).
+        public var longestDeleting: Duration = .zero
     }
 
     /// Deletes events sequenced before `cutoff`, in short transactions of their own so that a
@@ -117,13 +120,14 @@ public struct EventLogStore: Sendable {
         let limit = max(1, batchSize)
         var report = PruneReport()
         while true {
-            let (removed, more, took) = try await database.pool.writeWithoutTransaction { db in
+            let (removed, more, deleting, took) = try await database.pool.writeWithoutTransaction { db in
                 try Self.pruneBatch(before: stamp, limit: limit, budget: batchBudget, in: db)
             }
             if removed > 0 || more {
                 report.removed += removed
                 report.batches += 1
                 report.longestBatch = max(report.longestBatch, took)
+                report.longestDeleting = max(report.longestDeleting, deleting)
             }
             if !more { return report }
             if pauses { try await Task.sleep(for: took) }
@@ -131,12 +135,12 @@ public struct EventLogStore: Sendable {
     }
 
     /// One prune transaction: deletes events before `stamp`, oldest first, until `limit` rows or
-    /// `budget` of writer time. Returns the rows deleted, whether older events remain, and how
-    /// long the transaction held the writer (its commit included).
-    static func pruneBatch(before stamp: String, limit: Int, budget: Duration, in db: Database) throws -> (Int, Bool, Duration) {
+    /// `budget` of writer time. Returns the rows deleted, whether older events remain, how long
+    /// it deleted and how long the transaction held the writer (its commit included).
+    static func pruneBatch(before stamp: String, limit: Int, budget: Duration, in db: Database) throws -> (Int, Bool, Duration, Duration) {
         let clock = ContinuousClock()
         let start = clock.now
-        var removed = 0, more = false
+        var removed = 0, more = false, deleting = Duration.zero
         try db.inTransaction {
             // Read from the `sequenced_at` index alone (it holds the seq): the row itself keeps
             // `sequenced_at` after the frame, which may sit in overflow pages.
@@ -149,8 +153,9 @@ public struct EventLogStore: Sendable {
                 if clock.now - start >= budget { break }
             }
             more = removed < candidates.count || candidates.count == limit
+            deleting = clock.now - start
             return .commit
         }
-        return (removed, more, clock.now - start)
+        return (removed, more, deleting, clock.now - start)
     }
 }

@@ -122,11 +122,6 @@ public struct RepositoryStore: Sendable {
         }
     }
 
-    /// The first rowid of MST nodes and commits in `repo_block` (2^40); records take the rowids
-    /// below. Blocks stored before this layout keep theirs (all below); `pds compact` does not
-    /// move them either, it packs the pages they leave.
-    static let nodeRowids: Int64 = 1 << 40
-
     /// Stores a commit atomically. `db` must be inside a write transaction (the caller's), so
     /// the caller can update its in-memory state only after the transaction commits.
     // Every statement here runs on each commit: cached statements skip SQLite's parser and
@@ -134,13 +129,8 @@ public struct RepositoryStore: Sendable {
     static func apply(_ write: CommitWrite, did: String, in db: Database) throws -> CommitOutcome {
         let rev = write.commit.commit.rev ?? ""
         let now = AccountStore.timestamp()
-        // Two append points (docs/ARCHITECTURE.md, "Blocks"): MST nodes and commits, which later
-        // commits replace within moments, take rowids from `nodeRowids` up; records, which stay,
-        // below it. Mixed, every page kept a record or two among the holes of replaced nodes.
-        let insertBlock = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO repo_block (id, cid, repo_rev, size, content)
-            VALUES ((SELECT MAX(IFNULL(MAX(id), 0) + 1, \(nodeRowids)) FROM repo_block), ?, ?, ?, ?)
-            """)
+        let insertBlock = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)")
         for (cid, bytes) in write.blocks where write.recordReferences[cid] == nil {
             try insertBlock.execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes)])
         }
@@ -149,8 +139,7 @@ public struct RepositoryStore: Sendable {
         for (cid, delta) in write.recordReferences where delta > 0 {
             guard let bytes = write.blocks[cid] else { preconditionFailure("a gained record's block is not in the commit") }
             try db.cachedStatement(sql: """
-                INSERT INTO repo_block (id, cid, repo_rev, size, content, refs)
-                VALUES ((SELECT IFNULL(MAX(id), 0) + 1 FROM repo_block WHERE id < \(nodeRowids)), ?, ?, ?, ?, ?)
+                INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (cid) DO UPDATE SET refs = COALESCE(refs, 0) + excluded.refs
                 """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }

@@ -3,7 +3,6 @@ import ATData
 import ATRepo
 import ATSync
 import Foundation
-import GRDB
 import Logging
 @testable import PDSCore
 @testable import PDSStore
@@ -87,27 +86,6 @@ import Testing
         var paths = 0
         try RepoVerifier.verify(car: car, did: fixture.did, key: fixture.key.publicKey) { _, _, _ in paths += 1 }
         #expect(paths == present.count)
-    }
-
-    /// Records and the short-lived blocks (MST nodes, commits) append at two separate points of
-    /// `repo_block`, so pages of records do not fill with the holes replaced nodes leave.
-    @Test func recordsAndNodesAppendApart() async throws {
-        let fixture = try await RepoWriterTests.fixture()
-        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        for n in 0..<40 {
-            _ = try await fixture.writer.apply([.create(collection: "app.bsky.feed.post", rkey: "r\(n)", record: RepoWriterTests.post("post \(n)"))])
-        }
-        _ = try await fixture.writer.apply([.update(collection: "app.bsky.feed.post", rkey: "r3", record: RepoWriterTests.post("edited"), swap: .any)])
-        let rows = try await fixture.database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, refs FROM repo_block ORDER BY id").map { ($0["id"] as Int64, $0["refs"] as Int?) }
-        }
-        let records = rows.filter { $0.1 != nil }.map(\.0), others = rows.filter { $0.1 == nil }.map(\.0)
-        #expect(records.count == 40)
-        #expect(records.allSatisfy { $0 < RepositoryStore.nodeRowids })
-        #expect(others.allSatisfy { $0 >= RepositoryStore.nodeRowids })
-        // Appended: the records' rowids are dense from 1 (one was replaced by the update).
-        #expect(records.max() == 41)
-        #expect(try Self.stored(fixture.database) == Self.reachable(fixture.database))
     }
 
     /// A record held by two paths survives the delete of one of them, and goes with the second.
