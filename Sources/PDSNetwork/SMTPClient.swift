@@ -5,9 +5,10 @@ import NIOPosix
 import OpenSSLNIO
 import Synchronization
 
-/// Why a submission failed. `isPermanent` says whether sending the same message again can
-/// help (a 5xx reply to the envelope or the data); a refused login, a network or TLS failure
-/// and a 4xx are worth retrying. Descriptions never contain the password.
+/// Why a submission failed. `isPermanent` says that sending the same message again cannot help
+/// (a 5xx reply to the envelope or the data, RFC 5321 §4.2.1); a refused greeting or login, a
+/// network or TLS failure and a 4xx are worth retrying (the operator may fix the server or the
+/// settings). Descriptions never contain the password.
 public enum SMTPError: Error, Sendable, CustomStringConvertible {
     case connectFailed(String)
     case tls(String)
@@ -18,8 +19,8 @@ public enum SMTPError: Error, Sendable, CustomStringConvertible {
     case timedOut(stage: String)
 
     public var isPermanent: Bool {
-        if case .rejected(let stage, let reply) = self { return reply.isPermanentFailure && stage != "AUTH" }
-        return false
+        guard case .rejected(let stage, let reply) = self else { return false }
+        return reply.isPermanentFailure && ["MAIL FROM", "RCPT TO", "DATA", "message"].contains(stage)
     }
 
     public var description: String {
@@ -63,7 +64,8 @@ public struct SMTPClient: Sendable {
         self.group = group
     }
 
-    /// The TLS client context, built once per client (loads the trust roots).
+    /// A TLS client context for one connection (loads the trust roots, so a replaced CA file
+    /// counts from the next message on).
     func tlsContext() throws -> SSLContext {
         do { return try SSLContext.client(trustRoots: settings.trustRoots) } catch { throw SMTPError.tls("\(error)") }
     }

@@ -100,6 +100,22 @@ import TestSupport
         await loop.value
     }
 
+    @Test func aPermanentRefusalDropsTheMessage() async throws {
+        let fixture = try SMTPClientTests.fixture()
+        let setup = try Self.setup()
+        let server = try await SMTPTestServer(tls: fixture.store, behaviour: .init(refuseRecipients: true))
+        defer { Task { await server.close() } }
+        let mailer = Self.mailer(setup, port: server.port, ca: fixture.ca.caCertificatePath)
+        try mailer.enqueue(mailer.message(to: "nobody@example.net", subject: "s", body: "b"), purpose: "test")
+        #expect(await mailer.deliverDue() == 0)
+        #expect(try mailer.outbox.summary().pending == 0, "a 550 to RCPT will not change: the message is dropped")
+        #expect(server.messages.isEmpty)
+        let error = await #expect(throws: SMTPError.self) {
+            try await mailer.client.send(Array("x\r\n".utf8), to: ["nobody@example.net"])
+        }
+        #expect(error?.isPermanent == true)
+    }
+
     @Test func aMessageSealedUnderAnotherKeyIsDropped() async throws {
         let fixture = try SMTPClientTests.fixture()
         let setup = try Self.setup()

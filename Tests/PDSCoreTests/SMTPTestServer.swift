@@ -29,6 +29,8 @@ final class SMTPTestServer: Sendable {
         var injectAfterSTARTTLS = false
         /// TLS from the first byte (port 465 style) instead of STARTTLS.
         var implicitTLS = false
+        /// Refuse every recipient with 550 (a permanent failure).
+        var refuseRecipients = false
     }
 
     /// What the sessions saw, shared with them.
@@ -143,6 +145,7 @@ final class SMTPTestServer: Sendable {
                 mailFrom = Self.address(text)
                 send("250 2.1.0 OK", context: context)
             } else if upper.hasPrefix("RCPT TO:") {
+                if behaviour.refuseRecipients { return send("550 5.1.1 no such mailbox", context: context) }
                 recipients.append(Self.address(text))
                 send("250 2.1.5 OK", context: context)
             } else if upper == "DATA" {
