@@ -35,7 +35,7 @@ public enum PDSServing {
             }
         }
         let services = BlobMirrorService.services(config: config.blobMirror, database: state.database, blobs: state.blobs,
-                                                  http: state.http, logger: logger)
+                                                  http: state.http, logger: logger) + [KeyRotationWatcher(state: state)]
         do {
             try await PDSApplication.make(server: state, logger: logger, tls: tls, services: services,
                                           onServerRunning: onServerRunning).runService()
