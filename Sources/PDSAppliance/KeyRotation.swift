@@ -13,7 +13,8 @@ import PDSCore
 /// stays `signing.age` and is the one the server signs with. Once the document shows the new key
 /// (now, or at a later `pds serve` start, which checks), the switch finishes: the old file is
 /// kept as `signing-retired-<time>.age`, `#identity` is sequenced so relays re-resolve the
-/// document, and the new file becomes `signing.age`.
+/// document, and the new file becomes `signing.age`. A server started while the directory did not
+/// show it yet keeps checking (`KeyRotationWatcher`) and switches without a restart.
 public enum KeyRotation {
     public struct Outcome: Sendable {
         public let newKey: String
@@ -73,23 +74,26 @@ public enum KeyRotation {
         }
     }
 
-    /// At start: finishes a pending rotation if the DID document now shows the new key, and
-    /// returns the keys to serve with (nil: unchanged, keep signing with the current key).
-    public static func finishPending(state: PDSServices) async -> ServerKeys? {
-        guard let next = state.keys.nextSigningKey else { return nil }
+    /// Finishes a pending rotation if the DID document now shows the new key, switching the
+    /// running server's keys in place (`ServerKeys.promoteNextSigningKey`). Returns whether it
+    /// switched; otherwise the old key keeps signing. Called at start and by `KeyRotationWatcher`.
+    @discardableResult
+    public static func finishPending(state: PDSServices) async -> Bool {
+        guard let next = state.keys.nextSigningKey else { return false }
         do {
             guard try await finishIfPublished(state: state, next: next) != nil else {
                 state.logger.warning("signing key rotation pending: the DID document does not show the new key yet; signing with the old key",
                                      metadata: ["next": "\(next.didKey)"])
-                return nil
+                return false
             }
         } catch {
             state.logger.warning("signing key rotation pending: cannot check the DID document; signing with the old key",
                                  metadata: ["error": "\(error)"])
-            return nil
+            return false
         }
+        state.keys.promoteNextSigningKey()
         state.logger.info("signing key rotation finished", metadata: ["key": "\(next.didKey)"])
-        return ServerKeys(signingKey: next, rotationKey: state.keys.rotationKey)
+        return true
     }
 
     /// The switch, when the document shows `next`: keeps the old file, sequences `#identity`,

@@ -37,7 +37,7 @@ public enum PDSServing {
         }
         let services = BlobMirrorService.services(config: config.blobMirror, database: state.database, blobs: state.blobs,
                                                   http: state.http, logger: logger)
-            + MailerService.services(state.email, logger: logger)
+            + MailerService.services(state.email, logger: logger) + [KeyRotationWatcher(state: state)]
         do {
             try await PDSApplication.make(server: state, logger: logger, tls: tls, services: services,
                                           onServerRunning: onServerRunning).runService()

@@ -53,7 +53,7 @@ public struct ServerStatus: Sendable {
         status.addEmail(config.email, outbox: try EmailOutbox(database: database).summary(), account: try accounts.account(), now: now)
         status.addTLS(facts, config: config, now: now)
         if let pending = KeyRotation.pendingDescription(dataDirectory: directory) {
-            status.add("signing key", pending, attention: "the PLC directory does not show the new key yet: restart the server once it does (it switches at start), or stop it and run `pds key rotate` again")
+            status.add("signing key", pending, attention: "the PLC directory does not show the new key yet: the running server switches once it does (see its log), or stop it and run `pds key rotate` again")
         }
         return status
     }

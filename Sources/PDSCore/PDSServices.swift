@@ -130,6 +130,9 @@ public final class PDSServices: Sendable {
     public func repoWriter() throws -> RepoWriter {
         if let existing = writer.withLock({ $0 }) { return existing }
         guard let account = try accounts.account() else { throw RepoWriteError.repoNotFound(did: "(no account yet)") }
+        // The writer reads the key at each commit (a finished rotation switches it); a local copy
+        // of the keys, so the writer does not hold the services that hold it.
+        let keys = self.keys
         let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
                                      onCommit: eventsSequenced)
         return writer.withLock { current in

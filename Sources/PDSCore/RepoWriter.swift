@@ -64,7 +64,8 @@ public final class RepoWriter: Sendable {
     }
 
     let did: String
-    let key: any SigningKey
+    /// Read at each commit: a finished key rotation switches it in a running server.
+    let key: @Sendable () -> any SigningKey
     let database: PDSDatabase
     let blocks: SQLiteBlockSource
     let clock: TIDClock
@@ -82,7 +83,7 @@ public final class RepoWriter: Sendable {
     /// Most writes in one commit (applyWrites limit, matching the firehose's 200-op cap).
     public static let maxWrites = 200
 
-    public init(did: String, key: any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
+    public init(did: String, key: @autoclosure @escaping @Sendable () -> any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
                 clock: TIDClock = .shared, nodeCacheCapacity: Int = 4096,
                 onCommit: @escaping @Sendable ([Int64]) -> Void = { _ in }) throws {
         self.did = did
@@ -111,7 +112,7 @@ public final class RepoWriter: Sendable {
     /// Creates the empty repository with its first signed commit, and the account-creation events
     /// (`#identity`, `#account`, `#commit`, `#sync`, as the reference server sequences them).
     public func createRepository(handle: String) async throws {
-        let did = self.did, key = self.key
+        let did = self.did, key = self.key()
         let rev = clock.next(after: nil).string
         var tree = MST(store: blocks, cache: nodeCache)
         let (root, nodes) = tree.finalize()
@@ -241,7 +242,7 @@ public final class RepoWriter: Sendable {
         let (root, nodes) = staged.tree.finalize()
         let previousRev = previous.commit.rev.flatMap { try? TID($0) }
         let rev = clock.next(after: previousRev).string
-        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
+        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key())
         // CAR slice (https://atproto.com/specs/repository): the commit, the new nodes, the nodes needed to invert the ops
         // (covering paths of every changed key), and the new record blocks.
         var sliceBlocks = try staged.tree.proofNodes(for: ops.map(\.path), known: nodes)

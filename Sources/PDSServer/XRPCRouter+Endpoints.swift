@@ -5,10 +5,10 @@ extension XRPCRouter {
     static func endpoints(_ services: PDSServices) -> XRPCRouter {
         let authenticator = Authenticator(sessions: services.sessions, accounts: services.accounts,
                                           serviceDID: services.config.serviceDID,
-                                          signingKey: services.keys.signingKey.publicKey, oauth: services.oauth)
+                                          signingKey: { [keys = services.keys] in keys.signingKey.publicKey }, oauth: services.oauth)
         let limits = services.config.rateLimits
         var router = XRPCRouter(authenticator: authenticator, rateLimiter: limits.enabled ? TokenBucketLimiter(settings: limits) : nil)
-        let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, signingKey: services.keys.signingKey)
+        let serviceTokens = ServiceTokenIssuer(accounts: services.accounts, keys: services.keys)
         let proxy = ServiceProxy(config: services.config, http: services.http, remoteHTTP: services.remoteHTTP, identity: services.identityDirectory,
                                  serviceTokens: serviceTokens, authenticator: authenticator, logger: services.logger)
         let repo = HostedRepository(accounts: services.accounts, store: services.repository, writer: services.repoWriter)

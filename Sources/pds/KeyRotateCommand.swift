@@ -63,7 +63,7 @@ struct KeyRotateCommand: AsyncParsableCommand {
             print("signing key rotated to \(outcome.newKey); the old key is kept in \(outcome.retiredPath ?? "keys/")")
         } else {
             print("published \(outcome.newKey), but the PLC directory does not show it yet: the old key stays in use; "
-                  + "`pds serve` finishes the switch when it starts and the directory shows it")
+                  + "once started, the server switches by itself when the directory shows it")
         }
     }
 }

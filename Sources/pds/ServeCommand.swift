@@ -41,11 +41,11 @@ struct ServeCommand: AsyncParsableCommand {
         try await PDSServing.run(state: state, logger: logger)
     }
 
-    /// A `pds key rotate` whose switch waits: finished here if the DID document shows the new key
-    /// (the services are reopened with it), else the old key keeps signing.
+    /// A `pds key rotate` whose switch waits: finished here if the DID document shows the new key,
+    /// else the old key keeps signing and the server's `KeyRotationWatcher` keeps checking.
     static func finishingKeyRotation(_ state: PDSServices) async throws -> PDSServices {
-        guard let keys = await KeyRotation.finishPending(state: state) else { return state }
-        return try PDSServices.open(config: state.config, keys: keys, logger: state.logger)
+        await KeyRotation.finishPending(state: state)
+        return state
     }
 }
 

@@ -116,12 +116,14 @@ def test_key_rotate_publishes_keeps_the_old_key_and_switches(net, tmp_path):
 
 def test_the_old_key_signs_until_the_directory_shows_the_new_one(net, tmp_path):
     """The directory's reads lag (the stand-in keeps serving the old document): the command says
-    so and leaves the new key pending; the server keeps signing with the old key (commits verify
-    against what the directory shows) until a start at which the document shows the new key."""
+    so and leaves the new key pending; the server started then keeps signing with the old key
+    (commits verify against what the directory shows), and switches while running as soon as the
+    document shows the new key: #identity on the live firehose, then commits under the new key."""
     work = tmp_path / "pds"
     work.mkdir()
     keys = work / "data" / "keys"
-    with start_pds(work, "lagging.test", env=env(net)) as pds:
+    watching = {**env(net), "PDS_KEY_ROTATION_CHECK_SECONDS": "1"}
+    with start_pds(work, "lagging.test", env=watching) as pds:
         did, data_dir = pds.did, pds.data_dir
         old_key = plc_key(net, did)
         old_file = (keys / "signing.age").read_bytes()
@@ -137,19 +139,31 @@ def test_the_old_key_signs_until_the_directory_shows_the_new_one(net, tmp_path):
         assert (keys / "signing-next.age").exists() and stat.S_IMODE((keys / "signing-next.age").stat().st_mode) == 0o600
         assert not list(keys.glob("signing-retired-*.age"))
 
-        with start_pds(work, "lagging.test", env=env(net)) as pds:
-            post(pds, pds.create_session()["accessJwt"], "still the old key")
+        with start_pds(work, "lagging.test", env=watching) as pds:
+            token = pds.create_session()["accessJwt"]
+            post(pds, token, "still the old key")
             fetch_repo(pds, did, parse_multikey(old_key))
             status = pds.run_cli("status", "--offline", "--data", str(pds.data_dir))
             assert status.returncode == 1 and "rotation pending" in status.stdout, status.stdout + status.stderr
-        assert (keys / "signing.age").read_bytes() == old_file
+            assert (keys / "signing.age").read_bytes() == old_file
+
+            with FirehoseRecorder(pds.url) as firehose:
+                net.plc.unfreeze(did)
+                wait_for(lambda: not (keys / "signing-next.age").exists(), 30, "the running server to finish the switch")
+                wait_for(lambda: any(kind == "#identity" for kind, _, _ in firehose.snapshot()), 30, "#identity on the live firehose")
+                created = post(pds, token, "now the new key")
+                rkey = created["uri"].split("/")[-1]
+                wait_for(lambda: any(kind == "#commit" and any(op["path"].endswith(rkey) for op in body.get("ops") or [])
+                                     for kind, body, _ in firehose.snapshot()), 30, "the new commit on the firehose")
+                assert firehose.errors == []
+            assert "did:key:" + plc_key(net, did) == new_did_key
+            fetch_repo(pds, did, parse_multikey(plc_key(net, did)))
+            assert [path.read_bytes() for path in keys.glob("signing-retired-*.age")] == [old_file]
     finally:
         net.plc.unfreeze(did)
 
+    # After a restart the new key is the key file's.
     with start_pds(work, "lagging.test", env=env(net)) as pds:
-        assert not (keys / "signing-next.age").exists()
-        assert [path.read_bytes() for path in keys.glob("signing-retired-*.age")] == [old_file]
-        post(pds, pds.create_session()["accessJwt"], "now the new key")
-        assert "did:key:" + plc_key(net, did) == new_did_key
+        post(pds, pds.create_session()["accessJwt"], "after restart")
         fetch_repo(pds, did, parse_multikey(plc_key(net, did)))
     assert net.failures() == [], net.failures()

@@ -12,8 +12,9 @@ struct Authenticator: Sendable {
     let accounts: AccountStore
     /// This server's DID: the audience of service tokens it accepts.
     let serviceDID: String
-    /// The account's signing key (the DID document's `#atproto`), which signs its service tokens.
-    let signingKey: any VerifyingKey
+    /// The account's signing key (the DID document's `#atproto`), which signs its service tokens;
+    /// read at each check, as a finished rotation switches it.
+    let signingKey: @Sendable () -> any VerifyingKey
     /// OAuth access tokens (`Authorization: DPoP`), checked with their proof.
     let oauth: OAuthService
 
@@ -105,7 +106,7 @@ struct Authenticator: Sendable {
         // The issuer is the local account, so its key is the one in memory. Not single-use: the
         // video service may retry an upload with the token it was handed (valid 30 minutes), and
         // the reference verifier does not track `jti`s either.
-        try ServiceAuthToken.verify(jwt, issuer: account.did, key: signingKey, audience: serviceDID,
+        try ServiceAuthToken.verify(jwt, issuer: account.did, key: signingKey(), audience: serviceDID,
                                     lxm: lxm, now: Int64(Date().timeIntervalSince1970))
         return AccessAuth(did: account.did, scope: .appPass)
     }

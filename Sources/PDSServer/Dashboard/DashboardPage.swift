@@ -86,7 +86,7 @@ struct DashboardPage: Sendable {
 
     static let stylesheet = """
         main.dashboard{max-width:64rem;margin:1rem auto}
-        .lead{color:#5b6270;word-break:break-all}
+        .lead{color:#5b6270;overflow-wrap:anywhere}
         .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}
         section{border:1px solid #e2e5ea;border-radius:10px;padding:.2rem 1rem 1rem}
         section h2{margin-top:.8rem}
