@@ -60,10 +60,15 @@ extension OAuthStore {
 
     /// The session whose current access token hashes to `hash`, if that token is unexpired.
     public func session(accessHash hash: String, now: Int64) throws -> OAuthSessionRow? {
-        try database.pool.read { db in
+        if let cached = sessionCache.get(hash) {
+            return cached.accessExpiresAt > now && cached.expiresAt > now ? cached : nil
+        }
+        let row = try database.pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM oauth_session WHERE access_hash = ? AND access_expires_at > ? AND expires_at > ?",
                              arguments: [hash, now, now]).map(OAuthSessionRow.init(row:))
         }
+        if let row { sessionCache.put(row) }
+        return row
     }
 
     /// What presenting a refresh token found.
@@ -81,7 +86,8 @@ extension OAuthStore {
         hash: String, now: Int64, check: (OAuthSessionRow) throws -> Void,
         next: (OAuthSessionRow) -> (accessHash: String, accessExpiresAt: Int64, refreshHash: String, refreshExpiresAt: Int64)
     ) throws -> Refresh {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             if let row = try Row.fetchOne(db, sql: "SELECT * FROM oauth_session WHERE refresh_hash = ?", arguments: [hash]) {
                 let session = OAuthSessionRow(row: row)
                 guard session.expiresAt > now, (session.refreshExpiresAt ?? 0) > now else { return .unknown }
@@ -109,7 +115,8 @@ extension OAuthStore {
     /// Revokes the session holding `hash` as its access or refresh token (RFC 7009); true if one was.
     @discardableResult
     public func revokeToken(hash: String) throws -> Bool {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             try db.execute(sql: "DELETE FROM oauth_session WHERE access_hash = ?1 OR refresh_hash = ?1", arguments: [hash])
             return db.changesCount > 0
         }
@@ -119,7 +126,8 @@ extension OAuthStore {
     /// the remembered approval so that the next sign-in asks again.
     @discardableResult
     public func revokeClient(did: String, clientID: String) throws -> Int {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             try db.execute(sql: "DELETE FROM oauth_session WHERE did = ? AND client_id = ?", arguments: [did, clientID])
             let count = db.changesCount
             try db.execute(sql: "DELETE FROM oauth_approval WHERE did = ? AND client_id = ?", arguments: [did, clientID])
@@ -130,7 +138,8 @@ extension OAuthStore {
     /// Revokes one session by id.
     @discardableResult
     public func revokeSession(id: String) throws -> Bool {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             try db.execute(sql: "DELETE FROM oauth_session WHERE id = ?", arguments: [id])
             return db.changesCount > 0
         }

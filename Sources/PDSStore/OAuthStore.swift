@@ -1,4 +1,5 @@
 import GRDB
+import Synchronization
 
 /// A pushed authorization request, and later the code issued for it.
 public struct OAuthRequestRow: Sendable, Equatable {
@@ -52,9 +53,30 @@ public struct OAuthPageSession: Sendable, Equatable {
 /// in Unix seconds; expired rows are treated as absent and removed by `sweep(now:)`.
 public struct OAuthStore: Sendable {
     let database: PDSDatabase
+    /// Live sessions by access-token hash, kept in memory: every DPoP request looks its token up,
+    /// and a SQLite read per request cost more than the rest of the DPoP check. Sessions change
+    /// only through this store, and every method that ends or rotates one empties the cache, so a
+    /// revocation is seen by the next request. Copies of the store share it.
+    let sessionCache = SessionCache()
 
     public init(database: PDSDatabase) {
         self.database = database
+    }
+
+    final class SessionCache: Sendable {
+        private let rows = Mutex<[String: OAuthSessionRow]>([:])
+        static let capacity = 256
+
+        func get(_ accessHash: String) -> OAuthSessionRow? { rows.withLock { $0[accessHash] } }
+
+        func put(_ row: OAuthSessionRow) {
+            rows.withLock { rows in
+                if rows.count >= Self.capacity { rows.removeAll() }
+                rows[row.accessHash] = row
+            }
+        }
+
+        func clear() { rows.withLock { $0.removeAll() } }
     }
 
     // MARK: Pushed requests and codes
@@ -111,7 +133,8 @@ public struct OAuthStore: Sendable {
     public func exchangeCode(
         hash: String, now: Int64, makeSession: (OAuthRequestRow) throws -> OAuthSessionRow
     ) throws -> CodeExchange {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM oauth_request WHERE code_hash = ?", arguments: [hash]) else {
                 return .unknown
             }
@@ -186,7 +209,8 @@ public struct OAuthStore: Sendable {
     /// (their refresh token or session lifetime is over, whichever comes first).
     @discardableResult
     public func sweep(now: Int64) throws -> Int {
-        try database.pool.write { db in
+        defer { sessionCache.clear() }
+        return try database.pool.write { db in
             var removed = 0
             for sql in [
                 "DELETE FROM oauth_request WHERE expires_at <= ?",

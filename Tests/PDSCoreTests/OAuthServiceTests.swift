@@ -111,3 +111,31 @@ import Testing
         }
     }
 }
+
+@Suite struct DPoPReplayCacheTests {
+    @Test func refusesReplaysUntilExpiryAndStaysBounded() {
+        let cache = DPoPReplayCache(capacity: 3)
+        #expect(cache.recordOnce("a", expiresAt: 100, now: 0))
+        #expect(!cache.recordOnce("a", expiresAt: 100, now: 99))
+        #expect(cache.recordOnce("a", expiresAt: 300, now: 100))
+        #expect(cache.recordOnce("b", expiresAt: 300, now: 100))
+        #expect(cache.recordOnce("c", expiresAt: 300, now: 100))
+        // Full of live entries: refused rather than growing.
+        #expect(!cache.recordOnce("d", expiresAt: 300, now: 100))
+        // Once they expire there is room again.
+        #expect(cache.recordOnce("d", expiresAt: 600, now: 301))
+    }
+
+    /// Nonces of another process (another start) are not accepted: proofs made before a restart
+    /// cannot be replayed after it, whatever the in-memory replay store forgot.
+    @Test func noncesDoNotSurviveARestart() throws {
+        func service() throws -> OAuthService {
+            OAuthService(settings: OAuthSettings(issuer: "https://pds.example.com"), store: OAuthStore(database: try PDSDatabase.inMemory()),
+                         clients: OAuthClientResolver(http: OAuthServiceTests.NoNetwork()), nonceSecret: [7, 7, 7], logger: Logger(label: "test"))
+        }
+        let before = try service(), after = try service()
+        let now: Int64 = 1_800_000_000
+        #expect(before.nonces.isAcceptable(before.nonces.current(now: now), now: now))
+        #expect(!after.nonces.isAcceptable(before.nonces.current(now: now), now: now))
+    }
+}

@@ -100,6 +100,22 @@ import Testing
         #expect(try store.sweep(now: now + 100_000) == 4)
     }
 
+    /// Sessions read once are answered from memory; every way of ending one is seen at once.
+    @Test func cachedSessionsEndWithTheirRevocation() throws {
+        let store = OAuthStore(database: try PDSDatabase.inMemory())
+        try store.database.pool.write { db in
+            try OAuthStore.insert(session(), db)
+            try OAuthStore.insert(session("s2", access: "a2", refresh: "r2"), db)
+        }
+        #expect(try store.session(accessHash: "a1", now: now)?.id == "s1")
+        #expect(try store.session(accessHash: "a1", now: now + 901) == nil)  // the access token's own expiry
+        try store.revokeToken(hash: "r1")
+        #expect(try store.session(accessHash: "a1", now: now) == nil)
+        #expect(try store.session(accessHash: "a2", now: now)?.id == "s2")
+        try store.revokeSession(id: "s2")
+        #expect(try store.session(accessHash: "a2", now: now) == nil)
+    }
+
     @Test func stateSurvivesReopening() throws {
         let directory = NSTemporaryDirectory() + "pds-oauth-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -139,7 +139,8 @@ public struct DPoPNonces: Sendable {
 
     public func isAcceptable(_ nonce: String, now: Int64) -> Bool {
         let window = now / period
-        return [window - 1, window, window + 1].contains {
+        // The current window first: that is the nonce almost every proof carries.
+        return [window, window - 1, window + 1].contains {
             HMAC.constantTimeEquals(Array(self.nonce(window: $0).utf8), Array(nonce.utf8))
         }
     }

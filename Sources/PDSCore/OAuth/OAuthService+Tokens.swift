@@ -160,7 +160,8 @@ extension OAuthService {
     /// `recordProof: false` skips the replay record for a second check within the same request.
     public func verifyAccess(token: String, proofHeader: String?, method: String, url: String, now: Int64,
                              recordProof: Bool = true) throws -> OAuthAccess {
-        let proof = try checkProof(proofHeader, method: method, url: url, accessToken: token, now: now, record: recordProof)
+        let proof = try checkProof(proofHeader, method: method, url: url, accessToken: token, now: now,
+                                   record: recordProof ? .memory : .none)
         guard let session = try store.session(accessHash: Self.hash(token), now: now) else {
             throw OAuthError.invalidToken("access token is invalid, expired or revoked")
         }

@@ -53,13 +53,17 @@ public struct OAuthService: Sendable {
     public let nonces: DPoPNonces
     /// DPoP keys already imported: a client signs every proof with the same key.
     let keys = DPoPKeyCache()
+    /// Resource-server proof `jti`s (see `DPoPReplayCache`).
+    let resourceProofs = DPoPReplayCache()
     let logger: Logger
 
     public init(settings: OAuthSettings, store: OAuthStore, clients: OAuthClientResolver, nonceSecret: [UInt8], logger: Logger) {
         self.settings = settings
         self.store = store
         self.clients = clients
-        self.nonces = DPoPNonces(secret: HKDF.sha256(inputKeyMaterial: nonceSecret, salt: [], info: Array("pds dpop nonce".utf8),
+        // A random salt per start: nonces of an earlier process are refused (clients retry on
+        // `use_dpop_nonce`), which is what lets the resource server keep its replay store in memory.
+        self.nonces = DPoPNonces(secret: HKDF.sha256(inputKeyMaterial: nonceSecret, salt: SecureRandom.bytes(16), info: Array("pds dpop nonce".utf8),
                                                      outputByteCount: 32))
         self.logger = logger
     }
@@ -76,18 +80,25 @@ public struct OAuthService: Sendable {
     // MARK: DPoP
 
     /// Checks a proof for a request and records its `jti` (a replay is refused).
+    /// Where a proof's `jti` is recorded: the authorization server's in SQLite, the resource
+    /// server's in memory (`DPoPReplayCache`), or nowhere for a second look within one request.
+    public enum ReplayRecord: Sendable { case database, memory, none }
+
     public func checkProof(_ header: String?, method: String, url: String, accessToken: String?, now: Int64,
-                           record: Bool = true) throws -> DPoPProof {
+                           record: ReplayRecord = .database) throws -> DPoPProof {
         guard let header else { throw OAuthError.dpop(.invalidProof("DPoP proof required")) }
         do {
             let proof = try DPoPProof(parsing: header, cached: keys.lookup)
             keys.remember(proof.jwk)
             try proof.check(method: method, url: url, now: now, accessToken: accessToken, nonces: nonces)
-            if record {
-                guard try store.recordOnce("dpop:" + proof.jwk.thumbprint + ":" + proof.jti,
-                                           expiresAt: now + DPoPProof.maxAge + DPoPProof.maxSkew, now: now)
-                else { throw OAuthError.dpop(.invalidProof("DPoP proof jti was already used")) }
+            let key = "dpop:" + proof.jwk.thumbprint + ":" + proof.jti, until = now + DPoPProof.maxAge + DPoPProof.maxSkew
+            let fresh: Bool
+            switch record {
+            case .database: fresh = try store.recordOnce(key, expiresAt: until, now: now)
+            case .memory: fresh = resourceProofs.recordOnce(key, expiresAt: until, now: now)
+            case .none: fresh = true
             }
+            guard fresh else { throw OAuthError.dpop(.invalidProof("DPoP proof jti was already used")) }
             return proof
         } catch let error as DPoPError {
             throw OAuthError.dpop(error)
