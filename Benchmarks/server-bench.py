@@ -45,15 +45,23 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_seconds(pid):
-    """All threads' time on a CPU (schedstat, ns resolution)."""
-    total = 0
+def thread_run_times(pid):
+    """Each thread's time on a CPU (schedstat, ns resolution), by thread id."""
+    times = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
+            times[task] = int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
         except OSError:
             pass
-    return total / 1e9
+    return times
+
+
+def run_seconds_since(pid, before):
+    """CPU time the process's threads used since `before` (thread_run_times). A thread that
+    exited meanwhile (libdispatch retires idle workers) is left out rather than subtracted, so an
+    earlier phase's work never makes a later phase look cheaper."""
+    after = thread_run_times(pid)
+    return sum(ns - before.get(task, 0) for task, ns in after.items()) / 1e9
 
 
 def process_cpu_seconds(pid):
@@ -132,10 +140,10 @@ def measure(server, count, body):
     """Server CPU per call (s) over `count` calls of body(i)."""
     for i in range(min(20, count)):  # warm-up: caches, statement caches, connection buffers
         body(i)
-    before = run_seconds(server.pid)
+    before = thread_run_times(server.pid)
     for i in range(count):
         body(i)
-    return (run_seconds(server.pid) - before) / count
+    return run_seconds_since(server.pid, before) / count
 
 
 def get_repo(server, did):

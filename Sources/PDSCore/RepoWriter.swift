@@ -84,7 +84,7 @@ public final class RepoWriter: Sendable {
     public static let maxWrites = 200
 
     public init(did: String, key: @autoclosure @escaping @Sendable () -> any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
-                clock: TIDClock = .shared, nodeCacheCapacity: Int = 4096,
+                clock: TIDClock = .shared, nodeCacheCapacity: Int = 1024,
                 onCommit: @escaping @Sendable ([Int64]) -> Void = { _ in }) throws {
         self.did = did
         self.key = key

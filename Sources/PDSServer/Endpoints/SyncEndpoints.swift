@@ -63,26 +63,21 @@ struct SyncEndpoints: Sendable {
             let rkey = try params.requiredString("rkey")
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
-            let writer = try repo.writer()
             // The proof: commit, the MST nodes on the path (proving presence or absence), the
-            // record. A commit landing meanwhile may delete nodes of the tree read here (they are
-            // loaded lazily): then the proof is built again from the new tree.
-            for attempt in 1...3 {
-                guard let commit = writer.currentCommit, let tree = writer.currentTree else { throw XRPCError.internalError }
-                do {
-                    var blocks = try tree.proofNodes(for: [path])
-                    blocks.set(commit.cid, commit.bytes)
-                    guard let cid = try tree.get(path) else {
-                        throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
-                    }
-                    guard let bytes = try repo.store.block(cid) else { throw RepoError.missingBlock(cid) }
-                    blocks.set(cid, bytes)
-                    return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
-                } catch RepoError.missingBlock where attempt < 3 {
-                    continue
+            // record, all read in one snapshot from the commit it holds. The writer's tree keeps
+            // only its root in memory, so a proof reads its nodes from SQLite, and commits delete
+            // the nodes they replace: reading them one by one beside a busy writer could miss one.
+            return try repo.store.withHeadSnapshot { commit, source in
+                guard let commit else { throw XRPCError.internalError }
+                let tree = try MST(root: commit.commit.data, store: source, verifiesOnLoad: false)
+                var blocks = try tree.proofNodes(for: [path])
+                blocks.set(commit.cid, commit.bytes)
+                guard let cid = try tree.get(path) else {
+                    throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
                 }
+                blocks.set(cid, try source.requireBlock(cid))
+                return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
             }
-            throw XRPCError.internalError
         }
 
         router.query("com.atproto.sync.getBlocks") { request, _ in
