@@ -107,7 +107,12 @@ import TestSupport
         defer { Task { await server.close() } }
         let mailer = Self.mailer(setup, port: server.port, ca: fixture.ca.caCertificatePath)
         try mailer.enqueue(mailer.message(to: "nobody@example.net", subject: "s", body: "b"), purpose: "test")
-        #expect(await mailer.deliverDue() == 0)
+        // A loaded machine can fail a TLS handshake with the test server: that attempt is a
+        // transient failure, retried (an hour later each time, well inside the day a message is
+        // kept); the 550 to RCPT, once reached, drops the message.
+        for attempt in 0..<5 where try mailer.outbox.summary().pending > 0 {
+            #expect(await mailer.deliverDue(now: { Date().addingTimeInterval(Double(attempt) * 3600) }) == 0)
+        }
         #expect(try mailer.outbox.summary().pending == 0, "a 550 to RCPT will not change: the message is dropped")
         #expect(server.messages.isEmpty)
         let error = await #expect(throws: SMTPError.self) {
