@@ -88,11 +88,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
-        // What the server asks of other machines: outbound HTTP, identity resolution, PLC, relays.
+        // What the server asks of other machines: outbound HTTP, identity resolution, PLC, relays,
+        // SMTP submission.
         .target(
             name: "PDSNetwork",
             dependencies: [
-                "ATSyntax", "ATIdentity", "OpenSSLNIO",
+                "ATSyntax", "ATIdentity", "ATCrypto", "Multiformats", "OpenSSLNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -157,7 +158,7 @@ let package = Package(
 
         .executableTarget(
             name: "pds-bench",
-            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "Multiformats", "PDSStore", "PDSCore",
+            dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats", "PDSStore", "PDSCore", "PDSAppliance",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/pds-bench"),
 
@@ -169,7 +170,9 @@ let package = Package(
         .testTarget(name: "ATDataTests", dependencies: ["ATData", "ATCrypto", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSStoreTests", dependencies: ["PDSStore", "ATSync", "ATRepo", "ATCrypto", "TestSupport"]),
         .testTarget(name: "PDSServerTests", dependencies: ["PDSServer", "PDSAppliance", "PDSNetwork", "PDSStore", "PDSCore", "ATAuth", "TestSupport"]),
-        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity", "ATSyntax", "TestSupport"]),
+        .testTarget(name: "PDSCoreTests", dependencies: ["PDSCore", "PDSStore", "PDSNetwork", "ATAuth", "ATSync", "ATRepo", "ATData", "ATCrypto", "ATIdentity",
+                                                   "ATSyntax", "TestSupport", "OpenSSLNIO", "Multiformats",
+                                                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "PDSBackupTests", dependencies: ["PDSBackup", "PDSNetwork", "PDSStore", "ATData", "Multiformats", "TestSupport"]),
         .testTarget(name: "PDSApplianceTests", dependencies: ["PDSAppliance", "PDSServer", "PDSStore", "PDSCore", "ATRepo", "ATCrypto", "ATData", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ATLexiconTests", dependencies: ["ATLexicon", "ATData", "ATSyntax", "TestSupport"]),
@@ -186,6 +189,7 @@ let package = Package(
             name: "ACMETests",
             dependencies: ["ACME", "OpenSSLNIO", "PDSServer", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "ATAuthTests", dependencies: ["ATAuth", "ATCrypto", "ATData", "Multiformats", "TestSupport"]),
         .testTarget(name: "ATSyncTests", dependencies: ["ATSync", "ATRepo", "ATData", "ATCrypto"]),
         .testTarget(name: "ATRepoTests", dependencies: ["ATRepo", "ATData", "ATCrypto", "ATSyntax", "Multiformats", "TestSupport"]),
     ]

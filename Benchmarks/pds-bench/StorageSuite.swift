@@ -70,16 +70,22 @@ enum StorageSuite {
             deletes.stop()
         }
         print(deletes.line("delete", count: total / 10))
+        // Writes only, for callgrind runs (docs/ARCHITECTURE.md, "Blocks").
+        if ProcessInfo.processInfo.environment["PDS_BENCH_WRITES_ONLY"] == "1" { return }
 
         let car = try carSize(writer: writer, database: database)
         Report.section("Size: the event window full (\(total + total / 5 + 4) events)")
         try report(directory: directory, car: car)
+        Report.section("The window's floor: what a replay must reproduce (StorageSuite+Floor)")
+        printFloor(try await measureFloor(database: database, dump: ProcessInfo.processInfo.environment["PDS_BENCH_DUMP_FRAMES"]), car: car)
 
         Report.section("Size: after the retention window has passed (every event pruned, in batches)")
-        let (prune, longestWrite, writesDuring) = try await pruneBesideWrites(database: database, writer: writer, collection: collection)
+        let (prune, alone, beside) = try await pruneBesideWrites(database: database, writer: writer, collection: collection)
+        func ms(_ d: Duration) -> String { Report.fixed(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000, 1) }
         print("pruned \(Report.grouped(Double(prune.removed))) events in \(prune.batches) batches; longest batch held the writer "
-              + "\(Report.fixed(Double(prune.longestBatch.components.attoseconds) / 1e15 + Double(prune.longestBatch.components.seconds) * 1000, 1)) ms; "
-              + "\(writesDuring) commits beside it, the longest took \(Report.fixed(longestWrite * 1000, 1)) ms")
+              + "\(ms(prune.longestBatch)) ms (commit included), longest deleting \(ms(prune.longestDeleting)) ms")
+        print(latencyLine("commits without a prune", alone))
+        print(latencyLine("commits beside the prune", beside))
         try report(directory: directory, car: try carSize(writer: writer, database: database))
     }
 
@@ -116,32 +122,49 @@ enum StorageSuite {
         print("pds.sqlite after checkpoint: \(mb(file)) = \(ratio(file)) the CAR;  pages in use \(mb(space.usedBytes)) = \(ratio(space.usedBytes))"
               + "  (\(mb(space.freePages * space.pageSize)) free, reused by later writes)")
         print("VACUUM INTO (pds compact): \(mb(vacuumed)) = \(ratio(vacuumed)) the CAR")
-        let largest = space.objects.sorted { $0.value > $1.value }.prefix(6)
-        print("largest: " + largest.map { "\($0.key) \(mb($0.value))" }.joined(separator: ", "))
+        // Per table and index: pages, and how full they are (payload / pages).
+        let largest = space.objects.sorted { $0.value > $1.value }.prefix(8)
+        print("largest: " + largest.map { name, bytes in
+            let fill = Double(space.payload[name] ?? 0) / Double(max(bytes, 1)) * 100
+            return "\(name) \(mb(bytes)) (\(ratio(bytes)), \(Report.fixed(fill, 0))% payload)"
+        }.joined(separator: ", "))
     }
 
-    /// Prunes every event while another task commits creates, timing each commit.
-    static func pruneBesideWrites(database: PDSDatabase, writer: RepoWriter, collection: String) async throws
-        -> (EventLogStore.PruneReport, Double, Int) {
-        let done = Flag()
-        let writes = Task.detached { () -> (Double, Int) in
-            let clock = TIDClock.shared
-            var longest = 0.0, count = 0
-            while !done.isSet {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try await writer.apply([.create(collection: collection, rkey: clock.next().string,
-                                                    record: ["$type": "app.bsky.feed.post", "text": "beside the prune",
-                                                             "createdAt": "2026-11-22T00:00:00.000Z"])])
-                longest = max(longest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-                count += 1
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            return (longest, count)
+    /// Commit latencies (seconds): `n` creates one after another, 5 ms apart, or as many as fit
+    /// while `until` is false.
+    static func timedCreates(writer: RepoWriter, collection: String, count n: Int? = nil, until done: Flag? = nil) async throws -> [Double] {
+        let clock = TIDClock.shared
+        var latencies: [Double] = []
+        while n.map({ latencies.count < $0 }) ?? !(done?.isSet ?? true) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try await writer.apply([.create(collection: collection, rkey: clock.next().string,
+                                                record: ["$type": "app.bsky.feed.post", "text": "beside the prune",
+                                                         "createdAt": "2026-11-22T00:00:00.000Z"])])
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            try await Task.sleep(for: .milliseconds(5))
         }
+        return latencies
+    }
+
+    /// Prunes every event while another task commits creates, timing each commit; and, before,
+    /// the same commits without a prune, for comparison (a shared machine's disk is noisy).
+    static func pruneBesideWrites(database: PDSDatabase, writer: RepoWriter, collection: String) async throws
+        -> (EventLogStore.PruneReport, [Double], [Double]) {
+        let alone = try await timedCreates(writer: writer, collection: collection, count: 300)
+        let done = Flag()
+        let writes = Task.detached { try await timedCreates(writer: writer, collection: collection, until: done) }
         let report = try await EventLogStore(database: database).prune(before: Date().addingTimeInterval(1))
         done.set()
-        let (longest, count) = try await writes.value
-        return (report, longest, count)
+        return (report, alone, try await writes.value)
+    }
+
+    /// p50, p99, max and the count over 50 ms, in milliseconds.
+    static func latencyLine(_ name: String, _ latencies: [Double]) -> String {
+        let sorted = latencies.sorted()
+        guard !sorted.isEmpty else { return name + ": none" }
+        func ms(_ q: Double) -> String { Report.fixed(sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] * 1000, 1) }
+        let over = sorted.filter { $0 > 0.05 }.count
+        return "\(name): \(sorted.count) commits, p50 \(ms(0.5)) ms, p99 \(ms(0.99)) ms, max \(Report.fixed(sorted.last! * 1000, 1)) ms, \(over) over 50 ms"
     }
 
     static func fileSize(_ path: String) -> Int64 {
@@ -185,6 +208,9 @@ struct CPUMeter {
         wall += Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
     }
 
+    /// Called once after each phase: never inlined, so a callgrind run can dump its counts there
+    /// (`--dump-after='*CPUMeterV4line*'`).
+    @inline(never)
     func line(_ name: String, count: Int) -> String {
         Report.pad(name, 20) + "\(Report.grouped(Double(count))) commits: CPU \(Report.fixed(cpu / Double(count) * 1e6, 1)) µs/commit, "
             + "wall \(Report.fixed(wall / Double(count) * 1e6, 1)) µs/commit"

@@ -4,6 +4,7 @@ import Foundation
 //
 //   pds-bench                 lists the suites
 //   pds-bench <suite> [--duration MS] [--rounds N] [--no-reference]
+//   pds-bench bulk-repo --data DIR [--records N]   fills a stopped `pds dev` repository (server-bench.py)
 //
 // Build with `-c release`; debug figures are meaningless. Benchmarks/run-core.sh builds and runs
 // core; Benchmarks/run-all.sh builds once and runs every suite.
@@ -56,6 +57,14 @@ guard let name = arguments.first else {
     exit(0)
 }
 arguments.removeFirst()
+// A tool rather than a suite: fills a stopped dev server's repository (Benchmarks/server-bench.py).
+if name == "bulk-repo" {
+    do { try BulkRepository.run(arguments) } catch {
+        print("pds-bench bulk-repo: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
 guard let suite = suites.first(where: { $0.name == name }) else {
     print("pds-bench: unknown suite '\(name)'")
     usage()

@@ -60,6 +60,15 @@ public struct JWT: Sendable {
         return input + "." + Base64.encode(signature, alphabet: .urlSafe)
     }
 
+    /// Signs `claims` under an explicit header (DPoP proofs carry `typ` and `jwk`); `alg` must
+    /// name the key's algorithm.
+    public static func sign(header: JSONObject, claims: JSONObject, key: any SigningKey) throws -> String {
+        precondition(header["alg"]?.stringValue == key.algorithm.jwtName, "header alg must match the key")
+        let input = encodeSegment(.object(header)) + "." + encodeSegment(.object(claims))
+        let signature = try key.sign(Array(input.utf8))
+        return input + "." + Base64.encode(signature, alphabet: .urlSafe)
+    }
+
     /// Checks an HS256 signature in constant time.
     public func verifyHS256(secret: [UInt8]) throws(Failure) {
         guard header["alg"]?.stringValue == "HS256" else { throw .malformed("unexpected algorithm") }
@@ -71,6 +80,13 @@ public struct JWT: Sendable {
     public func verify(key: any VerifyingKey) throws(Failure) {
         guard header["alg"]?.stringValue == key.algorithm.jwtName else { throw .malformed("unexpected algorithm") }
         guard key.verify(signature: signature, message: Array(signingInput.utf8)) else { throw .badSignature }
+    }
+
+    /// Checks a JOSE ES256 signature (high or low S, RFC 7518 §3.4): DPoP proofs and client
+    /// assertions come from JOSE libraries, which do not normalise s as atproto requires.
+    public func verifyJOSE(key: P256PublicKey) throws(Failure) {
+        guard header["alg"]?.stringValue == "ES256" else { throw .malformed("unexpected algorithm") }
+        guard key.verifyJOSE(signature: signature, message: Array(signingInput.utf8)) else { throw .badSignature }
     }
 
     static func encodeSegment(_ value: JSONValue) -> String {

@@ -14,12 +14,15 @@ public enum SessionScope: String, Sendable {
 public struct AccessAuth: Sendable, Equatable {
     /// The account DID (`sub`, or `iss` of a service token).
     public let did: String
-    /// The session's scope.
+    /// The session's scope (for OAuth: `appPass`, or `appPassPrivileged` with `transition:chat.bsky`).
     public let scope: SessionScope
+    /// What an OAuth access token grants; nil for password sessions and service tokens.
+    public let oauth: OAuthGrant?
 
-    public init(did: String, scope: SessionScope) {
+    public init(did: String, scope: SessionScope, oauth: OAuthGrant? = nil) {
         self.did = did
         self.scope = scope
+        self.oauth = oauth
     }
 
     /// True for the account password (may manage the account and app passwords).

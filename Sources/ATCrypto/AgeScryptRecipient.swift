@@ -62,6 +62,12 @@ public struct AgeScryptIdentity: AgeIdentity {
         self.maxWorkFactor = Swift.min(Swift.max(maxWorkFactor, 1), 30)
     }
 
+    /// The recipient for the same passphrase: a file written to it opens with this identity
+    /// (used to seal a new key file with the secret that opened the existing ones).
+    public func recipient(workFactor: Int = AgeScryptRecipient.defaultWorkFactor) throws(AgeError) -> AgeScryptRecipient {
+        try AgeScryptRecipient(passphrase: String(decoding: passphrase, as: UTF8.self), workFactor: workFactor)
+    }
+
     /// Unwraps the `scrypt` stanza, which must be the only stanza in the header.
     ///
     /// Header failures (spec): another stanza beside it, other than 2 arguments after the type, a

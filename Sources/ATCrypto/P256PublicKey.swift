@@ -86,6 +86,27 @@ public struct P256PublicKey: VerifyingKey {
         return verified
     }
 
+    /// JOSE `ES256` verification (RFC 7518 §3.4), for DPoP proofs and OAuth client assertions:
+    /// unlike atproto signatures, JWS does not require low-S, so a high s is replaced by n − s (an
+    /// equally valid signature of the same message) before the atproto check runs.
+    public func verifyJOSE(signature: [UInt8], message: [UInt8]) -> Bool {
+        guard signature.count == 64 else { return false }
+        var normalized = signature
+        let high = signature.withUnsafeBytes { P256Curve.isHighS(UnsafeRawBufferPointer(rebasing: $0[32..<64])) }
+        if high {
+            // s' = n − s, big-endian subtraction with borrow (s < n, checked by `verify` afterwards).
+            var borrow = 0
+            for index in stride(from: 31, through: 0, by: -1) {
+                var difference = Int(P256Curve.order[index]) - Int(signature[32 + index]) - borrow
+                borrow = difference < 0 ? 1 : 0
+                if difference < 0 { difference += 256 }
+                normalized[32 + index] = UInt8(difference)
+            }
+            if borrow != 0 { return false }
+        }
+        return verify(signature: normalized, message: message)
+    }
+
     /// Equal when the points are equal.
     public static func == (lhs: P256PublicKey, rhs: P256PublicKey) -> Bool {
         lhs.compressedBytes == rhs.compressedBytes

@@ -38,14 +38,18 @@ public struct MST: Sendable {
     public let verifiesOnLoad: Bool
     /// Loading bounds.
     public let limits: Limits
+    /// Decoded nodes shared across loads (the server's writer), or nil to decode every load.
+    public let cache: MSTNodeCache?
     /// The root node, nil for the empty tree.
     var root: MSTNode?
 
     /// An empty tree.
-    public init(store: any BlockSource = BlockMap(), verifiesOnLoad: Bool = false, limits: Limits = .default) {
+    public init(store: any BlockSource = BlockMap(), verifiesOnLoad: Bool = false, limits: Limits = .default,
+                cache: MSTNodeCache? = nil) {
         self.store = store
         self.verifiesOnLoad = verifiesOnLoad
         self.limits = limits
+        self.cache = cache
         root = nil
     }
 
@@ -53,15 +57,17 @@ public struct MST: Sendable {
     ///
     /// `verifiesOnLoad` should be true for anything received from elsewhere (imports, firehose
     /// slices); for the server's own stored blocks it can be false.
-    public init(root: CID, store: any BlockSource, verifiesOnLoad: Bool = true, limits: Limits = .default) throws {
+    public init(root: CID, store: any BlockSource, verifiesOnLoad: Bool = true, limits: Limits = .default,
+                cache: MSTNodeCache? = nil) throws {
         self.store = store
         self.verifiesOnLoad = verifiesOnLoad
         self.limits = limits
+        self.cache = cache
         guard root.isBlessed, root.codec == CID.Codec.dagCBOR else { throw RepoError.invalidNode("root \(root) is not a dag-cbor sha2-256 CID") }
         if root == MST.emptyRootCID {
             self.root = nil
         } else {
-            let node = try MSTLoader(store: store, verify: verifiesOnLoad, limits: limits).load(cid: root, layer: nil)
+            let node = try MSTLoader(store: store, verify: verifiesOnLoad, limits: limits, cache: cache).load(cid: root, layer: nil)
             self.root = node.isEmpty ? nil : node
         }
     }
@@ -120,7 +126,7 @@ public struct MST: Sendable {
         return nil
     }
 
-    var loader: MSTLoader { MSTLoader(store: store, verify: verifiesOnLoad, limits: limits) }
+    var loader: MSTLoader { MSTLoader(store: store, verify: verifiesOnLoad, limits: limits, cache: cache) }
 
     // MARK: Writing
 
@@ -405,6 +411,8 @@ struct MSTLoader {
     let store: any BlockSource
     let verify: Bool
     let limits: MST.Limits
+    /// Decoded nodes by CID (nil: decode every time).
+    var cache: MSTNodeCache? = nil
 
     @inline(__always)
     func node(_ link: MSTLink, layer: Int) throws -> MSTNode {
@@ -416,9 +424,14 @@ struct MSTLoader {
 
     func load(cid: CID, layer: Int?) throws -> MSTNode {
         if let layer, layer < 0 { throw RepoError.invalidNode("subtree below layer 0") }
+        // A cached node was decoded (and checked) for the same tree; its layer must still be the
+        // one this link implies.
+        if let cache, let node = cache.node(cid), layer == nil || node.layer == layer { return node }
         let bytes = try store.requireBlock(cid)
         if verify, blockMatches(cid, bytes) != true { throw RepoError.cidMismatch(cid) }
-        return try MSTNode.decode(bytes, cid: cid, layer: layer, verify: verify, limits: limits)
+        let node = try MSTNode.decode(bytes, cid: cid, layer: layer, verify: verify, limits: limits)
+        cache?.insert(node)
+        return node
     }
 
     /// The node and its bytes (for diffs and proofs, which hand blocks on).

@@ -27,6 +27,12 @@ public enum ApplianceInit {
         public var recoveryKeyFile: String?
         /// Extra `KEY=value` settings written to pds.conf (directory, AppView, crawlers, port, TLS…).
         public var settings: [(String, String)]
+        /// Prepare the server (keys, config, database) without an account: it waits for an account
+        /// moving here (`goat account migrate`, the official guide), admitted by an invite code.
+        public var withoutAccount = false
+        /// Record `email` as confirmed: the owner typed their own address on their own box, so
+        /// the app need not ask them to confirm it (no mail is needed for that).
+        public var emailConfirmed = false
 
         public init(hostname: String, handle: String, password: String, unlock: KeyUnlock.Method, passphrase: String?,
                     identityFile: String?, email: String?, dataDirectory: String, configPath: String,
@@ -46,7 +52,10 @@ public enum ApplianceInit {
     }
 
     public struct Result: Sendable {
+        /// The account's DID; empty for a server prepared without an account.
         public var did: String
+        /// For a server prepared without an account: the invite code its createAccount takes.
+        public var inviteCode: String?
         public var handle: String
         /// The recovery key, shown to the user once: hex private key and its did:key.
         public var recoveryKeyHex: String
@@ -168,9 +177,14 @@ public enum ApplianceInit {
         created.append(options.dataDirectory + "/" + PDSDatabase.fileName + "-wal")
         created.append(options.dataDirectory + "/" + PDSDatabase.fileName + "-shm")
         let state = try PDSServices.open(config: config, keys: keys, logger: logger)
-        let did = try await AccountBootstrap.create(state: state, handle: options.handle, password: options.password, email: options.email)
         var secret = recovery.privateKeyBytes
         defer { secret.zeroize() }
+        if options.withoutAccount {
+            let invite = try AccountTokens.issue(.invite, dataDirectory: options.dataDirectory)
+            return Result(did: "", inviteCode: invite, handle: "", recoveryKeyHex: Base16.encode(secret), recoveryDIDKey: recovery.didKey)
+        }
+        let did = try await AccountBootstrap.create(state: state, handle: options.handle, password: options.password, email: options.email)
+        if options.emailConfirmed, options.email != nil { try state.accounts.confirmEmail() }
         return Result(did: did, handle: options.handle.lowercased(), recoveryKeyHex: Base16.encode(secret),
                       recoveryDIDKey: recovery.didKey)
     }

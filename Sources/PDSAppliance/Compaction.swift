@@ -84,7 +84,8 @@ public enum Compaction {
             let (seconds, attoseconds) = retention.components
             let cutoff = now.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
             progress("pruning events sequenced before \(cutoff)")
-            pruned = try await EventLogStore(database: database).prune(before: cutoff).removed
+            // The server is stopped: no commit waits, so batches can be large and back to back.
+            pruned = try await EventLogStore(database: database).prune(before: cutoff, batchSize: 2000, batchBudget: .seconds(1), pauses: false).removed
         }
         guard try database.checkpointTruncatingOffline() else {
             throw Failure(description: "the WAL could not be checkpointed: another process has the database open (stop Litestream too)")

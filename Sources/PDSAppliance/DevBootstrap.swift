@@ -25,6 +25,19 @@ public enum DevBootstrap {
     /// Loads or creates the dev keys.
     public static func loadKeys(dataDirectory: String) throws -> ServerKeys {
         let files = KeyFiles(dataDirectory: dataDirectory)
+        let identity = try identity(dataDirectory: dataDirectory)
+        if !FileManager.default.fileExists(atPath: files.signingKeyPath) {
+            try files.write(K256PrivateKey(), to: files.signingKeyPath, recipients: [identity.recipient])
+        }
+        if !FileManager.default.fileExists(atPath: files.rotationKeyPath) {
+            try files.write(K256PrivateKey(), to: files.rotationKeyPath, recipients: [identity.recipient])
+        }
+        return try files.load(identities: [identity])
+    }
+
+    /// The development directory's age identity (created on first use).
+    public static func identity(dataDirectory: String) throws -> AgeX25519Identity {
+        let files = KeyFiles(dataDirectory: dataDirectory)
         let identityPath = files.directory + "/dev-identity.txt"
         try FileManager.default.createDirectory(atPath: files.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let identity: AgeX25519Identity
@@ -40,15 +53,7 @@ public enum DevBootstrap {
                 + "# public key: \(identity.recipient)\n" + identity.encoded() + "\n"
             try KeyFiles.writeSecretFile(Array(text.utf8), to: identityPath)
         }
-        if !FileManager.default.fileExists(atPath: files.signingKeyPath) {
-            try files.write(K256PrivateKey(), to: files.signingKeyPath, recipients: [identity.recipient])
-        }
-        if !FileManager.default.fileExists(atPath: files.rotationKeyPath) {
-            try files.write(K256PrivateKey(), to: files.rotationKeyPath, recipients: [identity.recipient])
-        }
-        return ServerKeys(
-            signingKey: try files.read(files.signingKeyPath, identities: [identity]),
-            rotationKey: try files.read(files.rotationKeyPath, identities: [identity]))
+        return identity
     }
 
     /// Creates the account on first start (or resets the password when one is given later).

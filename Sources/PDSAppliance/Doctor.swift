@@ -78,7 +78,24 @@ public enum Doctor {
         if let account { await checkIdentity(account, config: config, keys: keys, resolver: resolver, note: note) }
         await checkTLS(config, http: http, note: note)
         await checkRelays(config, http: http, note: note)
+        await checkEmail(config, note: note)
         return findings
+    }
+
+    /// With SMTP configured: connects, secures and signs in as the server will, sending nothing.
+    static func checkEmail(_ config: PDSConfig, note: (Finding) -> Void) async {
+        guard let settings = config.email else {
+            note(pass("email", "off (no PDS_EMAIL_SMTP_URL): `pds account token <purpose>` prints each token"))
+            return
+        }
+        do {
+            try settings.requireUsable()
+            try await SMTPClient(settings: settings, heloName: config.hostname).verify()
+            note(pass("email", "\(settings): TLS and sign-in work"))
+        } catch {
+            note(fail("email", "\(settings): \(error)",
+                      fix: "check PDS_EMAIL_SMTP_URL (smtps:// for port 465, smtp:// for 587 with STARTTLS), the user and PDS_EMAIL_SMTP_PASSWORD_FILE"))
+        }
     }
 
     static func pass(_ check: String, _ detail: String) -> Finding { Finding(ok: true, check: check, detail: detail, fix: nil) }

@@ -1,6 +1,7 @@
 import ATCrypto
 import Foundation
 import Multiformats
+import PDSCore
 import PDSServer
 
 /// The server's private keys as age-encrypted files in `<data>/keys/` (`signing.age`,
@@ -17,6 +18,21 @@ public struct KeyFiles: Sendable {
 
     public var signingKeyPath: String { directory + "/signing.age" }
     public var rotationKeyPath: String { directory + "/rotation.age" }
+    /// A rotated-to signing key waiting for the DID document to show it (`pds key rotate`).
+    public var nextSigningKeyPath: String { directory + "/signing-next.age" }
+    /// Where a replaced signing key is kept (never deleted: the owner may need it to verify old
+    /// commits or to go back).
+    public func retiredSigningKeyPath(at seconds: Int64) -> String { directory + "/signing-retired-\(seconds).age" }
+
+    /// The server's keys from their files: signing, rotation (absent for did:web) and a pending
+    /// next signing key.
+    public func load(identities: [any AgeIdentity]) throws -> ServerKeys {
+        let files = FileManager.default
+        let signing = try read(signingKeyPath, identities: identities)
+        let rotation = files.fileExists(atPath: rotationKeyPath) ? try read(rotationKeyPath, identities: identities) : nil
+        let next = files.fileExists(atPath: nextSigningKeyPath) ? try read(nextSigningKeyPath, identities: identities) : nil
+        return ServerKeys(signingKey: signing, rotationKey: rotation, nextSigningKey: next)
+    }
 
     /// A problem with a key file, worded for a one-line startup error.
     public struct Problem: Error, CustomStringConvertible {

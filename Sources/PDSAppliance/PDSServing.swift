@@ -21,6 +21,7 @@ public enum PDSServing {
     public static func run(state: PDSServices, logger: Logger,
                            onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let config = state.config
+        try config.email?.requireUsable()
         // Held until the server has shut down: `pds compact` refuses while it is (and a second
         // server on the same directory does not start).
         let lock = try DataDirectoryLock(directory: config.dataDirectory)
@@ -36,6 +37,7 @@ public enum PDSServing {
         }
         let services = BlobMirrorService.services(config: config.blobMirror, database: state.database, blobs: state.blobs,
                                                   http: state.http, logger: logger)
+            + MailerService.services(state.email, logger: logger) + [KeyRotationWatcher(state: state)]
         do {
             try await PDSApplication.make(server: state, logger: logger, tls: tls, services: services,
                                           onServerRunning: onServerRunning).runService()

@@ -1,7 +1,5 @@
-import ACME
 import Foundation
 import Logging
-import OpenSSLNIO
 import PDSCore
 import PDSNetwork
 import PDSStore
@@ -23,12 +21,6 @@ public struct ServerStatus: Sendable {
     mutating func add(_ topic: String, _ text: String, attention: String? = nil) {
         lines.append(Line(topic: topic, text: text, attention: attention))
     }
-
-    /// Thresholds for attention.
-    static let lowDiskBytes: Int64 = 1 << 30
-    static let lowDiskFraction = 0.05
-    static let mirrorLagMilliseconds: Int64 = 3_600_000
-    static let certificateWarningSeconds: Int64 = 14 * 86_400
 
     /// Gathers the status of the server configured by `config`. `http` answers the identity checks
     /// (nil: they are skipped, e.g. offline).
@@ -56,8 +48,13 @@ public struct ServerStatus: Sendable {
         } else {
             status.add("account", "none yet", attention: "create one with `pds init`, or move one here (`pds migrate`)")
         }
-        status.addStorage(try database.storageReport(), directory: directory, mirrored: config.blobMirror != nil, now: now)
-        status.addTLS(config, now: now)
+        let facts = try ServerFacts.gather(config: config, database: database)
+        status.addStorage(facts, mirrored: config.blobMirror != nil, now: now)
+        status.addEmail(config.email, outbox: try EmailOutbox(database: database).summary(), account: try accounts.account(), now: now)
+        status.addTLS(facts, config: config, now: now)
+        if let pending = KeyRotation.pendingDescription(dataDirectory: directory) {
+            status.add("signing key", pending, attention: "the PLC directory does not show the new key yet: the running server switches once it does (see its log), or stop it and run `pds key rotate` again")
+        }
         return status
     }
 

@@ -117,7 +117,12 @@ public struct BlobMirrorService: Service {
         do {
             switch item.operation {
             case .put:
-                if try await upload(item) { result.uploaded += 1 } else { result.dropped += 1 }
+                if try await upload(item) {
+                    result.uploaded += 1
+                    try? queue.recordUpload(at: Date())
+                } else {
+                    result.dropped += 1
+                }
             case .delete:
                 try await client.deleteObject(key: config.key(for: item.cid))
                 result.deleted += 1

@@ -105,13 +105,6 @@ public struct IdentityService: Sendable {
         ]
     }
 
-    /// Stores a fresh one-time token for `signPlcOperation`. No e-mail is sent from here (single
-    /// user, no SMTP client): the owner reads a token with `pds account plc-token` on the box.
-    public func requestPLCOperationToken() throws {
-        try accounts.storeToken(Self.makeConfirmationToken(), purpose: Self.plcTokenPurpose)
-        logger.notice("a PLC operation token was requested; run `pds account plc-token` on the server to get one")
-    }
-
     /// The fields `signPlcOperation` may change; nil leaves a field as it is.
     public struct PLCChanges: Sendable {
         public var rotationKeys: [String]?

@@ -33,6 +33,8 @@ extension PDSConfig {
         try config.loadOperations(keys)
         config.blobMirror = try BlobMirrorConfig.load(from: merged)
         config.outbound = try OutboundSettings.load(from: merged)
+        config.email = try SMTPSettings.load(from: merged)
+        config.oauthAllowLoopbackClients = isDevelopment && ["1", "true"].contains(merged["PDS_OAUTH_ALLOW_LOOPBACK_CLIENTS"] ?? "")
         return config
     }
 

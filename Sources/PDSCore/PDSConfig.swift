@@ -96,6 +96,12 @@ public struct PDSConfig: Sendable {
 
     /// Outbound HTTP: the guard's test switch, the pool, a CA file (`PDS_OUTBOUND_*`).
     public var outbound = OutboundSettings()
+    /// `pds dev` only (`PDS_OAUTH_ALLOW_LOOPBACK_CLIENTS=1`): accept `http://127.0.0.1:PORT/…` OAuth
+    /// client ids, so confidential clients can be tested on one machine.
+    public var oauthAllowLoopbackClients = false
+
+    /// SMTP submission for tokens and sign-in codes (`PDS_EMAIL_*`); nil when e-mail is off.
+    public var email: SMTPSettings?
 
     /// The server's own DID, used as the JWT audience and in describeServer (`did:web:<hostname>`).
     public var serviceDID: String { "did:web:" + hostname }

@@ -39,12 +39,16 @@ public final class PDSServices: Sendable {
     public let sessions: SessionService
     /// The account's handle, PLC operations and DID document.
     public let identity: IdentityService
+    /// The account's e-mail: tokens (mailed, or shown by the CLI), confirmation, sign-in codes.
+    public let email: AccountEmail
+    /// The OAuth authorization server and the resource server's token checks.
+    public let oauth: OAuthService
     /// The `subscribeRepos` fan-out, woken after each transaction that sequenced events.
     public let firehose: FirehoseHub
     private let writer: Mutex<RepoWriter?> = Mutex(nil)
     /// Called after each transaction that sequenced events (by the writer or the identity
     /// service): only then may the firehose send them, and the relays are told to come.
-    private let eventsSequenced: @Sendable ([Int64]) -> Void
+    let eventsSequenced: @Sendable ([Int64]) -> Void
 
     /// The network clients are built by the caller and injected: the appliance passes the NIO
     /// client and `CachedIdentityDirectory(NetworkIdentityDirectory(…))`
@@ -68,7 +72,16 @@ public final class PDSServices: Sendable {
         var sessions = SessionService(secret: keys.sessionSecret, audience: config.serviceDID, accounts: accounts, logger: logger,
                                       loginDefence: config.loginDefence)
         sessions.accessLifetime = Int64(config.accessTokenLifetime)
+        let mailer = config.email.map { Mailer(settings: $0, database: database, keys: keys, heloName: config.hostname, logger: logger) }
+        email = AccountEmail(accounts: accounts, mailer: mailer, hostname: config.hostname, logger: logger)
+        sessions.emailSignIn = email
         self.sessions = sessions
+        var oauthSettings = OAuthSettings(issuer: config.publicURL)
+        oauthSettings.allowHTTPLoopbackClients = config.isDevelopment && config.oauthAllowLoopbackClients
+        oauth = OAuthService(
+            settings: oauthSettings, store: OAuthStore(database: database),
+            clients: OAuthClientResolver(http: remoteHTTP, allowHTTPLoopbackIDs: oauthSettings.allowHTTPLoopbackClients),
+            nonceSecret: keys.sessionSecret, logger: logger)
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents
         let firehose = FirehoseHub(database: database, retention: config.firehoseRetention, limits: firehoseLimits, logger: logger)
@@ -109,10 +122,17 @@ public final class PDSServices: Sendable {
                         identity: networkIdentityDirectory(config: config, http: http, logger: logger))
     }
 
+    /// Drops the repository writer (the account was deleted or replaced; the next one is built
+    /// for the account that exists then).
+    public func forgetRepoWriter() { writer.withLock { $0 = nil } }
+
     /// The repository writer (created once the account exists; the writer needs its DID).
     public func repoWriter() throws -> RepoWriter {
         if let existing = writer.withLock({ $0 }) { return existing }
         guard let account = try accounts.account() else { throw RepoWriteError.repoNotFound(did: "(no account yet)") }
+        // The writer reads the key at each commit (a finished rotation switches it); a local copy
+        // of the keys, so the writer does not hold the services that hold it.
+        let keys = self.keys
         let created = try RepoWriter(did: account.did, key: keys.signingKey, database: database, blobs: blobs, logger: logger,
                                      onCommit: eventsSequenced)
         return writer.withLock { current in

@@ -46,6 +46,8 @@ public struct RateLimitSettings: Sendable {
         "uploadBlob": [.init(points: 1000, seconds: 86_400)],
         "getRepo": [.init(points: 6000, seconds: 300)],
         "updateHandle": [.init(points: 10, seconds: 300), .init(points: 50, seconds: 86_400)],
+        // requestEmailConfirmation, requestEmailUpdate, requestAccountDelete (each sends mail).
+        "emailRequest": [.init(points: 5, seconds: 3600), .init(points: 15, seconds: 86_400)],
         "repoWrite": [.init(points: 5000, seconds: 3600), .init(points: 35_000, seconds: 86_400)],
     ]
 

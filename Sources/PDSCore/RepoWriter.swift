@@ -64,7 +64,8 @@ public final class RepoWriter: Sendable {
     }
 
     let did: String
-    let key: any SigningKey
+    /// Read at each commit: a finished key rotation switches it in a running server.
+    let key: @Sendable () -> any SigningKey
     let database: PDSDatabase
     let blocks: SQLiteBlockSource
     let clock: TIDClock
@@ -73,14 +74,18 @@ public final class RepoWriter: Sendable {
     let onCommit: @Sendable ([Int64]) -> Void
     let logger: Logger
     let blobs: BlobStore
+    /// The tree's recently used nodes. The head tree holds only its root between commits, so
+    /// memory does not grow with the repository (docs/ARCHITECTURE.md, "Memory").
+    let nodeCache: MSTNodeCache
 
     /// Largest CAR slice a commit may produce (the reference PDS: 2,000,000 B).
     static let maxCommitSize = 2_000_000
     /// Most writes in one commit (applyWrites limit, matching the firehose's 200-op cap).
     public static let maxWrites = 200
 
-    public init(did: String, key: any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
-                clock: TIDClock = .shared, onCommit: @escaping @Sendable ([Int64]) -> Void = { _ in }) throws {
+    public init(did: String, key: @autoclosure @escaping @Sendable () -> any SigningKey, database: PDSDatabase, blobs: BlobStore, logger: Logger,
+                clock: TIDClock = .shared, nodeCacheCapacity: Int = 1024,
+                onCommit: @escaping @Sendable ([Int64]) -> Void = { _ in }) throws {
         self.did = did
         self.key = key
         self.database = database
@@ -90,9 +95,10 @@ public final class RepoWriter: Sendable {
         self.onCommit = onCommit
         self.logger = logger
         head = Mutex(nil)
+        nodeCache = MSTNodeCache(capacity: nodeCacheCapacity)
         if let stored = try RepositoryStore(database: database).head() {
             let commit = try SignedCommit(bytes: try blocks.requireBlock(stored.cid))
-            let tree = try MST(root: commit.commit.data, store: blocks, verifiesOnLoad: false)
+            let tree = try MST(root: commit.commit.data, store: blocks, verifiesOnLoad: false, cache: nodeCache)
             head.withLock { $0 = Head(tree: tree, commit: commit) }
         }
     }
@@ -106,9 +112,9 @@ public final class RepoWriter: Sendable {
     /// Creates the empty repository with its first signed commit, and the account-creation events
     /// (`#identity`, `#account`, `#commit`, `#sync`, as the reference server sequences them).
     public func createRepository(handle: String) async throws {
-        let did = self.did, key = self.key
+        let did = self.did, key = self.key()
         let rev = clock.next(after: nil).string
-        var tree = MST(store: blocks)
+        var tree = MST(store: blocks, cache: nodeCache)
         let (root, nodes) = tree.finalize()
         let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
         var blockMap = nodes
@@ -236,7 +242,7 @@ public final class RepoWriter: Sendable {
         let (root, nodes) = staged.tree.finalize()
         let previousRev = previous.commit.rev.flatMap { try? TID($0) }
         let rev = clock.next(after: previousRev).string
-        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key)
+        let commit = try SignedCommit.create(did: did, data: root, rev: rev, key: key())
         // CAR slice (https://atproto.com/specs/repository): the commit, the new nodes, the nodes needed to invert the ops
         // (covering paths of every changed key), and the new record blocks.
         var sliceBlocks = try staged.tree.proofNodes(for: ops.map(\.path), known: nodes)
@@ -264,7 +270,9 @@ public final class RepoWriter: Sendable {
                                      prevData: previous.commit.data, time: AccountStore.timestamp())
         let write = CommitWrite(commit: commit, blocks: blockMap, records: staged.changes, events: [.commit(event)],
                                 removedBlocks: removed, recordReferences: references.filter { $0.value != 0 })
-        return (write, Head(tree: staged.tree, commit: commit))
+        var tree = staged.tree
+        tree.releaseLoadedNodes()
+        return (write, Head(tree: tree, commit: commit))
     }
 
     /// A write with its record encoded and checked.

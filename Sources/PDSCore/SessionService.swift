@@ -17,6 +17,10 @@ public enum SessionError: Error, Equatable, Sendable {
     case appPasswordNameTaken
     /// Too many failed logins: refused without checking the password (`LoginGuard`).
     case loginLocked(retryAfter: Int)
+    /// The password was right and the account wants an e-mailed code too; one was just sent.
+    case authFactorTokenRequired
+    /// The e-mailed code was wrong or expired.
+    case invalidAuthFactorToken
 }
 
 /// Password sessions: logins (account password or app password), the HS256 tokens (signed and
@@ -34,6 +38,8 @@ public struct SessionService: Sendable {
     /// Counts failed logins and refuses attempts after too many (shared by copies of the service).
     public let loginGuard: LoginGuard
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    /// Sends and checks sign-in codes when the account turned the e-mail factor on.
+    public var emailSignIn: AccountEmail?
 
     public init(secret: [UInt8], audience: String, accounts: AccountStore, logger: Logger = Logger(label: "pds"),
                 loginDefence: LoginDefenceSettings = .init(),
@@ -56,22 +62,41 @@ public struct SessionService: Sendable {
     /// password) and opens a session. scrypt runs off the event loops; an unknown identifier
     /// costs the same scrypt as a wrong password, and counts as a failure like it (`LoginGuard`:
     /// after too many, attempts are delayed, then refused with `loginLocked`).
-    public func login(identifier: String, password: String) async throws -> (account: Account, access: String, refresh: String) {
+    ///
+    /// With the e-mail factor on, the account password also needs `authFactorToken`: without
+    /// one a code is sent and `authFactorTokenRequired` thrown; a wrong one counts as a failed
+    /// login. App passwords skip the factor (they exist for clients that cannot ask for it, and
+    /// cannot change the account's credentials).
+    public func login(identifier: String, password: String, authFactorToken: String? = nil) async throws -> (account: Account, access: String, refresh: String) {
         let delay = try loginGuard.admit(now: now())
         var outcome = LoginGuard.Outcome.abandoned
         defer { _ = try? loginGuard.finish(outcome, now: now()) }
         if delay > .zero { try await loginGuard.sleep(delay) }
+        let match: (account: Account, scope: SessionScope, appPasswordName: String?)
         do {
-            let session = try await checkPassword(identifier: identifier, password: password)
-            outcome = .succeeded
-            return session
+            match = try await checkPassword(identifier: identifier, password: password)
         } catch SessionError.invalidCredentials {
             outcome = .failed
             throw SessionError.invalidCredentials
         }
+        if match.scope == .access, match.account.emailAuthFactor {
+            guard let emailSignIn else { throw SessionError.authFactorTokenRequired }
+            guard let code = authFactorToken, !code.trimmingCharacters(in: .whitespaces).isEmpty else {
+                try emailSignIn.sendSignInCode()
+                throw SessionError.authFactorTokenRequired
+            }
+            guard try emailSignIn.verifySignInCode(code) else {
+                outcome = .failed
+                throw SessionError.invalidAuthFactorToken
+            }
+        }
+        let pair = try issue(did: match.account.did, scope: match.scope, appPasswordName: match.appPasswordName)
+        outcome = .succeeded
+        logger.info("session created", metadata: ["scope": "\(match.scope.rawValue)"])
+        return (match.account, pair.access, pair.refresh)
     }
 
-    func checkPassword(identifier: String, password: String) async throws -> (account: Account, access: String, refresh: String) {
+    func checkPassword(identifier: String, password: String) async throws -> (account: Account, scope: SessionScope, appPasswordName: String?) {
         let identifier = identifier.lowercased()
         guard let account = try accounts.account(),
               identifier == account.handle || identifier == account.did.lowercased()
@@ -96,9 +121,7 @@ public struct SessionService: Sendable {
             return nil
         }
         guard let (scope, appPasswordName) = match else { throw SessionError.invalidCredentials }
-        let pair = try issue(did: account.did, scope: scope, appPasswordName: appPasswordName)
-        logger.info("session created", metadata: ["scope": "\(scope.rawValue)"])
-        return (account, pair.access, pair.refresh)
+        return (account, scope, appPasswordName)
     }
 
     /// A new access/refresh pair, storing the refresh token.

@@ -30,9 +30,12 @@ public enum PDSApplication {
         router.add(middleware: RequestLogMiddleware(logger: logger, trustedProxies: server.config.rateLimits.trustedProxies))
         router.add(middleware: SecurityHeadersMiddleware(servesTLS: tls != nil))
         if server.config.metricsEnabled { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
+        let activity = ActivityHistory()
+        router.add(middleware: ActivityMiddleware(history: activity))
         router.add(middleware: ErrorAndCORSMiddleware(logger: logger))
         addBasicRoutes(to: router, server: server, metrics: metrics)
         SubscribeRepos.addPlainRoute(to: router)
+        OAuthRoom.register(on: router, server: server, activity: activity)
         let xrpc = XRPCRouter.endpoints(server)
         router.on("/xrpc/:nsid", method: .get) { request, context in
             try await xrpc.dispatch(request, context: context, nsid: context.parameters.get("nsid") ?? "")
@@ -60,6 +63,7 @@ public enum PDSApplication {
             services: [
                 TemporaryBlobSweeper(index: server.blobIndex, logger: logger),
                 FirehoseService(hub: server.firehose, logger: logger),
+                OAuthMaintenance(oauth: server.oauth, logger: logger),
             ] + (tls?.services ?? []) + services,
             onServerRunning: onServerRunning,
             logger: logger)

@@ -49,6 +49,11 @@ extension SessionError: XRPCErrorConvertible {
         case .appPasswordNameTaken: .invalidRequest("A app password with this name already exists.")
         case .loginLocked(let retryAfter):
             .rateLimitExceeded(retryAfter: retryAfter, message: "Too many failed sign-in attempts, try again later")
+        // The names and wording the Bluesky app looks for (it shows a code field on the first,
+        // "Invalid 2FA confirmation code" on a message containing "Token is invalid").
+        case .authFactorTokenRequired:
+            XRPCError(.unauthorized, "AuthFactorTokenRequired", "A sign in code has been sent to your email address")
+        case .invalidAuthFactorToken: .badRequest("InvalidToken", "Token is invalid")
         }
     }
 }

@@ -46,6 +46,8 @@ public struct RateLimitPolicy: Sendable, Equatable {
     public static let uploadBlob = RateLimitPolicy(limit: "uploadBlob", key: .clientIP)
     public static let getRepo = RateLimitPolicy(limit: "getRepo", key: .clientIP, replacesGlobal: true)
     public static let updateHandle = RateLimitPolicy(limit: "updateHandle", key: .account)
+    /// Requests that send e-mail (the reference: 5 an hour, 15 a day per account).
+    public static let emailRequest = RateLimitPolicy(limit: "emailRequest", key: .account)
     /// Repository writes in points, as the reference: create 3, update 2, delete 1 (applyWrites
     /// charges the sum of its writes itself, once it has read them).
     public static func repoWrite(points: Int) -> RateLimitPolicy { RateLimitPolicy(limit: "repoWrite", key: .account, points: points) }
@@ -130,14 +132,14 @@ public struct XRPCRouter: Sendable {
     public mutating func query(_ nsid: String, auth: SessionRequirement, rateLimit: RateLimitPolicy? = nil,
                                _ handler: @escaping SessionHandler) {
         methods[nsid] = Method(kind: .query, auth: .session(auth), rateLimit: rateLimit,
-                               handler: authenticated(auth, rateLimit: rateLimit, handler))
+                               handler: authenticated(auth, nsid: nsid, rateLimit: rateLimit, handler))
     }
 
     /// Registers a procedure that needs a session.
     public mutating func procedure(_ nsid: String, auth: SessionRequirement, rateLimit: RateLimitPolicy? = nil,
                                    _ handler: @escaping SessionHandler) {
         methods[nsid] = Method(kind: .procedure, auth: .session(auth), rateLimit: rateLimit,
-                               handler: authenticated(auth, rateLimit: rateLimit, handler))
+                               handler: authenticated(auth, nsid: nsid, rateLimit: rateLimit, handler))
     }
 
     /// Registers a procedure that takes a refresh token.
@@ -150,11 +152,11 @@ public struct XRPCRouter: Sendable {
     }
 
     /// Checks the caller, then charges an account-keyed limit (so only the owner spends it).
-    func authenticated(_ requirement: SessionRequirement, rateLimit: RateLimitPolicy?,
+    func authenticated(_ requirement: SessionRequirement, nsid: String, rateLimit: RateLimitPolicy?,
                        _ handler: @escaping SessionHandler) -> Handler {
         let authenticator = self.authenticator
         return { request, context in
-            let auth = try authenticator.authenticate(request, requirement)
+            let auth = try authenticator.authenticate(request, requirement, nsid: nsid)
             guard let rateLimit, rateLimit.key == .account else { return try await handler(request, context, auth) }
             let status = try context.chargeRateLimit(rateLimit, account: auth.did)
             var response = try await handler(request, context, auth)

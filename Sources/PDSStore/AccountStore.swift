@@ -14,6 +14,8 @@ public struct Account: Sendable, Equatable {
     public var createdAt: String
     public var deactivatedAt: String?
     public var takedownRef: String?
+    /// createSession also needs a code sent by e-mail (`emailAuthFactor`).
+    public var emailAuthFactor: Bool = false
 
     /// `active` and `status` as the session and firehose `#account` report them.
     public var isActive: Bool { deactivatedAt == nil && takedownRef == nil }
@@ -88,7 +90,8 @@ public struct AccountStore: Sendable {
 
     static func account(from row: Row) -> Account {
         Account(did: row["did"], handle: row["handle"], email: row["email"], emailConfirmedAt: row["email_confirmed_at"],
-                createdAt: row["created_at"], deactivatedAt: row["deactivated_at"], takedownRef: row["takedown_ref"])
+                createdAt: row["created_at"], deactivatedAt: row["deactivated_at"], takedownRef: row["takedown_ref"],
+                emailAuthFactor: (row["email_auth_factor"] as Int? ?? 0) != 0)
     }
 
     /// The account's password hash (for login).

@@ -80,6 +80,18 @@ public struct BlobMirrorQueue: Sendable {
         }
     }
 
+    /// Records a successful upload (the owner's dashboard and `pds status` show the last one).
+    public func recordUpload(at date: Date) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO blob_mirror_state (id, last_upload_at, uploads) VALUES (1, ?, 1)
+                    ON CONFLICT (id) DO UPDATE SET last_upload_at = excluded.last_upload_at, uploads = uploads + 1
+                    """,
+                arguments: [Self.milliseconds(date)])
+        }
+    }
+
     /// The operation failed: counts the attempt and schedules the next one at `retryAt`.
     public func fail(_ item: Item, error: String, retryAt: Date) throws {
         try database.pool.write { db in

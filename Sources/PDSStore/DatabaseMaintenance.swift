@@ -11,6 +11,9 @@ public struct DatabaseSpace: Sendable, Equatable {
     public var freePages: Int64
     /// Bytes per table and index (`dbstat`), when SQLite was built with it.
     public var objects: [String: Int64]
+    /// Bytes of those pages that hold data (`dbstat`'s payload: keys, rows, overflow), per table
+    /// and index; the rest of `objects` is headers and unused space (half-empty pages).
+    public var payload: [String: Int64] = [:]
 
     /// The file's size in pages.
     public var fileBytes: Int64 { pageSize * pageCount }
@@ -28,11 +31,14 @@ extension PDSDatabase {
         let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
         let pageCount = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
         let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
-        var objects: [String: Int64] = [:]
-        if let rows = try? Row.fetchAll(db, sql: "SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name") {
-            for row in rows { objects[row["name"]] = row["bytes"] }
+        var objects: [String: Int64] = [:], payload: [String: Int64] = [:]
+        if let rows = try? Row.fetchAll(db, sql: "SELECT name, SUM(pgsize) AS bytes, SUM(payload) AS payload FROM dbstat GROUP BY name") {
+            for row in rows {
+                objects[row["name"]] = row["bytes"]
+                payload[row["name"]] = row["payload"]
+            }
         }
-        return DatabaseSpace(pageSize: pageSize, pageCount: pageCount, freePages: free, objects: objects)
+        return DatabaseSpace(pageSize: pageSize, pageCount: pageCount, freePages: free, objects: objects, payload: payload)
     }
 
     /// Closes every connection of the pool. On disk, the last connection to close checkpoints

@@ -96,45 +96,66 @@ public struct EventLogStore: Sendable {
         public var batches = 0
         /// The longest time one batch held the writer (its transaction, commit included).
         public var longestBatch: Duration = .zero
+        /// The longest time one batch spent deleting, before its commit (the part `batchBudget`
+        /// bounds; the commit's WAL write and fsync are a write's like any other).
+        public var longestDeleting: Duration = .zero
     }
 
-    /// Deletes events sequenced before `cutoff`, in batches of their own transactions so that a
-    /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). Batches start
-    /// at 64 events, double up to `batchSize` while one takes under a quarter of `batchBudget`,
-    /// and halve (down to 8) when one takes longer (event frames are large: deleting them frees
-    /// overflow pages, which SQLite reads to free). Between batches the writer is free for commits. `sqlite_sequence` is left alone (AUTOINCREMENT),
-    /// so a seq is never reused (https://atproto.com/specs/event-stream, "never reuse a seq").
+    /// Deletes events sequenced before `cutoff`, in short transactions of their own so that a
+    /// commit never waits long behind a prune (issue 16: no write waits > 50 ms). Each batch is
+    /// bounded twice: at most `batchSize` rows, and it stops deleting once it has held the writer
+    /// for `batchBudget` (then commits what it deleted). The time bound matters when the disk is
+    /// slow: a stored `#commit` frame is a few pages (its CAR slice spills to overflow pages),
+    /// and SQLite reads each overflow page to free it. The row bound keeps a batch's commit (the
+    /// pages it writes to the WAL and fsyncs) about the size of a write's. After each batch the
+    /// prune pauses as long as the batch took, so commits get the writer at least half the time
+    /// instead of queueing behind batch after batch (`pauses: false` when no one else writes:
+    /// `pds compact`).
+    /// `sqlite_sequence` is left alone (AUTOINCREMENT), so a seq is never reused
+    /// (https://atproto.com/specs/event-stream, "never reuse a seq").
     @discardableResult
-    public func prune(before cutoff: Date, batchSize: Int = 500, batchBudget: Duration = .milliseconds(20)) async throws -> PruneReport {
+    public func prune(before cutoff: Date, batchSize: Int = 100, batchBudget: Duration = .milliseconds(8),
+                      pauses: Bool = true) async throws -> PruneReport {
         let stamp = AccountStore.timestamp(cutoff)
+        let limit = max(1, batchSize)
         var report = PruneReport()
-        var size = max(1, min(batchSize, 64))
-        let clock = ContinuousClock()
         while true {
-            let limit = size
-            let (removed, took) = try await database.pool.writeWithoutTransaction { db -> (Int, Duration) in
-                var removed = 0
-                let took = try clock.measure {
-                    try db.inTransaction {
-                        try db.execute(sql: """
-                            DELETE FROM repo_seq WHERE seq IN (SELECT seq FROM repo_seq WHERE sequenced_at < ? LIMIT ?)
-                            """, arguments: [stamp, limit])
-                        removed = db.changesCount
-                        return .commit
-                    }
-                }
-                return (removed, took)
+            let (removed, more, deleting, took) = try await database.pool.writeWithoutTransaction { db in
+                try Self.pruneBatch(before: stamp, limit: limit, budget: batchBudget, in: db)
             }
-            report.removed += removed
-            report.batches += 1
-            report.longestBatch = max(report.longestBatch, took)
-            if removed < limit { return report }
-            if took > batchBudget {
-                size = max(size / 2, min(8, size))
-            } else if took < batchBudget / 4 {
-                size = min(size * 2, max(1, batchSize))
+            if removed > 0 || more {
+                report.removed += removed
+                report.batches += 1
+                report.longestBatch = max(report.longestBatch, took)
+                report.longestDeleting = max(report.longestDeleting, deleting)
             }
-            await Task.yield()
+            if !more { return report }
+            if pauses { try await Task.sleep(for: took) }
         }
+    }
+
+    /// One prune transaction: deletes events before `stamp`, oldest first, until `limit` rows or
+    /// `budget` of writer time. Returns the rows deleted, whether older events remain, how long
+    /// it deleted and how long the transaction held the writer (its commit included).
+    static func pruneBatch(before stamp: String, limit: Int, budget: Duration, in db: Database) throws -> (Int, Bool, Duration, Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var removed = 0, more = false, deleting = Duration.zero
+        try db.inTransaction {
+            // Read from the `sequenced_at` index alone (it holds the seq): the row itself keeps
+            // `sequenced_at` after the frame, which may sit in overflow pages.
+            let candidates = try Int64.fetchAll(
+                db, sql: "SELECT seq FROM repo_seq INDEXED BY repo_seq_time WHERE sequenced_at < ? LIMIT ?", arguments: [stamp, limit])
+            let delete = try db.cachedStatement(sql: "DELETE FROM repo_seq WHERE seq = ?")
+            for seq in candidates {
+                try delete.execute(arguments: [seq])
+                removed += 1
+                if clock.now - start >= budget { break }
+            }
+            more = removed < candidates.count || candidates.count == limit
+            deleting = clock.now - start
+            return .commit
+        }
+        return (removed, more, deleting, clock.now - start)
     }
 }

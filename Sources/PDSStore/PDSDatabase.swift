@@ -120,6 +120,23 @@ public final class PDSDatabase: Sendable {
             try db.execute(sql: PDSSchema.v6)
             try countRecordReferences(db)
         }
+        migrator.registerMigration("storage-record-index") { db in
+            try db.execute(sql: PDSSchema.storageRecordIndex)
+            try compactRecordIndex(db)
+            try db.execute(sql: PDSSchema.storageRecordIndexSwap)
+        }
+        migrator.registerMigration("account-lifecycle-v1") { db in
+            try db.execute(sql: PDSSchema.accountLifecycleV1)
+        }
+        migrator.registerMigration("email-v1") { db in
+            try db.execute(sql: PDSSchema.emailV1)
+        }
+        migrator.registerMigration("oauth-v1") { db in
+            try db.execute(sql: OAuthSchema.v1)
+        }
+        migrator.registerMigration("dashboard-v1") { db in
+            try db.execute(sql: PDSSchema.dashboardV1)
+        }
         return migrator
     }
 
@@ -131,6 +148,18 @@ public final class PDSDatabase: Sendable {
         for row in rows {
             guard let cid = try? CID(string: row["cid"]) else { continue }
             try update.execute(arguments: [row["paths"] as Int, Data(cid.bytes)])
+        }
+    }
+
+    /// Migration storage-record-index: copies the record index into `record_compact` with binary
+    /// CIDs. A CID that does not parse could never have been served (every reader skipped it), so
+    /// its row is not copied.
+    static func compactRecordIndex(_ db: Database) throws {
+        let insert = try db.makeStatement(sql: "INSERT INTO record_compact (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, ?)")
+        let rows = try Row.fetchCursor(db, sql: "SELECT collection, rkey, cid, repo_rev FROM record ORDER BY collection, rkey")
+        while let row = try rows.next() {
+            guard let cid = try? CID(string: row["cid"]) else { continue }
+            try insert.execute(arguments: [row["collection"] as String, row["rkey"] as String, Data(cid.bytes), row["repo_rev"] as String])
         }
     }
 

@@ -1,7 +1,8 @@
 /// The SQL schema, one constant per migration.
 ///
 /// Conventions: times are ISO 8601 UTC text (sortable, readable in `sqlite3`); CIDs inside
-/// `repo_block` are binary (they are hashed and compared, never shown); elsewhere CIDs are their
+/// `repo_block` and the record index are binary (they are hashed, joined and compared, and the
+/// record index is as large as the repository: `storageRecordIndex`); elsewhere CIDs are their
 /// string form because they go straight into API responses. Secrets (password and token material)
 /// are stored only as scrypt or SHA-256 digests.
 enum PDSSchema {
@@ -211,5 +212,38 @@ enum PDSSchema {
     /// fills in the rest). Adding a column with no default rewrites nothing.
     static let v6 = """
         ALTER TABLE repo_block ADD COLUMN refs INTEGER;
+        """
+
+    /// The record index, smaller (issue 16: the database near the size of what it serves). The
+    /// CID is stored as its bytes (36) rather than its base32 string (59), like `repo_block`'s,
+    /// so a record's block is found by joining on it; `indexed_at` is gone because the record's
+    /// rev is a TID, whose timestamp is the commit's time (https://atproto.com/specs/tid), so the
+    /// read-after-write view takes its `indexedAt` from there. The rows are copied by
+    /// `PDSDatabase.compactRecordIndex` (the CIDs are decoded in Swift) in key order, so the new
+    /// table's pages are full.
+    static let storageRecordIndex = """
+        CREATE TABLE record_compact (
+            collection TEXT NOT NULL,
+            rkey TEXT NOT NULL,
+            cid BLOB NOT NULL,
+            repo_rev TEXT NOT NULL,
+            PRIMARY KEY (collection, rkey)
+        ) WITHOUT ROWID;
+        """
+
+    static let storageRecordIndexSwap = """
+        DROP TABLE record;
+        ALTER TABLE record_compact RENAME TO record;
+        CREATE INDEX record_rev ON record(repo_rev);
+        """
+
+    /// dashboard-v1: the blob mirror's last successful upload, which the queue cannot tell (its
+    /// rows are deleted when done). One row, updated per upload.
+    static let dashboardV1 = """
+        CREATE TABLE blob_mirror_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_upload_at INTEGER NOT NULL,
+            uploads INTEGER NOT NULL DEFAULT 0
+        );
         """
 }

@@ -2,7 +2,8 @@
 //
 // What it is: the one SQLite database (`pds.sqlite`, WAL, through GRDB on the system libsqlite3)
 // holding the account, sessions, app passwords, repository blocks, the record index, blob
-// metadata, the firehose event log and preferences; and the filesystem blob store.
+// metadata, the firehose event log, preferences and the outgoing e-mail queue (sealed bytes
+// only); and the filesystem blob store.
 //
 // It is a closed layer: the database connections are internal, every transaction is a typed
 // method of a store (`AccountStore`, `RepositoryStore`, `EventLogStore`, `BlobIndex`, …), and no

@@ -41,6 +41,18 @@ extension RepositoryStore {
         }
     }
 
+    /// Runs `body` with the current commit (nil when there is no repository) and a block source
+    /// bound to the same read snapshot, on a pooled reader: a walk from that commit finds every
+    /// block it reaches, even while commits delete the blocks they replace (docs/ARCHITECTURE.md,
+    /// "Blocks"). For short walks (a record's proof); a whole export uses `blocks(since:)` or the
+    /// block source's own snapshot.
+    public func withHeadSnapshot<T>(_ body: (SignedCommit?, any BlockSource) throws -> T) throws -> T {
+        try database.snapshotRead { db in
+            let source = TransactionBlockSource(db: db)
+            return try body(try Self.head(in: db, blocks: source), source)
+        }
+    }
+
     /// The current commit as `db`'s transaction sees it.
     static func head(in db: Database, blocks: some BlockSource) throws -> SignedCommit? {
         guard let text = try String.fetchOne(db, sql: "SELECT cid FROM repo_root LIMIT 1") else { return nil }

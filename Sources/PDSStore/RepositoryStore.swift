@@ -144,7 +144,7 @@ public struct RepositoryStore: Sendable {
                 """).execute(arguments: [Data(cid.bytes), rev, bytes.count, Data(bytes), delta])
         }
 
-        let touchedBlobs = try indexRecords(write.records, rev: rev, now: now, in: db)
+        let touchedBlobs = try indexRecords(write.records, rev: rev, in: db)
 
         // A blob whose last reference went away is deleted (the reference PDS, GC on delete).
         var orphaned: [CID] = []
@@ -169,7 +169,7 @@ public struct RepositoryStore: Sendable {
 
     /// Updates the record index and the blob references of `changes`; returns the blobs whose
     /// references were dropped (candidates for deletion).
-    static func indexRecords(_ changes: [RecordChange], rev: String, now: String, in db: Database) throws -> Set<String> {
+    static func indexRecords(_ changes: [RecordChange], rev: String, in db: Database) throws -> Set<String> {
         var touchedBlobs = Set<String>()
         for change in changes {
             // The old record's blob references go; the new record's come.
@@ -181,10 +181,9 @@ public struct RepositoryStore: Sendable {
             }
             if let cid = change.cid {
                 try db.cachedStatement(sql: """
-                        INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev,
-                        indexed_at = excluded.indexed_at
-                        """).execute(arguments: [change.collection, change.rkey, cid.string, rev, now])
+                        INSERT INTO record (collection, rkey, cid, repo_rev) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev
+                        """).execute(arguments: [change.collection, change.rkey, Data(cid.bytes), rev])
                 for blob in change.blobs {
                     let key = blob.ref.string
                     guard let stored = try Row.fetchOne(try db.cachedStatement(sql: "SELECT mime_type, size FROM blob WHERE cid = ?"), arguments: [key]) else {
@@ -220,10 +219,13 @@ public struct RepositoryStore: Sendable {
             let deleteBlock = try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ?")
             for cid in write.removedBlocks { try deleteBlock.execute(arguments: [Data(cid.bytes)]) }
         }
+        // Usually the last path went and one statement deletes the block; otherwise it counts down.
         for (cid, delta) in write.recordReferences where delta < 0 {
-            try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?")
-                .execute(arguments: [delta, Data(cid.bytes)])
-            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND refs <= 0").execute(arguments: [Data(cid.bytes)])
+            let key = Data(cid.bytes)
+            try db.cachedStatement(sql: "DELETE FROM repo_block WHERE cid = ? AND COALESCE(refs, 0) + ? <= 0").execute(arguments: [key, delta])
+            if db.changesCount == 0 {
+                try db.cachedStatement(sql: "UPDATE repo_block SET refs = COALESCE(refs, 0) + ? WHERE cid = ?").execute(arguments: [delta, key])
+            }
         }
     }
 
@@ -231,30 +233,51 @@ public struct RepositoryStore: Sendable {
 
     /// One indexed record's CID.
     public func recordCID(collection: String, rkey: String) throws -> CID? {
-        try database.pool.read { db in
-            try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?", arguments: [collection, rkey])
-                .flatMap { try? CID(string: $0) }
+        try database.singleStatementRead { db in
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?"),
+                              arguments: [collection, rkey])
+                .flatMap { try? CID(bytes: Array($0)) }
         }
     }
 
     /// A page of a collection, by rkey: descending by default (newest TIDs first), ascending with
     /// `reverse`, as listRecords defines.
     public func listRecords(collection: String, limit: Int, cursor: String?, reverse: Bool) throws -> [(rkey: String, cid: CID)] {
-        try database.pool.read { db in
-            var sql = "SELECT rkey, cid FROM record WHERE collection = ?"
-            var arguments: StatementArguments = [collection]
-            if let cursor {
-                sql += reverse ? " AND rkey > ?" : " AND rkey < ?"
-                arguments += [cursor]
-            }
-            sql += reverse ? " ORDER BY rkey ASC" : " ORDER BY rkey DESC"
-            sql += " LIMIT ?"
-            arguments += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
-                guard let cid = try? CID(string: row["cid"]) else { return nil }
-                return (row["rkey"], cid)
+        try database.singleStatementRead { db in try Self.listRecords(collection: collection, limit: limit, cursor: cursor, reverse: reverse, in: db) }
+    }
+
+    /// A page of a collection with each record's bytes, read in one snapshot (a record the page
+    /// names always comes with its block). One read transaction and cached statements for the
+    /// whole page: per-record transactions and statement compilation were most of a
+    /// listRecords' cost (docs/ARCHITECTURE.md, "Reads").
+    public func listRecordsWithBytes(collection: String, limit: Int, cursor: String?, reverse: Bool) throws
+        -> [(rkey: String, cid: CID, bytes: [UInt8])] {
+        try database.snapshotRead { db in
+            try Self.listRecords(collection: collection, limit: limit, cursor: cursor, reverse: reverse, in: db).compactMap { entry in
+                guard let bytes = try db.repoBlock(entry.cid.bytes) else { return nil }
+                return (entry.rkey, entry.cid, bytes)
             }
         }
+    }
+
+    static func listRecords(collection: String, limit: Int, cursor: String?, reverse: Bool, in db: Database) throws -> [(rkey: String, cid: CID)] {
+        // Four fixed statements, so each can be cached.
+        let sql: String
+        switch (cursor != nil, reverse) {
+        case (false, false): sql = "SELECT rkey, cid FROM record WHERE collection = ? ORDER BY rkey DESC LIMIT ?"
+        case (false, true): sql = "SELECT rkey, cid FROM record WHERE collection = ? ORDER BY rkey ASC LIMIT ?"
+        case (true, false): sql = "SELECT rkey, cid FROM record WHERE collection = ? AND rkey < ? ORDER BY rkey DESC LIMIT ?"
+        case (true, true): sql = "SELECT rkey, cid FROM record WHERE collection = ? AND rkey > ? ORDER BY rkey ASC LIMIT ?"
+        }
+        let arguments: StatementArguments = cursor.map { [collection, $0, limit] } ?? [collection, limit]
+        var page: [(rkey: String, cid: CID)] = []
+        page.reserveCapacity(limit)
+        let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            guard let cid = try? CID(bytes: Array(row[1] as Data)) else { continue }
+            page.append((row[0], cid))
+        }
+        return page
     }
 
     /// The collections that hold records.
@@ -265,20 +288,19 @@ public struct RepositoryStore: Sendable {
     /// One indexed record's CID and bytes, read in one snapshot (a record deleted meanwhile is
     /// absent, never a CID without its block).
     public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
-        try database.pool.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT cid FROM record WHERE collection = ? AND rkey = ?",
-                                                 arguments: [collection, rkey]),
-                  let cid = try? CID(string: text),
-                  let bytes = try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)])
+        try database.snapshotRead { db in
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: """
+                    SELECT record.cid, repo_block.content FROM record JOIN repo_block ON repo_block.cid = record.cid
+                    WHERE record.collection = ? AND record.rkey = ?
+                    """), arguments: [collection, rkey]),
+                  let cid = try? CID(bytes: Array(row[0] as Data))
             else { return nil }
-            return (cid, Array(bytes))
+            return (cid, Array(row[1] as Data))
         }
     }
 
     /// A block's bytes.
     public func block(_ cid: CID) throws -> [UInt8]? {
-        try database.pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)]).map { Array($0) }
-        }
+        try database.singleStatementRead { db in try db.repoBlock(cid.bytes) }
     }
 }

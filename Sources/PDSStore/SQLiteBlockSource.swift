@@ -17,10 +17,8 @@ public final class SQLiteBlockSource: BlockSource, @unchecked Sendable {
     }
 
     public func block(_ cid: CID) throws -> [UInt8]? {
-        try queue.read { db in
-            try Data.fetchOne(db, sql: "SELECT content FROM repo_block WHERE cid = ?", arguments: [Data(cid.bytes)])
-                .map { Array($0) }
-        }
+        // One statement: its own snapshot, so no transaction wrapper (docs/ARCHITECTURE.md, "Reads").
+        try queue.unsafeRead { db in try db.repoBlock(cid.bytes) }
     }
 
     /// Runs `body` with a block source bound to one read transaction: a consistent snapshot, and
@@ -48,7 +46,6 @@ struct TransactionBlockSource: BlockSource, @unchecked Sendable {
     let db: Database
 
     func block(_ cid: CID) throws -> [UInt8]? {
-        let statement = try db.cachedStatement(sql: "SELECT content FROM repo_block WHERE cid = ?")
-        return try Data.fetchOne(statement, arguments: [Data(cid.bytes)]).map { Array($0) }
+        try db.repoBlock(cid.bytes)
     }
 }

@@ -25,6 +25,10 @@ public struct StorageReport: Sendable, Equatable {
     public var mirrorOldestEnqueuedAt: Int64?
     public var mirrorFailing: Int64 = 0
     public var mirrorLastError: String?
+    /// When the blob mirror last uploaded a blob (Unix ms), and how many it has uploaded in all
+    /// (`blob_mirror_state`, migration dashboard-v1).
+    public var mirrorLastUploadAt: Int64?
+    public var mirrorUploads: Int64 = 0
 }
 
 extension PDSDatabase {
@@ -59,6 +63,10 @@ extension PDSDatabase {
             }
             report.mirrorLastError = try String.fetchOne(
                 db, sql: "SELECT last_error FROM blob_mirror_queue WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1")
+            if let row = try Row.fetchOne(db, sql: "SELECT last_upload_at, uploads FROM blob_mirror_state WHERE id = 1") {
+                report.mirrorLastUploadAt = row["last_upload_at"]
+                report.mirrorUploads = row["uploads"]
+            }
             return report
         }
     }

@@ -19,10 +19,12 @@ struct InitCommand: AsyncParsableCommand {
     @Option(help: "With --unlock identity: the age identity file (created if missing).") var identityFile: String?
     @Option(help: "Contact e-mail (optional; shown by describeServer, used for ACME).") var email: String?
     @Flag(help: "Do not ask for an e-mail address.") var noEmail = false
+    @Flag(help: "Mark the account's e-mail address as confirmed (it is your own; the app stops asking to confirm it).") var emailConfirmed = false
     @Option(help: "Data directory.") var data: String = "/var/lib/pds"
     @Option(help: "Where to write the configuration.") var config: String = "/etc/pds/pds.conf"
     @Option(help: "Also write the recovery key, age-encrypted, to this path.") var recoveryKeyFile: String?
     @Option(help: "Extra KEY=value lines for pds.conf (repeatable), e.g. PDS_DID_PLC_URL=…") var set: [String] = []
+    @Flag(help: "Prepare the server without an account, to receive an existing one moving here (goat account migrate, or the official guide's steps).") var noAccount = false
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
@@ -51,10 +53,15 @@ struct InitCommand: AsyncParsableCommand {
             guard try Terminal.readSecret(prompt: "Again: ") == first else { throw CommandFailure("the two entries differ") }
             return first
         }
+        var moving = noAccount
+        if !noAccount && handle == nil && Terminal.isInteractive {
+            let answer = Terminal.readLine(prompt: "New account, or move an existing one here? [new/move]: ")?.lowercased() ?? "new"
+            moving = answer.hasPrefix("m")
+        }
         let hostname = try ask(hostname, "1/5 Hostname of this server (e.g. pds.example.com): ", flag: "--hostname")
-        let handle = try ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
-        let password = try secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
-        guard password.count >= 8 else { throw CommandFailure("the password must have at least 8 characters") }
+        let handle = moving ? "" : try ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
+        let password = moving ? "" : try secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
+        guard moving || password.count >= 8 else { throw CommandFailure("the password must have at least 8 characters") }
         let unlockText = try ask(unlock, "4/5 Unlock keys with an identity file (systemd credential) or a passphrase? [identity/passphrase]: ", flag: "--unlock")
         guard let method = KeyUnlock.Method(rawValue: unlockText) else { throw CommandFailure("--unlock must be identity or passphrase") }
         let passphrase = method == .passphrase
@@ -70,13 +77,31 @@ struct InitCommand: AsyncParsableCommand {
         }
         let result: ApplianceInit.Result
         do {
-            result = try await ApplianceInit.run(ApplianceInit.Options(
+            var options = ApplianceInit.Options(
                 hostname: hostname, handle: handle, password: password, unlock: method, passphrase: passphrase,
                 identityFile: identityFile.map { Self.absolute($0) }, email: email, dataDirectory: Self.absolute(data),
-                configPath: Self.absolute(config), recoveryKeyFile: recoveryKeyFile.map { Self.absolute($0) }, settings: settings),
-                environment: ProcessInfo.processInfo.environment, logger: logger)
+                configPath: Self.absolute(config), recoveryKeyFile: recoveryKeyFile.map { Self.absolute($0) }, settings: settings)
+            options.withoutAccount = moving
+            options.emailConfirmed = emailConfirmed
+            result = try await ApplianceInit.run(options, environment: ProcessInfo.processInfo.environment, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
+        }
+        if let invite = result.inviteCode {
+            print("""
+                Initialised without an account, ready to receive one moving here.
+                  config:       \(Self.absolute(config))
+                  invite code:  \(invite)   (valid 7 days; `pds account token invite` prints a new one)
+
+                RECOVERY KEY (shown once; store it off this machine). getRecommendedDidCredentials lists it
+                first among the rotation keys, so the moved identity can be taken back with it:
+                  private key (hex): \(result.recoveryKeyHex)
+                  did:key:           \(result.recoveryDIDKey)
+
+                Next: `pds serve --config \(Self.absolute(config))`, then move the account here, e.g.
+                  goat account migrate --pds-host https://\(hostname) --new-handle <handle> --new-password … --invite-code \(invite)
+                """)
+            return
         }
         print("""
             Initialised.

@@ -17,6 +17,8 @@ enum PDSMain {
         // (the largest cost of a request was those thread switches). Must happen once, from the
         // main thread, before anything is scheduled: the first thing `main` does.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Large buffers (scrypt's 16 MiB per login) go back to the system when freed.
+        MemoryPolicy.apply()
         await PDSCommand.main()
     }
 }
@@ -25,7 +27,8 @@ struct PDSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pds",
         abstract: "A personal AT Protocol server (PDS) for one account.",
-        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, AccountCommand.self, AppPasswordCommand.self, KeyCommand.self, ExportCommand.self, StatusCommand.self,
+        subcommands: [InitCommand.self, ServeCommand.self, DevCommand.self, MigrateCommand.self, AccountCommand.self,
+                      AppPasswordCommand.self, KeyCommand.self, ExportCommand.self, StatusCommand.self,
                       DoctorCommand.self, RestoreCommand.self, CompactCommand.self])
 }
 
@@ -39,6 +42,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Handle for the account created on first start.") var handle: String = "alice.test"
     @Option(name: .long, help: "Password for the account created on first start (default: generated).") var password: String?
     @Flag(name: .long, help: "Create the account as did:web:<host> (served by this server) instead of did:plc.") var didWeb = false
+    @Flag(name: .long, help: "Start without an account, ready to receive one moving here (see `pds account token invite`).") var noAccount = false
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
@@ -56,7 +60,18 @@ struct DevCommand: AsyncParsableCommand {
         JSONLogHandler.bootstrap(format: config.logFormat, level: config.logLevel)
         let logger = Logger(label: "pds")
         let keys = try DevBootstrap.loadKeys(dataDirectory: config.dataDirectory)
-        let state = try PDSServices.open(config: config, keys: keys, logger: logger)
+        let state = try await ServeCommand.finishingKeyRotation(try PDSServices.open(config: config, keys: keys, logger: logger))
+        if noAccount, try state.accounts.account() == nil {
+            try await PDSServing.run(state: state, logger: logger) { _ in
+                print("""
+                    pds dev is running without an account (ready to receive one moving here)
+                      URL:      \(config.publicURL)
+                      data:     \(config.dataDirectory)
+                    """)
+                fflush(nil)
+            }
+            return
+        }
         let summary = try await DevBootstrap.ensureAccount(state: state, handle: handle, password: password, didWeb: didWeb)
         let banner = """
             pds dev is running (development mode: plain HTTP, identity not published)
@@ -77,7 +92,8 @@ struct DevCommand: AsyncParsableCommand {
 /// `pds account …`: operations on the hosted account that need the box itself.
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, UnlockLoginsCommand.self])
+        commandName: "account", abstract: "Manage the hosted account.", subcommands: [PLCTokenCommand.self, TokenCommand.self, UnlockLoginsCommand.self, PasswordCommand.self,
+                                                                                        DeactivateCommand.self, ActivateCommand.self, DeleteCommand.self])
 }
 
 /// `pds account plc-token`: issues the one-time token `signPlcOperation` asks for (the reference

@@ -26,8 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
         let state: PDSServices
         do {
             let keys = try ServerKeys.unlock(config: settings, environment: environment)
-            state = try PDSServices.open(config: settings, keys: keys, logger: logger)
-            guard try state.accounts.account() != nil else {
+            state = try await Self.finishingKeyRotation(try PDSServices.open(config: settings, keys: keys, logger: logger))
+            // A server prepared by `pds init --no-account` runs without one, waiting for a move
+            // here; an empty data directory is a mistake.
+            guard try state.accounts.account() != nil || FileManager.default.fileExists(atPath: settings.dataDirectory + "/keys/signing.age") else {
                 throw CommandFailure("\(settings.dataDirectory) holds no account: run `pds init` first")
             }
         } catch let error as CommandFailure {
@@ -38,12 +40,19 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("starting", metadata: ["hostname": "\(settings.hostname)", "port": "\(settings.port)", "tls": "\(settings.tlsMode.rawValue)"])
         try await PDSServing.run(state: state, logger: logger)
     }
+
+    /// A `pds key rotate` whose switch waits: finished here if the DID document shows the new key,
+    /// else the old key keeps signing and the server's `KeyRotationWatcher` keeps checking.
+    static func finishingKeyRotation(_ state: PDSServices) async throws -> PDSServices {
+        await KeyRotation.finishPending(state: state)
+        return state
+    }
 }
 
 /// `pds key import`: installs a key file made elsewhere (e.g. with the `age` CLI).
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Manage the key files.", subcommands: [KeyImportCommand.self])
+        commandName: "key", abstract: "Manage the key files.", subcommands: [KeyImportCommand.self, KeyRotateCommand.self])
 }
 
 struct KeyImportCommand: AsyncParsableCommand {

@@ -127,8 +127,14 @@ import Testing
             try store.reference(kept, rkey: "a")
             let service = store.mirror(s3.mirrorConfig(prefix: "pds/blobs", deleteDelay: 0))
 
+            #expect(try store.database.storageReport().mirrorLastUploadAt == nil)
+            let started = BlobMirrorQueue.milliseconds(Date())
             let first = await service.drain(now: Date())
             #expect(first.uploaded == 1 && first.failed == 0)
+            // The dashboard's "last successful upload" (a failure, later in this suite, does not count).
+            let report = try store.database.storageReport()
+            #expect(report.mirrorUploads == 1)
+            #expect((report.mirrorLastUploadAt ?? 0) >= started)
             var objects = try s3.objects()
             #expect(Array(objects.keys) == ["pds/blobs/\(kept.string)"])
             #expect(objects["pds/blobs/\(kept.string)"] == photo)
@@ -177,6 +183,7 @@ import Testing
             unreachable.endpoint = URL(string: "http://127.0.0.1:1")!
             let before = Date()
             #expect(await store.mirror(unreachable).drain(now: before).failed == 1)
+            #expect(try store.database.storageReport().mirrorLastUploadAt == nil)
             let after = Date()
             var item = try #require(try store.queue.all().first)
             #expect(item.attempts == 1)

@@ -145,18 +145,44 @@ import Testing
     }
 }
 
-/// Event pruning runs in short transactions (issue 16: no commit waits long behind a prune).
+/// Event pruning runs in short transactions (issue 16: no commit waits long behind a prune): each
+/// batch stops at its row limit or once it has held the writer for its time budget.
 @Suite struct EventPruningTests {
-    @Test func pruneWorksInBoundedBatches() async throws {
-        let database = try PDSDatabase.inMemory()
-        let log = EventLogStore(database: database)
+    static func log(events: Int) throws -> EventLogStore {
+        let log = EventLogStore(database: try PDSDatabase.inMemory())
         let event = RepoEvent.identity(.init(did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz", handle: "alice.test", time: "2026-01-01T00:00:00.000Z"))
-        for _ in 0..<25 { _ = try log.append(Array(repeating: event, count: 100)) }
-        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 300)
+        for _ in 0..<(events / 100) { _ = try log.append(Array(repeating: event, count: 100)) }
+        return log
+    }
+
+    @Test func pruneStopsEachBatchAtItsRowLimit() async throws {
+        let log = try Self.log(events: 2500)
+        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 300, batchBudget: .seconds(3600))
         #expect(report.removed == 2500)
-        #expect(report.batches >= 9)
-        print("pruned \(report.removed) events in \(report.batches) batches, longest \(report.longestBatch)")
-        #expect(report.longestBatch < .milliseconds(50))
+        // 8 full batches and one of 100.
+        #expect(report.batches == 9)
         #expect(try await log.highWaterMark() == 2500)
+        #expect(try await log.events(after: 0, limit: 10, maxBytes: 1 << 20).isEmpty)
+    }
+
+    /// A budget already spent after the first row: every batch deletes one row and commits.
+    @Test func pruneStopsEachBatchAtItsTimeBudget() async throws {
+        let log = try Self.log(events: 300)
+        let report = try await log.prune(before: Date().addingTimeInterval(60), batchSize: 500, batchBudget: .zero)
+        #expect(report.removed == 300)
+        #expect(report.batches == 300)
+        #expect(try await log.highWaterMark() == 300)
+    }
+
+    /// Events inside the window stay; a later append continues the numbering.
+    @Test func pruneKeepsTheWindowAndTheNumbering() async throws {
+        let log = try Self.log(events: 200)
+        let cutoff = Date().addingTimeInterval(-3600)
+        let report = try await log.prune(before: cutoff)
+        #expect(report.removed == 0)
+        #expect(try await log.events(after: 0, limit: 500, maxBytes: 1 << 24).count == 200)
+        _ = try await log.prune(before: Date().addingTimeInterval(60))
+        let event = RepoEvent.identity(.init(did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz", handle: nil, time: "2026-01-01T00:00:00.000Z"))
+        #expect(try log.append([event]) == [201])
     }
 }

@@ -153,3 +153,18 @@ import Testing
         #expect(try BlobMirrorQueue(database: database).all().first?.version == 2)
     }
 }
+
+/// The blob mirror's last successful upload, for `pds status` and the dashboard (dashboard-v1).
+@Suite struct BlobMirrorStateTests {
+    @Test func uploadsAreCountedWithTheLastOnesTime() throws {
+        let database = try PDSDatabase(directory: PDSDatabaseTests.temporaryDirectory())
+        let queue = BlobMirrorQueue(database: database)
+        #expect(try database.storageReport().mirrorLastUploadAt == nil)
+        #expect(try database.storageReport().mirrorUploads == 0)
+        try queue.recordUpload(at: Date(timeIntervalSince1970: 1_000))
+        try queue.recordUpload(at: Date(timeIntervalSince1970: 2_000))
+        let report = try database.storageReport()
+        #expect(report.mirrorLastUploadAt == 2_000_000)
+        #expect(report.mirrorUploads == 2)
+    }
+}

@@ -47,7 +47,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try PDSDatabase(directory: directory)
         let applied = try first.appliedMigrations()
-        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid", "v5-login-failures", "v6-block-refs"])
+        #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid", "v5-login-failures", "v6-block-refs",
+                            "storage-record-index", "account-lifecycle-v1", "email-v1", "oauth-v1", "dashboard-v1"])
         try first.pool.write { db in
             try db.execute(sql: "INSERT INTO repo_seq (event_type, event, sequenced_at) VALUES ('commit', x'00', '2026')")
         }
@@ -83,7 +84,7 @@ import Testing
             try db.execute(sql: "INSERT INTO repo_block VALUES (x'0171bb', 'rev2', 1, x'ff')")
         }
         let database = try PDSDatabase(directory: directory)
-        #expect(try database.appliedMigrations().last == "v6-block-refs")
+        #expect(try database.appliedMigrations().contains("storage-record-index"))
         try database.pool.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT hex(cid) AS cid, repo_rev, size, hex(content) AS content FROM repo_block ORDER BY cid")
             #expect(rows.map { $0["cid"] as String } == ["0171AA", "0171BB"])
@@ -137,5 +138,42 @@ import Testing
             return db.lastInsertedRowID
         }
         #expect(next > firstTwo[1])
+    }
+
+    /// storage-record-index: the record index keeps every record with its CID as bytes and its
+    /// rev, without `indexed_at`; the readers answer as before, and the read-after-write time is
+    /// the rev's TID time.
+    @Test func recordIndexMigrationKeepsEveryRecord() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = CID.dagCBOR(hashing: [0xa0]), second = CID.dagCBOR(hashing: [0xa1, 0x61, 0x61, 0x01])
+        // 3jzfcijpj2z2a is a TID of 2023-06-30T15:03:01.887007Z (https://atproto.com/specs/tid: 53 bits of microseconds).
+        try Self.makeDatabase(in: directory, upTo: "v6-block-refs") { db in
+            for (rkey, cid, rev) in [("3a", first, "3jzfcijpj2z2a"), ("3b", second, "3jzfcijpj2z2b"), ("3c", first, "3jzfcijpj2z2c")] {
+                try db.execute(sql: "INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES ('app.bsky.feed.post', ?, ?, ?, '2026')",
+                               arguments: [rkey, cid.string, rev])
+            }
+            try db.execute(sql: "INSERT INTO record (collection, rkey, cid, repo_rev, indexed_at) VALUES ('app.bsky.feed.like', 'x', 'not a cid', 'r', '2026')")
+            try db.execute(sql: "INSERT INTO repo_block (cid, repo_rev, size, content, refs) VALUES (?, 'r', 1, x'a0', 2)", arguments: [Data(first.bytes)])
+        }
+        let database = try PDSDatabase(directory: directory)
+        let store = RepositoryStore(database: database)
+        #expect(try store.recordCID(collection: "app.bsky.feed.post", rkey: "3b") == second)
+        #expect(try store.listRecords(collection: "app.bsky.feed.post", limit: 10, cursor: nil, reverse: false).map(\.rkey) == ["3c", "3b", "3a"])
+        #expect(try store.listRecords(collection: "app.bsky.feed.post", limit: 10, cursor: nil, reverse: false).map(\.cid) == [first, second, first])
+        // The record's bytes come through the join on the binary CID.
+        #expect(try store.record(collection: "app.bsky.feed.post", rkey: "3c")?.bytes == [0xa0])
+        #expect(try store.record(collection: "app.bsky.feed.post", rkey: "3b") == nil)
+        let recent = try store.records(after: "3jzfcijpj2z2a", collections: ["app.bsky.feed.post"])
+        #expect(recent.map(\.rkey) == ["3b", "3c"])
+        #expect(recent.first?.indexedAt == "2023-06-30T15:03:01.887Z")
+        // The unparsable CID could never be served; it is not carried over.
+        #expect(try store.collections() == ["app.bsky.feed.post"])
+        let columns = try database.pool.read { db in try db.columns(in: "record").map(\.name) }
+        #expect(columns == ["collection", "rkey", "cid", "repo_rev"])
+        let plan = try database.pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT collection FROM record WHERE repo_rev > 'a' ORDER BY repo_rev")
+        }
+        #expect(plan.contains { ($0["detail"] as String).contains("record_rev") })
     }
 }

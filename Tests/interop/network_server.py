@@ -86,6 +86,7 @@ RAISED_LIMITS = {
     "PDS_RATE_LIMIT_GLOBAL": "1000000/300", "PDS_RATE_LIMIT_CREATE_SESSION": "100000/300",
     "PDS_RATE_LIMIT_REPO_WRITE": "100000000/3600", "PDS_RATE_LIMIT_UPLOAD_BLOB": "1000000/86400",
     "PDS_RATE_LIMIT_GET_REPO": "1000000/300", "PDS_RATE_LIMIT_UPDATE_HANDLE": "100000/300",
+    "PDS_RATE_LIMIT_EMAIL_REQUEST": "100000/3600",
     "PDS_LOGIN_FAILURE_LIMIT": "1000",
 }
 
@@ -118,7 +119,10 @@ def start_pds(work, handle, env=None, extra_args=(), password=None):
     try:
         wait_healthy(process, server.http, server.url, server.log_tail, "pds dev")
         match = re.search(r"DID:\s+(did:\S+)", log_path.read_text(errors="replace"))
-        server.did = match.group(1) if match else server.create_session()["did"]
+        if match:
+            server.did = match.group(1)
+        elif "--no-account" not in extra_args:   # a server waiting for an account moving in has none
+            server.did = server.create_session()["did"]
         yield server
     finally:
         stop(process)

@@ -305,6 +305,13 @@ def test_acknowledged_writes_survive_kill_9(private_server):
     unreachable, missing = stored - car_blocks, car_blocks - stored
     assert not missing, f"{ctx} {len(missing)} blocks of the repository are not stored"
     assert not unreachable, f"{ctx} {len(unreachable)} stored blocks the current commit does not reach"
+    # No dangling reference: the record index names exactly the repository's records, each with a
+    # stored block.
+    index = _record_index(server.data / "pds.sqlite")
+    expected = {path: repo_check.cid_bytes(repo_check.cid_str(cid)) for path, cid in export.records.items()}
+    assert index == expected, (f"{ctx} the record index differs from the repository: "
+                               f"{len(set(index) ^ set(expected))} paths, {sum(index.get(p) != c for p, c in expected.items())} CIDs")
+    assert set(index.values()) <= stored, f"{ctx} the record index names blocks that are not stored"
 
     # `pds compact` on the stopped server, then the repository verifies again.
     compacted = subprocess.run([BINARY, "compact", "--data", str(server.data)], capture_output=True, text=True, timeout=300)
@@ -327,5 +334,14 @@ def _stored_blocks(path):
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return {bytes(row[0]) for row in connection.execute("SELECT cid FROM repo_block")}
+    finally:
+        connection.close()
+
+
+def _record_index(path):
+    """The record index, path -> binary CID (read-only; the server is stopped)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {f"{row[0]}/{row[1]}": bytes(row[2]) for row in connection.execute("SELECT collection, rkey, cid FROM record")}
     finally:
         connection.close()

@@ -219,8 +219,10 @@ CASES += [
     Case("patch-on-xrpc", CREATE, 400, "InvalidRequest", method="PATCH", json=create()),
     Case("put-on-query", LIST, 400, "InvalidRequest", method="PUT"),
     Case("delete-on-procedure", APPLY, 400, "InvalidRequest", method="DELETE"),
-    Case("unknown-nsid-import-repo-car", "com.atproto.repo.importRepo", 501, "MethodNotImplemented",
+    # importRepo is for an account moving here (deactivated); the suite's account is active.
+    Case("import-repo-on-an-active-account", "com.atproto.repo.importRepo", 400, "InvalidRequest",
          data=b"\x3a\xa2eroots\x80gversion\x01", headers={"Content-Type": "application/vnd.ipld.car"}),
+    Case("import-repo-json-body", "com.atproto.repo.importRepo", 400, "InvalidRequest", json={}),
 ]
 
 # Encodings: every JSON procedure refuses a body without a Content-Type, in text/plain, CBOR or a CAR.

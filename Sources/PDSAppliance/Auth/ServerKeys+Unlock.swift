@@ -11,12 +11,8 @@ extension ServerKeys {
         guard FileManager.default.fileExists(atPath: files.signingKeyPath) else {
             throw KeyFiles.Problem(description: "the signing key \(files.signingKeyPath) is missing (run `pds init`, or `pds key import`)")
         }
-        let identities = try KeyUnlock.identities(config: config, environment: environment)
-        let signing = try files.read(files.signingKeyPath, identities: identities)
         // A did:web account has no rotation key; a did:plc account cannot change its identity without one.
-        let rotation = FileManager.default.fileExists(atPath: files.rotationKeyPath)
-            ? try files.read(files.rotationKeyPath, identities: identities) : nil
-        return ServerKeys(signingKey: signing, rotationKey: rotation)
+        return try files.load(identities: try KeyUnlock.identities(config: config, environment: environment))
     }
 
     /// Checks that `path` is an age file this server can open holding a valid key, then installs

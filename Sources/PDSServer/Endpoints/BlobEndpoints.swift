@@ -23,8 +23,10 @@ struct BlobEndpoints: Sendable {
     func register(on router: inout XRPCRouter) {
         // A session, or a service token for uploadBlob (the app's video service uploads with one).
         router.procedure("com.atproto.repo.uploadBlob", auth: .sessionOrServiceToken(lxm: "com.atproto.repo.uploadBlob"),
-                         rateLimit: .uploadBlob) { request, _, _ in
-            try await uploadBlob(request)
+                         rateLimit: .uploadBlob) { request, _, auth in
+            // OAuth: `blob:` permission for the declared type (the stored type is sniffed later).
+            try auth.requireBlob(request.headers[.contentType])
+            return try await uploadBlob(request)
         }
         router.query("com.atproto.sync.getBlob") { request, context in
             try await getBlob(request, context: context)

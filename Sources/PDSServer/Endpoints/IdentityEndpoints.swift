@@ -9,6 +9,7 @@ import PDSStore
 struct IdentityEndpoints: Sendable {
     let identity: IdentityService
     let sessions: SessionService
+    let email: AccountEmail
 
     func register(on router: inout XRPCRouter) {
         router.query("com.atproto.identity.resolveHandle") { request, _ in
@@ -34,7 +35,7 @@ struct IdentityEndpoints: Sendable {
         }
 
         router.procedure("com.atproto.identity.requestPlcOperationSignature", auth: .fullSession) { _, _, _ in
-            try identity.requestPLCOperationToken()
+            try email.issueToken(purpose: IdentityService.plcTokenPurpose)
             return Response(status: .ok)
         }
 

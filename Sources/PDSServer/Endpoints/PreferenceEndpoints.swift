@@ -30,7 +30,9 @@ struct PreferenceEndpoints: Sendable {
             return jsonResponse(["preferences": .array(preferences)])
         }
 
-        router.procedure("app.bsky.actor.putPreferences", auth: .activeSession) { request, context, auth in
+        // A deactivated account may write them: an account moving here brings its preferences
+        // before it is activated (the reference checks takedowns only here).
+        router.procedure("app.bsky.actor.putPreferences", auth: .session) { request, context, auth in
             guard proxy.isForDefaultAppView(request) else { return try await proxy.proxy(request, context: context, nsid: "app.bsky.actor.putPreferences") }
             let input = try await request.jsonObject(context: context, limit: 1_000_000)
             guard let list = input.object["preferences"]?.arrayValue else {

@@ -28,6 +28,7 @@ struct RepoEndpoints: Sendable {
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
+            try auth.requireRepo(collection, .create)
             let rkey = try input.optionalString("rkey") ?? TIDClock.shared.next().string
             let record = try recordValue(input, key: "record", collection: collection)
             let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
@@ -40,6 +41,7 @@ struct RepoEndpoints: Sendable {
             let input = try await request.jsonObject(context: context, limit: Self.recordBodyLimit)
             let account = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
+            try auth.requireRepo(collection, .update)
             let rkey = try input.requiredString("rkey")
             let record = try recordValue(input, key: "record", collection: collection)
             let validation = try validateRecord(record, collection: collection, rkey: rkey, mode: try input.optionalBool("validate"))
@@ -53,6 +55,7 @@ struct RepoEndpoints: Sendable {
             let input = try await request.jsonObject(context: context)
             _ = try repo.writableAccount(try input.requiredString("repo"), auth: auth)
             let collection = try input.requiredString("collection")
+            try auth.requireRepo(collection, .delete)
             let rkey = try input.requiredString("rkey")
             let outcome = try await repo.writer().apply(
                 [.delete(collection: collection, rkey: rkey, swap: try recordSwap(input))], swapCommit: try swapCommit(input))
@@ -80,16 +83,19 @@ struct RepoEndpoints: Sendable {
                 let collection = try write.requiredString("collection")
                 switch type {
                 case "com.atproto.repo.applyWrites#create":
+                    try auth.requireRepo(collection, .create)
                     let rkey = try write.optionalString("rkey") ?? TIDClock.shared.next().string
                     let record = try recordValue(write, key: "value", collection: collection)
                     statuses.append(try validateRecord(record, collection: collection, rkey: rkey, mode: mode))
                     writes.append(.create(collection: collection, rkey: rkey, record: record))
                 case "com.atproto.repo.applyWrites#update":
+                    try auth.requireRepo(collection, .update)
                     let rkey = try write.requiredString("rkey")
                     let record = try recordValue(write, key: "value", collection: collection)
                     statuses.append(try validateRecord(record, collection: collection, rkey: rkey, mode: mode))
                     writes.append(.update(collection: collection, rkey: rkey, record: record, swap: .any))
                 case "com.atproto.repo.applyWrites#delete":
+                    try auth.requireRepo(collection, .delete)
                     writes.append(.delete(collection: collection, rkey: try write.requiredString("rkey"), swap: .any))
                     statuses.append(nil)
                 default:
@@ -159,14 +165,16 @@ struct RepoEndpoints: Sendable {
             guard (try? NSID(collection)) != nil else { throw XRPCError.invalidRequest("collection must be a valid nsid") }
             let limit = try params.optionalInteger("limit", range: 1...100) ?? 50
             let reverse = try params.optionalBool("reverse") ?? false
-            let page = try repo.store.listRecords(collection: collection, limit: limit, cursor: params.optionalString("cursor"), reverse: reverse)
+            // The page and its records' bytes from one snapshot.
+            let page = try repo.store.listRecordsWithBytes(collection: collection, limit: limit, cursor: params.optionalString("cursor"),
+                                                           reverse: reverse)
             var records: [JSONValue] = []
+            records.reserveCapacity(page.count)
+            let prefix = "at://\(account.did)/\(collection)/"
             for entry in page {
-                // Skipped when a commit deleted it since the page was read.
-                guard let value = try repo.store.recordJSONIfPresent(entry.cid) else { continue }
                 records.append([
-                    "uri": .string("at://\(account.did)/\(collection)/\(entry.rkey)"),
-                    "cid": .string(entry.cid.string), "value": value,
+                    "uri": .string(prefix + entry.rkey),
+                    "cid": .string(entry.cid.string), "value": try RepositoryStore.recordJSON(entry.bytes),
                 ])
             }
             var output: JSONObject = ["records": .array(records)]
@@ -175,7 +183,8 @@ struct RepoEndpoints: Sendable {
         }
 
         router.query("com.atproto.repo.describeRepo") { request, _ in
-            let account = try repo.account(try request.params.requiredString("repo"))
+            // Repo availability as the reference asserts it: a deactivated or taken-down repo is not described.
+            let account = try repo.servedAccount(did: try repo.account(try request.params.requiredString("repo")).did)
             return jsonResponse([
                 "handle": .string(account.handle), "did": .string(account.did),
                 "didDoc": try didDocument()?.json ?? .null,

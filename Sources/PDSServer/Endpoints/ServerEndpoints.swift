@@ -21,6 +21,8 @@ struct ServerEndpoints {
             guard audience.hasPrefix("did:"), !audience.contains(" ") else { throw XRPCError.invalidRequest("aud must be a DID") }
             let lxm = params.optionalString("lxm")
             if let lxm { try checkDelegable(lxm, auth: auth) }
+            // OAuth: a token for a method at a service needs an `rpc:` permission (or the transition scope).
+            try auth.requireRPC(lxm ?? "*", audience: audience)
             let now = Int64(Date().timeIntervalSince1970)
             let lifetime = try requestedLifetime(params.optionalString("exp"), lxm: lxm, now: now)
             return jsonResponse(["token": .string(try serviceTokens.token(audience: audience, lxm: lxm, lifetime: lifetime, issuedAt: now))])

@@ -20,9 +20,10 @@ struct SessionEndpoints {
             let input = try await request.jsonObject(context: context)
             let identifier = try input.requiredString("identifier")
             let password = try input.requiredString("password", maxLength: 512)
+            let authFactorToken = try input.optionalString("authFactorToken", maxLength: 64)
             let session: (account: Account, access: String, refresh: String)
             do {
-                session = try await sessions.login(identifier: identifier, password: password)
+                session = try await sessions.login(identifier: identifier, password: password, authFactorToken: authFactorToken)
             } catch let error as SessionError {
                 logFailedLogin(error, clientIP: context.clientIP)
                 throw error
@@ -31,7 +32,13 @@ struct SessionEndpoints {
         }
 
         router.query("com.atproto.server.getSession", auth: .session) { _, _, auth in
-            jsonResponse(.object(sessionObject(try sessions.account(auth.did), access: nil, refresh: nil)))
+            var object = sessionObject(try sessions.account(auth.did), access: nil, refresh: nil)
+            // OAuth sessions see the e-mail only with `transition:email` or `account:email`.
+            if !auth.mayReadEmail {
+                object["email"] = nil
+                object["emailConfirmed"] = nil
+            }
+            return jsonResponse(.object(object))
         }
 
         router.procedure("com.atproto.server.refreshSession", refreshToken: false) { _, _, refresh in
@@ -78,6 +85,7 @@ struct SessionEndpoints {
         switch error {
         case .invalidCredentials: reason = "invalid_credentials"
         case .loginLocked: reason = "locked"
+        case .invalidAuthFactorToken: reason = "invalid_sign_in_code"
         default: return
         }
         let failures = (try? sessions.loginGuard.failures()) ?? 0
@@ -95,6 +103,7 @@ struct SessionEndpoints {
         if let email = account.email {
             object["email"] = .string(email)
             object["emailConfirmed"] = .bool(account.emailConfirmedAt != nil)
+            object["emailAuthFactor"] = .bool(account.emailAuthFactor)
         }
         object["active"] = .bool(account.isActive)
         if let status = account.status { object["status"] = .string(status) }

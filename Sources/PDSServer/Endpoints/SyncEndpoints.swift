@@ -11,6 +11,9 @@ import PDSStore
 /// not grow with repository size.
 struct SyncEndpoints: Sendable {
     let repo: HostedRepository
+    /// getRepo and listBlobs of a deactivated repo are still served to its owner (an account
+    /// moving away exports from here).
+    let authenticator: Authenticator
 
     func register(on router: inout XRPCRouter) {
         registerStatus(on: &router)
@@ -60,26 +63,21 @@ struct SyncEndpoints: Sendable {
             let rkey = try params.requiredString("rkey")
             let path = collection + "/" + rkey
             guard RepoPath.isValid(path) else { throw XRPCError.invalidRequest("Invalid collection or record key") }
-            let writer = try repo.writer()
             // The proof: commit, the MST nodes on the path (proving presence or absence), the
-            // record. A commit landing meanwhile may delete nodes of the tree read here (they are
-            // loaded lazily): then the proof is built again from the new tree.
-            for attempt in 1...3 {
-                guard let commit = writer.currentCommit, let tree = writer.currentTree else { throw XRPCError.internalError }
-                do {
-                    var blocks = try tree.proofNodes(for: [path])
-                    blocks.set(commit.cid, commit.bytes)
-                    guard let cid = try tree.get(path) else {
-                        throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
-                    }
-                    guard let bytes = try repo.store.block(cid) else { throw RepoError.missingBlock(cid) }
-                    blocks.set(cid, bytes)
-                    return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
-                } catch RepoError.missingBlock where attempt < 3 {
-                    continue
+            // record, all read in one snapshot from the commit it holds. The writer's tree keeps
+            // only its root in memory, so a proof reads its nodes from SQLite, and commits delete
+            // the nodes they replace: reading them one by one beside a busy writer could miss one.
+            return try repo.store.withHeadSnapshot { commit, source in
+                guard let commit else { throw XRPCError.internalError }
+                let tree = try MST(root: commit.commit.data, store: source, verifiesOnLoad: false)
+                var blocks = try tree.proofNodes(for: [path])
+                blocks.set(commit.cid, commit.bytes)
+                guard let cid = try tree.get(path) else {
+                    throw XRPCError.badRequest("RecordNotFound", "Could not find record: \(path)")
                 }
+                blocks.set(cid, try source.requireBlock(cid))
+                return carResponse(CARWriter.encode(roots: [commit.cid], blocks: blocks))
             }
-            throw XRPCError.internalError
         }
 
         router.query("com.atproto.sync.getBlocks") { request, _ in
@@ -108,10 +106,14 @@ struct SyncEndpoints: Sendable {
     /// getRepo (whole, or since a revision) and listBlobs.
     func registerExports(on router: inout XRPCRouter) {
         router.query("com.atproto.sync.getRepo", rateLimit: .getRepo) { request, _ in
-            _ = try repo.servedAccount(did: try request.params.requiredString("did"))
+            _ = try servedAccount(did: try request.params.requiredString("did"), request: request)
             _ = try repo.currentCommit()
             let source = try repo.store.blockSource()
-            let pipe = ChunkPipe()
+            // 256 KiB chunks, at most 8 waiting (2 MiB): each hand-off between the walking thread
+            // and the event loop is a thread wake-up, and on a loaded machine a wake-up can wait
+            // milliseconds for a core; 64 KiB chunks and 4 slots held a 1M-record export to a few
+            // MB/s while both threads sat mostly idle (docs/ARCHITECTURE.md, "Reads").
+            let pipe = ChunkPipe(capacity: 8)
             if let since = request.params.optionalString("since") {
                 guard (try? TID(since)) != nil else { throw XRPCError.invalidRequest("since must be a TID") }
                 let store = repo.store
@@ -125,7 +127,8 @@ struct SyncEndpoints: Sendable {
                     // flat however many records there are.
                     try source.withHeadSnapshot { commit, snapshot in
                         guard let commit else { throw XRPCError.internalError }
-                        try RepoExport.stream(commit: commit, store: snapshot, deduplicateRecords: false) { chunk in
+                        try RepoExport.stream(commit: commit, store: snapshot, chunkSize: Self.exportChunkSize,
+                                              deduplicateRecords: false) { chunk in
                             try pipe.put(chunk)
                         }
                     }
@@ -147,7 +150,7 @@ struct SyncEndpoints: Sendable {
 
         router.query("com.atproto.sync.listBlobs") { request, _ in
             let params = request.params
-            _ = try repo.servedAccount(did: try params.requiredString("did"))
+            _ = try servedAccount(did: try params.requiredString("did"), request: request)
             let limit = try params.optionalInteger("limit", range: 1...1000) ?? 500
             let since = params.optionalString("since")
             if let since, (try? TID(since)) == nil { throw XRPCError.invalidRequest("since must be a TID") }
@@ -166,10 +169,13 @@ struct SyncEndpoints: Sendable {
     /// `getRepo?since=`: the commit plus every block added after `since`, paged out of SQLite
     /// (the reference server's behaviour: blocks with `repoRev > since`). The commit is the one of
     /// the export's own snapshot: blocks a later commit replaced are gone (docs/ARCHITECTURE.md, "Blocks").
+    /// Bytes per chunk a CAR export hands to the response.
+    static let exportChunkSize = 256 * 1024
+
     static func streamDiff(since: String, repository: RepositoryStore, into pipe: ChunkPipe) throws {
         var writer: CARWriter?
         try repository.blocks(since: since, commit: { commit in
-            writer = CARWriter(roots: [commit.cid], sink: { try pipe.put($0) })
+            writer = CARWriter(roots: [commit.cid], chunkSize: exportChunkSize, sink: { try pipe.put($0) })
             try writer?.write(cid: commit.cid, bytes: commit.bytes)
         }) { cid, bytes in
             try writer?.write(cid: cid, bytes: bytes)

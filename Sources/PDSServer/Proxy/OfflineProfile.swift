@@ -33,7 +33,7 @@ extension AppViewEndpoints {
 
     /// The account, when the request is authenticated as it and every actor named is it.
     func ownProfileAccount(_ request: Request, actors: [String]) throws -> Account {
-        let auth = try proxy.authenticator.authenticate(request, .session)
+        let auth = try proxy.authenticator.authenticate(request, .session, recordProof: false)
         guard let account = try accounts.account(), account.did == auth.did,
               !actors.isEmpty, actors.allSatisfy({ isSelf($0, account) })
         else {

@@ -69,7 +69,7 @@ struct AppViewEndpoints: Sendable {
             let account = try ownProfileAccount(request, actors: request.params.optionalString("actor").map { [$0] } ?? [])
             return jsonResponse(bytes: try JSONSerialization.data(withJSONObject: ownProfileView(account)).map { $0 })
         }
-        let auth = try proxy.authenticator.authenticate(request, .session)  // proxyUpstream checked it; the DID is needed here
+        let auth = try proxy.authenticator.authenticate(request, .session, recordProof: false)  // proxyUpstream checked it; the DID is needed here
         guard upstream.status == 200 || (nsid == "app.bsky.feed.getPostThread" && upstream.status == 400),
               let rev = upstream.headers["atproto-repo-rev"], upstream.headers["content-type"]?.hasPrefix("application/json") == true,
               let account = try accounts.account(), account.did == auth.did

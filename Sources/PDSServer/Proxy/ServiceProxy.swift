@@ -112,6 +112,11 @@ struct ServiceProxy: Sendable {
         if MethodPolicy.protectedMethods.contains(nsid) { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
         if MethodPolicy.isPrivileged(nsid) && !auth.isPrivileged { throw XRPCError.badRequest("InvalidToken", "Bad token method") }
         let target = try await proxyTarget(request, nsid: nsid)
+        // OAuth sessions need an `rpc:` permission (or the transition scope) for this method at
+        // this service (https://atproto.com/specs/permission "rpc").
+        if let grant = auth.oauth, !grant.allowsRPC(lxm: lxm ?? nsid, audience: target.did + "#" + target.serviceID) {
+            throw XRPCError(.forbidden, "ScopeMissingError", "Missing required scope: rpc:\(lxm ?? nsid)?aud=\(target.did)#\(target.serviceID)")
+        }
 
         var path = target.url + "/xrpc/" + nsid
         if let query = request.uri.query, !query.isEmpty { path += "?" + query }

@@ -216,6 +216,18 @@ class PlcDirectory(StandinServer):
         self.allow_time_override = allow_time_override
         self.entries = {}   # did -> [{did, operation, cid, nullified, createdAt, ts}]
         self.received = []  # every POST: {did, operation, status, message, cid}
+        # did -> the document GET /{did} keeps serving (a directory whose reads lag its writes,
+        # as a cached read path does): lets a test see what a server does before the change shows.
+        self.frozen = {}
+
+    def freeze(self, did):
+        document = self.document(did)
+        with self.lock:
+            self.frozen[did] = document
+
+    def unfreeze(self, did):
+        with self.lock:
+            self.frozen.pop(did, None)
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -390,7 +402,9 @@ class PlcDirectory(StandinServer):
             request.reply(404, {"message": f"DID not registered: {did}"})
             return
         if rest == []:
-            document = self.document(did)
+            with self.lock:
+                frozen = self.frozen.get(did)
+            document = frozen or self.document(did)
             if document is None:
                 request.reply(410, {"message": f"DID not available: {did}"})
             else:

@@ -1,0 +1,42 @@
+import Foundation
+import GRDB
+
+extension PDSDatabase {
+    /// One read on a pooled reader without GRDB's isolation wrapper (`DatabasePool.read` opens a
+    /// savepoint with uncached `BEGIN`/`COMMIT` statements around every read). Only for a body
+    /// that runs a single statement: SQLite runs one statement in autocommit mode as its own
+    /// read transaction, so it sees one consistent snapshot anyway (docs/ARCHITECTURE.md, "Reads").
+    func singleStatementRead<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.unsafeRead(body)
+    }
+
+    /// A read of several statements in one snapshot: an explicit deferred transaction whose
+    /// `BEGIN` and `COMMIT` are cached statements, so a short read pays neither SQLite's parser
+    /// nor GRDB's authorizer for them (docs/ARCHITECTURE.md, "Reads").
+    func snapshotRead<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.unsafeRead { db in
+            // Inside a transaction already (a test's DatabaseQueue inside a write): nothing to open.
+            guard !db.isInsideTransaction else { return try body(db) }
+            try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+            do {
+                let result = try body(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return result
+            } catch {
+                if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+                throw error
+            }
+        }
+    }
+}
+
+extension Database {
+    /// The bytes of repository block `cid`, read with a cached statement and copied once out of
+    /// SQLite's buffer (no intermediate `Data`).
+    func repoBlock(_ cid: [UInt8]) throws -> [UInt8]? {
+        let statement = try cachedStatement(sql: "SELECT content FROM repo_block WHERE cid = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [Data(cid)])
+        guard let row = try rows.next() else { return nil }
+        return try row.withUnsafeData(atIndex: 0) { data in data.map { Array($0) } ?? [] }
+    }
+}
