@@ -79,21 +79,27 @@ public struct SessionService: Sendable {
             outcome = .failed
             throw SessionError.invalidCredentials
         }
-        if match.scope == .access, match.account.emailAuthFactor {
-            guard let emailSignIn else { throw SessionError.authFactorTokenRequired }
-            guard let code = authFactorToken, !code.trimmingCharacters(in: .whitespaces).isEmpty else {
-                try emailSignIn.sendSignInCode()
-                throw SessionError.authFactorTokenRequired
-            }
-            guard try emailSignIn.verifySignInCode(code) else {
-                outcome = .failed
-                throw SessionError.invalidAuthFactorToken
-            }
-        }
+        if match.scope == .access { try checkAuthFactor(match.account, code: authFactorToken, outcome: &outcome) }
         let pair = try issue(did: match.account.did, scope: match.scope, appPasswordName: match.appPasswordName)
         outcome = .succeeded
         logger.info("session created", metadata: ["scope": "\(match.scope.rawValue)"])
         return (match.account, pair.access, pair.refresh)
+    }
+
+    /// The e-mail sign-in factor, when the account has it on: without a code, one is mailed and
+    /// `authFactorTokenRequired` thrown; a wrong code is a failed login. Every sign-in with the
+    /// account password goes through here (createSession and the browser pages alike).
+    func checkAuthFactor(_ account: Account, code: String?, outcome: inout LoginGuard.Outcome) throws {
+        guard account.emailAuthFactor else { return }
+        guard let emailSignIn else { throw SessionError.authFactorTokenRequired }
+        guard let code, !code.trimmingCharacters(in: .whitespaces).isEmpty else {
+            try emailSignIn.sendSignInCode()
+            throw SessionError.authFactorTokenRequired
+        }
+        guard try emailSignIn.verifySignInCode(code) else {
+            outcome = .failed
+            throw SessionError.invalidAuthFactorToken
+        }
     }
 
     func checkPassword(identifier: String, password: String) async throws -> (account: Account, scope: SessionScope, appPasswordName: String?) {

@@ -34,38 +34,19 @@ struct InitCommand: AsyncParsableCommand {
         if let found = ApplianceInit.existingInstallation(dataDirectory: data, configPath: config) {
             throw CommandFailure("this server is already initialised (\(found)). `pds serve --config \(config)` runs it; to start over, move the data directory and the config away first")
         }
-        func ask(_ value: String?, _ question: String, flag: String) throws -> String {
-            if let value, !value.isEmpty { return value }
-            guard Terminal.isInteractive, let answer = Terminal.readLine(prompt: question), !answer.isEmpty else {
-                throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
-            }
-            return answer.trimmingCharacters(in: .whitespaces)
-        }
-        func secret(_ value: String?, file: String?, _ question: String, flag: String) throws -> String {
-            if let value, !value.isEmpty { return value }
-            if let file {
-                let text = try KeyUnlock.readSecretFile(file)
-                return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            }
-            guard let first = try Terminal.readSecret(prompt: question), !first.isEmpty else {
-                throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
-            }
-            guard try Terminal.readSecret(prompt: "Again: ") == first else { throw CommandFailure("the two entries differ") }
-            return first
-        }
         var moving = noAccount
         if !noAccount && handle == nil && Terminal.isInteractive {
             let answer = Terminal.readLine(prompt: "New account, or move an existing one here? [new/move]: ")?.lowercased() ?? "new"
             moving = answer.hasPrefix("m")
         }
-        let hostname = try ask(hostname, "1/5 Hostname of this server (e.g. pds.example.com): ", flag: "--hostname")
-        let handle = moving ? "" : try ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
-        let password = moving ? "" : try secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
+        let hostname = try Self.ask(hostname, "1/5 Hostname of this server (e.g. pds.example.com): ", flag: "--hostname")
+        let handle = moving ? "" : try Self.ask(handle, "2/5 Your handle (e.g. alice.example.com): ", flag: "--handle")
+        let password = moving ? "" : try Self.secret(password, file: passwordFile, "3/5 Account password: ", flag: "--password or --password-file")
         guard moving || password.count >= 8 else { throw CommandFailure("the password must have at least 8 characters") }
-        let unlockText = try ask(unlock, "4/5 Unlock keys with an identity file (systemd credential) or a passphrase? [identity/passphrase]: ", flag: "--unlock")
+        let unlockText = try Self.ask(unlock, "4/5 Unlock keys with an identity file (systemd credential) or a passphrase? [identity/passphrase]: ", flag: "--unlock")
         guard let method = KeyUnlock.Method(rawValue: unlockText) else { throw CommandFailure("--unlock must be identity or passphrase") }
         let passphrase = method == .passphrase
-            ? try secret(nil, file: passphraseFile, "Key passphrase: ", flag: "--passphrase-file") : nil
+            ? try Self.secret(nil, file: passphraseFile, "Key passphrase: ", flag: "--passphrase-file") : nil
         var email = email
         if email == nil && !noEmail && Terminal.isInteractive {
             email = Terminal.readLine(prompt: "5/5 Contact e-mail (optional, Enter to skip): ").flatMap { $0.isEmpty ? nil : $0 }
@@ -87,10 +68,15 @@ struct InitCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
+        Self.printSummary(result, hostname: hostname, config: Self.absolute(config))
+    }
+
+    /// What `pds init` prints: the recovery key once, and what to do next.
+    static func printSummary(_ result: ApplianceInit.Result, hostname: String, config: String) {
         if let invite = result.inviteCode {
             print("""
                 Initialised without an account, ready to receive one moving here.
-                  config:       \(Self.absolute(config))
+                  config:       \(config)
                   invite code:  \(invite)   (valid 7 days; `pds account token invite` prints a new one)
 
                 RECOVERY KEY (shown once; store it off this machine). getRecommendedDidCredentials lists it
@@ -98,7 +84,7 @@ struct InitCommand: AsyncParsableCommand {
                   private key (hex): \(result.recoveryKeyHex)
                   did:key:           \(result.recoveryDIDKey)
 
-                Next: `pds serve --config \(Self.absolute(config))`, then move the account here, e.g.
+                Next: `pds serve --config \(config)`, then move the account here, e.g.
                   goat account migrate --pds-host https://\(hostname) --new-handle <handle> --new-password … --invite-code \(invite)
                 """)
             return
@@ -107,7 +93,7 @@ struct InitCommand: AsyncParsableCommand {
             Initialised.
               handle:  \(result.handle)
               DID:     \(result.did)
-              config:  \(Self.absolute(config))
+              config:  \(config)
 
             RECOVERY KEY (shown once; store it off this machine — it can take your identity back
             from this server within 72 hours of any change it makes):
@@ -115,8 +101,31 @@ struct InitCommand: AsyncParsableCommand {
               did:key:           \(result.recoveryDIDKey)
 
             Next: add the DNS records for \(hostname) and _atproto.\(result.handle) (see README),
-            then `pds serve --config \(Self.absolute(config))` or enable systemd/pds.service.
+            then `pds serve --config \(config)` or enable systemd/pds.service.
             """)
+    }
+
+    /// A flag's value, else the answer to `question` on a terminal.
+    static func ask(_ value: String?, _ question: String, flag: String) throws -> String {
+        if let value, !value.isEmpty { return value }
+        guard Terminal.isInteractive, let answer = Terminal.readLine(prompt: question), !answer.isEmpty else {
+            throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
+        }
+        return answer.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// A secret from its flag, its file's first line, or typed twice on a terminal (not echoed).
+    static func secret(_ value: String?, file: String?, _ question: String, flag: String) throws -> String {
+        if let value, !value.isEmpty { return value }
+        if let file {
+            let text = try KeyUnlock.readSecretFile(file)
+            return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        }
+        guard let first = try Terminal.readSecret(prompt: question), !first.isEmpty else {
+            throw CommandFailure("\(flag) is required (not on a terminal, so it cannot be asked)")
+        }
+        guard try Terminal.readSecret(prompt: "Again: ") == first else { throw CommandFailure("the two entries differ") }
+        return first
     }
 
     static func absolute(_ path: String) -> String {

@@ -324,6 +324,31 @@ def test_email_sign_in_codes(pds, mailbox, state):
     state["access"] = session["accessJwt"]
 
 
+def test_browser_sign_in_asks_for_the_emailed_code_too(pds, mailbox, state):
+    """The sign-in page of /account (the OAuth authorization page and the dashboard share it) with
+    the factor on: the password alone gets a form asking for the code, and a code is mailed; a
+    wrong code is refused; the mailed one signs in (a session cookie, then the account page)."""
+    assert session_info(pds, state)["emailAuthFactor"] is True
+    web = pds.http.__class__()
+    page = web.get(f"{pds.url}/account", timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    form = {"action": "signin", "csrf": csrf, "identifier": HANDLE, "password": pds.password}
+    before = mailbox.count()
+    first = web.post(f"{pds.url}/account", data=form, allow_redirects=False, timeout=10)
+    assert first.status_code == 401 and 'name="code"' in first.text, first.text[:500]
+    assert "Set-Cookie" not in first.headers or "pds_session" not in first.headers.get("Set-Cookie", "")
+    _, message = mailbox.wait_message(before, "the sign-in code for the browser")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', first.text).group(1)
+    wrong = web.post(f"{pds.url}/account", data={**form, "csrf": csrf, "code": "AAAAA-BBBBB"}, allow_redirects=False, timeout=10)
+    assert wrong.status_code == 401 and "not valid" in wrong.text, wrong.text[:500]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', wrong.text).group(1)
+    signed_in = web.post(f"{pds.url}/account", data={**form, "csrf": csrf, "code": token_in(message)},
+                         allow_redirects=False, timeout=10)
+    assert signed_in.status_code == 303, signed_in.text[:500]
+    account = web.get(f"{pds.url}/account", timeout=10)
+    assert account.status_code == 200 and 'name="password"' not in account.text, "still the sign-in page after the code"
+
+
 def test_without_smtp_the_cli_prints_the_sign_in_code(pds):
     made = pds.run_cli("account", "token", "sign-in", "--data", str(pds.data_dir))
     assert made.returncode == 0, made.stderr

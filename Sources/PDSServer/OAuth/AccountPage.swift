@@ -43,8 +43,8 @@ struct AccountPage: Sendable {
 
     func signInPage(_ request: Request, failure: BrowserSessions.SignInFailure?) -> Response {
         let (token, headers) = browsers.preSignInToken(request)
-        let page = OAuthPage.signIn(action: "/account", fields: [("csrf", token)], identifier: nil, error: failure?.message,
-                                    heading: "Sign in to manage your account")
+        let page = OAuthPage.signIn(action: "/account", fields: [("csrf", token)], identifier: failure?.identifier, error: failure?.message,
+                                    heading: "Sign in to manage your account", askCode: failure?.needsCode ?? false)
         return OAuthHTTP.html(page, status: failure?.status ?? .ok, headers: headers)
     }
 

@@ -46,8 +46,9 @@ struct AuthorizePages: Sendable {
         let fields = [("client_id", pending.client.clientID), ("request_uri", requestURI ?? "")]
         guard let session else {
             let (token, headers) = browsers.preSignInToken(request)
-            let page = OAuthPage.signIn(action: "/oauth/authorize", fields: fields + [("csrf", token)], identifier: pending.loginHint,
-                                        error: failure?.message, heading: "Sign in to continue to the app")
+            let page = OAuthPage.signIn(action: "/oauth/authorize", fields: fields + [("csrf", token)],
+                                        identifier: failure?.identifier ?? pending.loginHint, error: failure?.message,
+                                        heading: "Sign in to continue to the app", askCode: failure?.needsCode ?? false)
             return OAuthHTTP.html(page, status: failure?.status ?? .ok, headers: headers)
         }
         // Silent approval only for confidential clients whose scope the owner already approved.

@@ -55,7 +55,14 @@ struct BrowserSessions: Sendable {
         }
         let account: Account
         do {
-            account = try await sessions.signInOwner(identifier: form["identifier"] ?? "", password: String((form["password"] ?? "").prefix(512)))
+            account = try await sessions.signInOwner(identifier: form["identifier"] ?? "", password: String((form["password"] ?? "").prefix(512)),
+                                                     authFactorToken: form["code"].map { String($0.prefix(64)) })
+        } catch SessionError.authFactorTokenRequired {
+            return .failure(SignInFailure(status: .unauthorized, message: "A sign-in code was sent to your e-mail address: enter it with your password.",
+                                          identifier: form["identifier"], needsCode: true))
+        } catch SessionError.invalidAuthFactorToken {
+            return .failure(SignInFailure(status: .unauthorized, message: "That sign-in code is not valid.",
+                                          identifier: form["identifier"], needsCode: true))
         } catch SessionError.invalidCredentials {
             return .failure(SignInFailure(status: .unauthorized, message: "Invalid identifier or password"))
         } catch SessionError.loginLocked {
@@ -75,5 +82,9 @@ struct BrowserSessions: Sendable {
     struct SignInFailure: Error {
         let status: HTTPResponse.Status
         let message: String
+        /// What was typed, to fill in again.
+        var identifier: String? = nil
+        /// The account has the e-mail sign-in factor on: the form asks for the code.
+        var needsCode = false
     }
 }

@@ -35,8 +35,13 @@ enum OAuthPage {
         fields.map { "<input type=\"hidden\" name=\"\(escape($0.0))\" value=\"\(escape($0.1))\">" }.joined()
     }
 
-    static func signIn(action: String, fields: [(String, String)], identifier: String?, error: String?, heading: String) -> String {
-        document(title: "Sign in", """
+    static func signIn(action: String, fields: [(String, String)], identifier: String?, error: String?, heading: String,
+                       askCode: Bool = false) -> String {
+        let code = askCode ? """
+            <label for="code">Sign-in code from your e-mail</label>
+            <input id="code" name="code" autocomplete="one-time-code" required>
+            """ : ""
+        return document(title: "Sign in", """
             <h1>\(escape(heading))</h1>
             \(error.map { "<p class=\"error\" role=\"alert\">\(escape($0))</p>" } ?? "")
             <form method="post" action="\(escape(action))">
@@ -45,7 +50,7 @@ enum OAuthPage {
             <input id="identifier" name="identifier" autocomplete="username" required value="\(escape(identifier ?? ""))">
             <label for="password">Password</label>
             <input id="password" name="password" type="password" autocomplete="current-password" required>
-            <button id="sign-in" type="submit">Sign in</button>
+            \(code)<button id="sign-in" type="submit">Sign in</button>
             </form>
             """)
     }
