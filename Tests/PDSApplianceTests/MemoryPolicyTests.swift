@@ -17,22 +17,35 @@ import Testing
         return false
     }
 
+    /// Run in a child process (`fork`: one thread, nothing else allocating). In this test
+    /// process other tests' scrypt buffers, freed before the policy was applied, may sit in the
+    /// arenas' free lists, and the next buffers are carved from them whatever the policy (in
+    /// `pds` it is applied before anything is allocated). So the child keeps its buffers until
+    /// that free space is used up: the later ones show where new memory comes from.
     @Test func largeBuffersAreUnmappedWhenFreed() throws {
-        #expect(MemoryPolicy.apply())
-        // scrypt's size (N = 2^14, r = 8: 16 MiB and a little), several times over: without the
-        // policy, glibc raises its mmap threshold after the first such buffer is freed and the
-        // later ones come from an arena that stays mapped. A chunk glibc mapped for itself has
-        // IS_MMAPPED (0x2) in the size word before it, and `free` unmaps it. (Checking the
-        // address after `free` instead races with other tests' threads, which may be given the
-        // same address range at once.)
-        for _ in 0..<4 {
+        let pid = fork()
+        if pid == 0 {
+            // The child: exit status 0 when the last buffers have their own mappings.
+            guard MemoryPolicy.apply() else { _exit(2) }
+            // scrypt's size (N = 2^14, r = 8: 16 MiB and a little). Without the policy, glibc
+            // raises its mmap threshold once such a mapped buffer is freed, and later ones come
+            // from the heap, which keeps them resident after `free`. A chunk glibc mapped for
+            // itself has IS_MMAPPED (0x2) in the size word before it, and `free` unmaps it.
             let size = 16 * 1024 * 1024 + 1024
-            guard let buffer = malloc(size) else { Issue.record("malloc failed"); return }
-            memset(buffer, 0x5a, size)
-            #expect(try Self.isMapped(UInt(bitPattern: buffer)))
-            let sizeWord = (buffer - MemoryLayout<UInt>.size).load(as: UInt.self)
-            #expect(sizeWord & 2 != 0, "a 16 MiB buffer came from an arena, not a mapping of its own")
-            free(buffer)
+            guard let first = malloc(size) else { _exit(3) }
+            free(first)
+            var kept: [UnsafeMutableRawPointer] = []
+            kept.reserveCapacity(24)
+            for _ in 0..<24 {
+                guard let buffer = malloc(size) else { _exit(3) }
+                kept.append(buffer)
+            }
+            for buffer in kept.suffix(4) where (buffer - MemoryLayout<UInt>.size).load(as: UInt.self) & 2 == 0 { _exit(1) }
+            _exit(0)
         }
+        #expect(pid > 0, "fork failed")
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(status == 0, "exit status \(status >> 8): 1 = a 16 MiB buffer came from the heap, not a mapping of its own")
     }
 }

@@ -303,7 +303,8 @@ struct LoopbackHTTPServer {
             _ = try await client.send(OutboundRequest(url: url(server, "/silent"), timeout: 1))
         }
         let elapsed = Date().timeIntervalSince(start)
-        #expect(elapsed >= 0.9 && elapsed < 10, "took \(elapsed) s")
+        // It fails after the timeout, not before; the upper bound only catches a hang (the CI machine is slow).
+        #expect(elapsed >= 0.9 && elapsed < 60, "took \(elapsed) s")
 
         // A body that stops arriving fails the stream the same way.
         let stalled = try await client.stream(OutboundRequest(url: url(server, "/stall"), timeout: 2))

@@ -252,13 +252,13 @@ final class ScriptedResolver: HostResolver {
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
         let response = try await client.execute(
             HTTP1ClientRequest(isSecure: true, host: "upstream.test", port: server.port, target: "/hello", connectAddresses: [address]),
-            timeouts: .all(.seconds(5)))
+            timeouts: .all(.seconds(30)))
         #expect(response.status == 200)
         for try await _ in response.body {}
         await #expect(throws: TLSError.self) {
             _ = try await client.execute(
                 HTTP1ClientRequest(isSecure: true, host: "other.test", port: server.port, target: "/hello", connectAddresses: [address]),
-                timeouts: .all(.seconds(5)))
+                timeouts: .all(.seconds(30)))
         }
     }
 }
