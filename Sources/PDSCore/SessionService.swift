@@ -68,22 +68,35 @@ public struct SessionService: Sendable {
     /// login. App passwords skip the factor (they exist for clients that cannot ask for it, and
     /// cannot change the account's credentials).
     public func login(identifier: String, password: String, authFactorToken: String? = nil) async throws -> (account: Account, access: String, refresh: String) {
+        try await guardedSignIn(identifier: identifier, password: password) { match, outcome in
+            if match.scope == .access { try checkAuthFactor(match.account, code: authFactorToken, outcome: &outcome) }
+            let pair = try issue(did: match.account.did, scope: match.scope, appPasswordName: match.appPasswordName)
+            outcome = .succeeded
+            logger.info("session created", metadata: ["scope": "\(match.scope.rawValue)"])
+            return (match.account, pair.access, pair.refresh)
+        }
+    }
+
+    /// What a password matched: the account's own (scope `.access`) or an app password.
+    typealias PasswordMatch = (account: Account, scope: SessionScope, appPasswordName: String?)
+
+    /// One sign-in attempt under the `LoginGuard` (admitted or refused, delayed after failures,
+    /// counted): checks the password, then hands the match to `body`, which sets the outcome to
+    /// `.succeeded` when the attempt succeeds (a wrong password is counted as a failure here).
+    func guardedSignIn<T>(identifier: String, password: String,
+                          _ body: (PasswordMatch, inout LoginGuard.Outcome) async throws -> T) async throws -> T {
         let delay = try loginGuard.admit(now: now())
         var outcome = LoginGuard.Outcome.abandoned
         defer { _ = try? loginGuard.finish(outcome, now: now()) }
         if delay > .zero { try await loginGuard.sleep(delay) }
-        let match: (account: Account, scope: SessionScope, appPasswordName: String?)
+        let match: PasswordMatch
         do {
             match = try await checkPassword(identifier: identifier, password: password)
         } catch SessionError.invalidCredentials {
             outcome = .failed
             throw SessionError.invalidCredentials
         }
-        if match.scope == .access { try checkAuthFactor(match.account, code: authFactorToken, outcome: &outcome) }
-        let pair = try issue(did: match.account.did, scope: match.scope, appPasswordName: match.appPasswordName)
-        outcome = .succeeded
-        logger.info("session created", metadata: ["scope": "\(match.scope.rawValue)"])
-        return (match.account, pair.access, pair.refresh)
+        return try await body(match, &outcome)
     }
 
     /// The e-mail sign-in factor, when the account has it on: without a code, one is mailed and
@@ -102,7 +115,7 @@ public struct SessionService: Sendable {
         }
     }
 
-    func checkPassword(identifier: String, password: String) async throws -> (account: Account, scope: SessionScope, appPasswordName: String?) {
+    func checkPassword(identifier: String, password: String) async throws -> PasswordMatch {
         let identifier = identifier.lowercased()
         guard let account = try accounts.account(),
               identifier == account.handle || identifier == account.did.lowercased()

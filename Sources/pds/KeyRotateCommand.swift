@@ -20,18 +20,7 @@ struct KeyRotateCommand: AsyncParsableCommand {
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        let settings: PDSConfig
-        do {
-            if let data {
-                environment["PDS_DATA_DIRECTORY"] = data
-                settings = try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
-            } else {
-                settings = try PDSConfig.load(path: config, environment: environment)
-            }
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        let settings = try loadConfiguration(config: config, data: data)
         let directory = settings.dataDirectory
         guard FileManager.default.fileExists(atPath: directory + "/pds.sqlite") else {
             throw CommandFailure("\(directory) holds no initialised server: run `pds init`, or pass the server's --config (or --data)")
@@ -45,7 +34,7 @@ struct KeyRotateCommand: AsyncParsableCommand {
         do {
             let identities = data != nil
                 ? [try DevBootstrap.identity(dataDirectory: directory)]
-                : try KeyUnlock.identities(config: settings, environment: environment)
+                : try KeyUnlock.identities(config: settings, environment: ProcessInfo.processInfo.environment)
             let keys = try KeyFiles(dataDirectory: directory).load(identities: identities)
             guard keys.rotationKey != nil else {
                 throw CommandFailure("this server holds no PLC rotation key (a did:web account): its signing key is changed with `pds key import`")

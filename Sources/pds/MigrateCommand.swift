@@ -26,18 +26,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        let settings: PDSConfig
-        do {
-            if let data {
-                environment["PDS_DATA_DIRECTORY"] = data
-                settings = try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
-            } else {
-                settings = try PDSConfig.load(path: config, environment: environment)
-            }
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        let settings = try loadConfiguration(config: config, data: data)
         JSONLogHandler.bootstrap(format: "text", level: "warning")
         let saved = try? MigrateState.load(dataDirectory: settings.dataDirectory)
         let identifier = try old ?? saved.map { $0.did } ?? ask("Handle (or DID) of the account to move: ", flag: "--old")

@@ -140,6 +140,19 @@ struct UnlockLoginsCommand: AsyncParsableCommand {
     }
 }
 
+/// The server's configuration: from `config`, or — with `--data`, a `pds dev` directory — the
+/// development defaults `pds dev` runs with. One clear line when it is invalid.
+func loadConfiguration(config: String, data: String?) throws -> PDSConfig {
+    var environment = ProcessInfo.processInfo.environment
+    do {
+        guard let data else { return try PDSConfig.load(path: config, environment: environment) }
+        environment["PDS_DATA_DIRECTORY"] = data
+        return try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
+    } catch {
+        throw CommandFailure("\(error)")
+    }
+}
+
 /// `--data`, else the data directory of the configuration file `config`.
 func dataDirectory(config: String, data: String?) throws -> String {
     if let data { return data }

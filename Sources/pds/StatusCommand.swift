@@ -18,19 +18,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        let loaded: PDSConfig
-        do {
-            if let data {
-                // A `pds dev` directory: development defaults, as `pds dev` runs it.
-                environment["PDS_DATA_DIRECTORY"] = data
-                loaded = try PDSConfig.load(file: [:], environment: environment, isDevelopment: true)
-            } else {
-                loaded = try PDSConfig.load(path: config, environment: environment)
-            }
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        let loaded = try loadConfiguration(config: config, data: data)
         let status: ServerStatus
         do {
             status = try await ServerStatus.gather(config: loaded, http: offline ? nil : loaded.outbound.makeClient())

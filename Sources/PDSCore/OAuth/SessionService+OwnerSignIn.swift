@@ -6,25 +6,16 @@ extension SessionService {
     /// access or manage the account) for the server's own pages, through the same `LoginGuard`
     /// as `createSession`, with the same decoy work for an unknown identifier.
     public func signInOwner(identifier: String, password: String, authFactorToken: String? = nil) async throws -> Account {
-        let delay = try loginGuard.admit(now: now())
-        var outcome = LoginGuard.Outcome.abandoned
-        defer { _ = try? loginGuard.finish(outcome, now: now()) }
-        if delay > .zero { try await loginGuard.sleep(delay) }
-        let match: (account: Account, scope: SessionScope, appPasswordName: String?)
-        do {
-            match = try await checkPassword(identifier: identifier, password: password)
-        } catch SessionError.invalidCredentials {
-            outcome = .failed
-            throw SessionError.invalidCredentials
+        try await guardedSignIn(identifier: identifier, password: password) { match, outcome in
+            // The pages take the account password only: app passwords are for apps, not for
+            // authorising apps or managing the account.
+            guard match.scope == .access else {
+                outcome = .failed
+                throw SessionError.invalidCredentials
+            }
+            try checkAuthFactor(match.account, code: authFactorToken, outcome: &outcome)
+            outcome = .succeeded
+            return match.account
         }
-        // The pages take the account password only: app passwords are for apps, not for
-        // authorising apps or managing the account.
-        guard match.scope == .access else {
-            outcome = .failed
-            throw SessionError.invalidCredentials
-        }
-        try checkAuthFactor(match.account, code: authFactorToken, outcome: &outcome)
-        outcome = .succeeded
-        return match.account
     }
 }
