@@ -347,6 +347,12 @@ def test_browser_sign_in_asks_for_the_emailed_code_too(pds, mailbox, state):
     assert signed_in.status_code == 303, signed_in.text[:500]
     account = web.get(f"{pds.url}/account", timeout=10)
     assert account.status_code == 200 and 'name="password"' not in account.text, "still the sign-in page after the code"
+    # The dashboard's form is the same one: it asks for the code as well.
+    other = pds.http.__class__()
+    page = other.get(f"{pds.url}/dashboard", timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    asked = other.post(f"{pds.url}/dashboard", data={**form, "csrf": csrf}, allow_redirects=False, timeout=10)
+    assert asked.status_code == 401 and 'name="code"' in asked.text, asked.text[:500]
 
 
 def test_without_smtp_the_cli_prints_the_sign_in_code(pds):

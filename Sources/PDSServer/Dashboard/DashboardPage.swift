@@ -30,13 +30,8 @@ struct DashboardPage: Sendable {
                 return OAuthHTTP.html(OAuthPage.error("Bad request", error.message), status: .badRequest)
             }
             if form["action"] == "signin" {
-                guard browsers.checkPreSignIn(request, form: form) else {
-                    return OAuthHTTP.html(OAuthPage.error("Bad request", "The form expired; go back and try again."), status: .forbidden)
-                }
-                switch try await browsers.signIn(form: form, clientIP: context.clientIP, now: now) {
-                case .success(let cookie): return OAuthHTTP.seeOther("/dashboard", headers: cookie)
-                case .failure(let failure): return signInPage(request, failure: failure)
-                }
+                return try await browsers.signInPosted(request, form: form, clientIP: context.clientIP, now: now, path: "/dashboard",
+                                                       heading: Self.signInHeading)
             }
             guard let session = try browsers.current(request, now: now), browsers.checkCSRF(session, form: form),
                   form["action"] == "signout" else {
@@ -46,11 +41,10 @@ struct DashboardPage: Sendable {
         }
     }
 
+    static let signInHeading = "Sign in to see your server"
+
     func signInPage(_ request: Request, failure: BrowserSessions.SignInFailure?) -> Response {
-        let (token, headers) = browsers.preSignInToken(request)
-        let page = OAuthPage.signIn(action: "/dashboard", fields: [("csrf", token)], identifier: nil, error: failure?.message,
-                                    heading: "Sign in to see your server")
-        return OAuthHTTP.html(page, status: failure?.status ?? .ok, headers: headers)
+        browsers.signInPage(request, path: "/dashboard", heading: Self.signInHeading, failure: failure)
     }
 
     func render(_ session: OAuthPageSession, now: Int64) async throws -> String {

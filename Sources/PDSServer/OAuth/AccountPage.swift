@@ -26,13 +26,8 @@ struct AccountPage: Sendable {
                 return OAuthHTTP.html(OAuthPage.error("Bad request", error.message), status: .badRequest)
             }
             if form["action"] == "signin" {
-                guard browsers.checkPreSignIn(request, form: form) else {
-                    return OAuthHTTP.html(OAuthPage.error("Bad request", "The form expired; go back and try again."), status: .forbidden)
-                }
-                switch try await browsers.signIn(form: form, clientIP: context.clientIP, now: now) {
-                case .success(let cookie): return OAuthHTTP.seeOther("/account", headers: cookie)
-                case .failure(let failure): return signInPage(request, failure: failure)
-                }
+                return try await browsers.signInPosted(request, form: form, clientIP: context.clientIP, now: now, path: "/account",
+                                                       heading: Self.signInHeading)
             }
             guard let session = try browsers.current(request, now: now), browsers.checkCSRF(session, form: form) else {
                 return OAuthHTTP.html(OAuthPage.error("Bad request", "The form expired; go back and try again."), status: .forbidden)
@@ -41,11 +36,10 @@ struct AccountPage: Sendable {
         }
     }
 
+    static let signInHeading = "Sign in to manage your account"
+
     func signInPage(_ request: Request, failure: BrowserSessions.SignInFailure?) -> Response {
-        let (token, headers) = browsers.preSignInToken(request)
-        let page = OAuthPage.signIn(action: "/account", fields: [("csrf", token)], identifier: failure?.identifier, error: failure?.message,
-                                    heading: "Sign in to manage your account", askCode: failure?.needsCode ?? false)
-        return OAuthHTTP.html(page, status: failure?.status ?? .ok, headers: headers)
+        browsers.signInPage(request, path: "/account", heading: Self.signInHeading, failure: failure)
     }
 
     func change(_ session: OAuthPageSession, form: [String: String], now: Int64) async throws -> Response {
