@@ -107,9 +107,7 @@ public struct AccountEmail: Sendable {
     public func confirm(account: Account, email: String, token: String) throws {
         guard let current = account.email else { throw AccountLifecycleError.named("AccountNotFound", "Account does not have an email address") }
         guard current.lowercased() == email.lowercased() else { throw AccountLifecycleError.named("InvalidEmail", "Invalid email") }
-        guard try accounts.consumeToken(token, purpose: Self.confirmPurpose) else {
-            throw AccountLifecycleError.named("InvalidToken", "Token is invalid")
-        }
+        try AccountLifecycleError.require(try accounts.redeemToken(token, purpose: Self.confirmPurpose))
         try accounts.confirmEmail()
         logger.notice("email address confirmed")
     }
@@ -132,9 +130,7 @@ public struct AccountEmail: Sendable {
             guard let token, !token.isEmpty else {
                 throw AccountLifecycleError.named("TokenRequired", "confirmation token required")
             }
-            guard try accounts.consumeToken(token, purpose: Self.updatePurpose) else {
-                throw AccountLifecycleError.named("InvalidToken", "Token is invalid")
-            }
+            try AccountLifecycleError.require(try accounts.redeemToken(token, purpose: Self.updatePurpose))
         }
         let changes = address.lowercased() != account.email?.lowercased()
         if emailAuthFactor == true, changes || account.emailConfirmedAt == nil {

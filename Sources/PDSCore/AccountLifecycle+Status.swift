@@ -69,9 +69,7 @@ extension AccountLifecycle {
             return PasswordHash.verify(password, against: stored)
         }
         guard matches else { throw SessionError.invalidCredentials }
-        guard try accounts.consumeToken(token, purpose: Self.deleteTokenPurpose) else {
-            throw AccountLifecycleError.named("InvalidToken", "Token is invalid or expired")
-        }
+        try AccountLifecycleError.require(try accounts.redeemToken(token, purpose: Self.deleteTokenPurpose))
         try deleteNow(account: account)
     }
 
@@ -107,9 +105,7 @@ extension AccountLifecycle {
         guard !password.isEmpty, password.count <= 256 else {
             throw AccountLifecycleError.named("InvalidPassword", "Password must be 1 to 256 characters")
         }
-        guard try accounts.consumeToken(token, purpose: Self.resetTokenPurpose) else {
-            throw AccountLifecycleError.named("InvalidToken", "Token is invalid or expired")
-        }
+        try AccountLifecycleError.require(try accounts.redeemToken(token, purpose: Self.resetTokenPurpose))
         try await setPassword(password)
     }
 

@@ -198,3 +198,15 @@ public struct AccountLifecycle: Sendable {
         return nil
     }
 }
+
+extension AccountLifecycleError {
+    /// A redeemed one-time token, refused with the reference's names: 400 `ExpiredToken` ("Token
+    /// is expired") for the right token past its lifetime, 400 `InvalidToken` for any other.
+    static func require(_ check: AccountStore.TokenCheck) throws {
+        switch check {
+        case .valid: return
+        case .expired: throw AccountLifecycleError.named("ExpiredToken", "Token is expired")
+        case .invalid: throw AccountLifecycleError.named("InvalidToken", "Token is invalid")
+        }
+    }
+}

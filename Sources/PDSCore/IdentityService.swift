@@ -12,8 +12,10 @@ import PDSStore
 public enum IdentityServiceError: Error, Equatable, Sendable {
     /// The request cannot be carried out as asked (the message says why).
     case invalid(String)
-    /// The one-time token is wrong or expired.
+    /// The one-time token is wrong.
     case invalidToken
+    /// The one-time token was right but past its lifetime.
+    case expiredToken
     /// The PLC directory failed or served a log that does not validate.
     case upstream(String)
 }
@@ -117,7 +119,11 @@ public struct IdentityService: Sendable {
     /// Signs (but does not submit) an update of the account's PLC state with the server's
     /// rotation key, after checking the one-time token.
     public func signPLCOperation(token: String, changes: PLCChanges, account: Account) async throws -> PLCOperation {
-        guard try accounts.consumeToken(token, purpose: Self.plcTokenPurpose) else { throw IdentityServiceError.invalidToken }
+        switch try accounts.redeemToken(token, purpose: Self.plcTokenPurpose) {
+        case .valid: break
+        case .expired: throw IdentityServiceError.expiredToken
+        case .invalid: throw IdentityServiceError.invalidToken
+        }
         guard account.did.hasPrefix("did:plc:") else { throw IdentityServiceError.invalid("Only did:plc identities have PLC operations") }
         let previous = try await currentPLCHead(did: account.did)
         do {

@@ -63,6 +63,7 @@ extension IdentityServiceError: XRPCErrorConvertible {
         switch self {
         case .invalid(let message): .invalidRequest(message)
         case .invalidToken: .badRequest("InvalidToken", "Token is invalid")
+        case .expiredToken: .badRequest("ExpiredToken", "Token is expired")
         case .upstream(let message): XRPCError(.badGateway, "UpstreamFailure", message)
         }
     }

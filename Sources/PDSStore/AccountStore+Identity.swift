@@ -28,16 +28,30 @@ extension AccountStore {
         }
     }
 
-    /// Consumes the token for `purpose` if `token` matches and has not expired. One use only.
-    public func consumeToken(_ token: String, purpose: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+    /// What a one-time token was, once redeemed.
+    public enum TokenCheck: Sendable, Equatable {
+        case valid
+        /// It was the live token of that purpose, but past its lifetime (removed now).
+        case expired
+        case invalid
+    }
+
+    /// Redeems the token of `purpose`: it is removed when it matches (valid or expired), so it
+    /// never works twice; any other token leaves it in place.
+    public func redeemToken(_ token: String, purpose: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> TokenCheck {
         let hash = Base16.encode(SHA256.hash(Array(token.utf8)))
         return try database.pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT token_hash, expires_at FROM email_token WHERE purpose = ?", arguments: [purpose])
-            else { return false }
+            else { return .invalid }
             let stored: String = row["token_hash"], expiresAt: Int64 = row["expires_at"]
-            guard expiresAt > now, HMAC.constantTimeEquals(Array(stored.utf8), Array(hash.utf8)) else { return false }
+            guard HMAC.constantTimeEquals(Array(stored.utf8), Array(hash.utf8)) else { return .invalid }
             try db.execute(sql: "DELETE FROM email_token WHERE purpose = ?", arguments: [purpose])
-            return true
+            return expiresAt > now ? .valid : .expired
         }
+    }
+
+    /// Redeems the token of `purpose`; true only when it matched and was still valid.
+    public func consumeToken(_ token: String, purpose: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        try redeemToken(token, purpose: purpose, now: now) == .valid
     }
 }
