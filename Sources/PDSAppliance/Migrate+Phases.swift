@@ -34,11 +34,21 @@ extension Migrate {
         return "\(state.records) records, \(car.count) bytes"
     }
 
+    /// `[#####.....]`: `done` of `total` in 20 cells.
+    static func bar(_ done: Int, of total: Int) -> String {
+        let filled = total > 0 ? min(20, done * 20 / total) : 20
+        return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "]"
+    }
+
     /// The blobs this server is missing, `concurrency` at a time; the state is saved after each
     /// batch. A blob the old server no longer has is reported, not retried forever.
     func moveBlobs(_ state: inout MigrateState, old: MigrateClient, here: MigrateClient) async throws -> String {
         var cursor: String?
         var unavailable: [String] = []
+        // How many the records name and how many are here already (an earlier, interrupted run).
+        let status = try await here.query("com.atproto.server.checkAccountStatus")
+        let expected = Int(status["expectedBlobs"]?.int64Value ?? 0)
+        var done = Int(status["importedBlobs"]?.int64Value ?? 0)
         repeat {
             var params = [("limit", "100")]
             if let cursor { params.append(("cursor", cursor)) }
@@ -49,10 +59,10 @@ extension Migrate {
                 let batch = Array(cids[start..<min(cids.count, start + max(1, options.concurrency))])
                 let moved = try await moveBatch(batch, did: state.did, old: old, here: here)
                 for (cid, size) in moved {
-                    if let size { state.blobs += 1; state.blobBytes += size } else { unavailable.append(cid) }
+                    if let size { state.blobs += 1; state.blobBytes += size; done += 1 } else { unavailable.append(cid) }
                 }
                 try state.save(dataDirectory: options.dataDirectory)
-                progress("  blobs: \(state.blobs) moved (\(state.blobBytes) bytes)")
+                progress("  blobs \(Self.bar(done, of: expected)) \(done)/\(expected), \(state.blobBytes) bytes moved")
             }
         } while cursor != nil
         if !unavailable.isEmpty { progress("  \(unavailable.count) blob(s) the old server does not have: \(unavailable.joined(separator: ", "))") }

@@ -82,6 +82,8 @@ def test_killed_after_every_phase_the_move_resumes_and_completes(net, old, new):
         result = migrate(net, old, new, crash_after=phase, plc_token=token)
         assert result.returncode == -9, f"{phase}: expected SIGKILL, got {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert f"[{index + 1}/8] {phase}: " in result.stdout and "…" in result.stdout, result.stdout
+        if phase == "blobs":
+            assert "  blobs [####################] 1/1, " in result.stdout, f"no progress bar for the blobs:\n{result.stdout}"
         for earlier in PHASES[:index]:
             assert f"{earlier}: done earlier" in result.stdout, (phase, result.stdout)
     result = migrate(net, old, new, plc_token=token)
