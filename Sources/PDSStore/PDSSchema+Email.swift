@@ -1,5 +1,5 @@
 /// Schema for outgoing e-mail and e-mail sign-in codes (docs/ARCHITECTURE.md, "E-mail").
-/// Registered as `email-v1` (the merger orders migrations by name).
+/// Registered as `email-v1` in `PDSDatabase.migrator`.
 extension PDSSchema {
     /// `account.email_auth_factor`: 1 when createSession must also get a code sent by e-mail
     /// (`com.atproto.server.updateEmail{emailAuthFactor}`).

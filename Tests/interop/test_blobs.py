@@ -42,7 +42,7 @@ def upload_raw(server, token, data, content_type="application/octet-stream"):
 def require_upload_blob(response):
     assert response.status_code != 501, (
         "com.atproto.repo.uploadBlob is not implemented by this server (501 MethodNotImplemented); "
-        "blob tests need it (wt-blobs)")
+        "blob tests need it")
 
 
 def test_upload_blob_with_the_sdk_sniffs_png(server, client):
