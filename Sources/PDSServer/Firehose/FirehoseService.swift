@@ -33,5 +33,15 @@ public struct FirehoseService: Service {
             }
         }
         hub.stop()
+        // Each subscriber now sends its 1001 "going away" and unsubscribes. Services shut down
+        // before the HTTP server, whose own shutdown closes the WebSockets left with 1000: give
+        // the subscribers a moment to go first (a stalled one, whose socket is full, does not).
+        let deadline = ContinuousClock.now + Self.drainTime
+        while hub.subscriberCount > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
+
+    /// How long a shutdown waits for subscribers to send their close frames.
+    static let drainTime: Duration = .seconds(2)
 }
