@@ -27,10 +27,14 @@ struct ExportCommand: AsyncParsableCommand {
         let summary: AccountExport.Summary
         do {
             if let verify {
-                // With the server's data at hand, the signature is checked too.
-                let accounts = try? (data ?? (FileManager.default.fileExists(atPath: config) ? dataDirectory(config: config, data: nil) : nil))
-                    .map { AccountStore(database: try PDSDatabase(directory: $0)) }
-                summary = try AccountExport.verify(verify, keyFrom: accounts ?? nil, progress: bar.show)
+                // With the server's data at hand (an initialised directory only: nothing is created),
+                // the signature is checked too.
+                let directory = data ?? (FileManager.default.fileExists(atPath: config) ? try? dataDirectory(config: config, data: nil) : nil)
+                let accounts = directory.flatMap { path -> AccountStore? in
+                    guard FileManager.default.fileExists(atPath: path + "/" + PDSDatabase.fileName) else { return nil }
+                    return (try? PDSDatabase(directory: path)).map { AccountStore(database: $0) }
+                }
+                summary = try AccountExport.verify(verify, keyFrom: accounts, progress: bar.show)
             } else {
                 guard let to else { throw CommandFailure("say where to write the export: --to DIRECTORY or --to FILE.tar") }
                 summary = try AccountExport.write(dataDirectory: try dataDirectory(config: config, data: data), to: to, progress: bar.show)
