@@ -37,7 +37,8 @@ public struct RateLimitSettings: Sendable {
 
     public init() {}
 
-    /// The reference server's limits (REFERENCE-PDS.md §11.1) for the methods this server has.
+    /// The reference server's limits (its rate-limit table, as the official PDS distribution
+    /// configures it) for the methods this server has.
     /// createSession is keyed by IP alone here (the reference: identifier and IP): with one
     /// account, another spelling of its identifier must not buy another budget.
     public static let reference: [String: [RateLimitWindow]] = [

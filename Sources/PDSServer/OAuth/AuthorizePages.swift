@@ -56,8 +56,9 @@ struct AuthorizePages: Sendable {
             return OAuthHTTP.seeOther(try oauth.approve(pending, did: session.did, remember: true, now: now))
         }
         let handle = try accounts.account()?.handle ?? session.did
-        // §17.1: an untrusted client's name and logo are not shown as if verified; the client_id
-        // leads, and the self-declared name is labelled as such.
+        // An untrusted client's name and logo are not shown as if verified
+        // (https://atproto.com/specs/oauth, client metadata): the client_id leads, and the
+        // self-declared name is labelled as such.
         let page = OAuthPage.consent(clientID: pending.client.clientID, clientName: pending.client.isLoopback ? nil : pending.client.clientName,
                                      handle: handle, permissions: OAuthPage.describe(pending.scope),
                                      fields: fields + [("csrf", session.csrf)])
