@@ -11,23 +11,9 @@ struct AppPasswordCommand: AsyncParsableCommand {
         commandName: "app-password", abstract: "List, create or revoke the account's app passwords.",
         subcommands: [List.self, Create.self, Revoke.self])
 
-    struct Location: ParsableArguments {
-        @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
-        @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
-
-        func appPasswords() throws -> (passwords: AppPasswords, did: String) {
-            let directory = try dataDirectory(config: config, data: data)
-            do {
-                return try AccountTokens.appPasswords(dataDirectory: directory)
-            } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
-    }
-
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List app passwords (names and dates; the passwords are not kept).")
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
 
         func run() async throws {
             try await reportingFailures {
@@ -42,7 +28,7 @@ struct AppPasswordCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an app password and print it (shown once).")
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         @Argument(help: "A name to tell it apart, e.g. the app it is for.") var name: String
         @Flag(help: "Allow it to reach direct messages (chat.bsky), as the Bluesky app's \"privileged\" option.") var privileged = false
 
@@ -63,7 +49,7 @@ struct AppPasswordCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an app password and sign out the apps that use it.")
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         @Argument(help: "Its name, as `pds app-password list` shows it.") var name: String
 
         func run() async throws {
@@ -73,6 +59,18 @@ struct AppPasswordCommand: AsyncParsableCommand {
                 }
                 print("revoked \"\(name)\"; apps that used it can no longer refresh their sessions")
             }
+        }
+    }
+}
+
+extension DataLocation {
+    /// The account's app passwords and its DID, or one clear line why not.
+    func appPasswords() throws -> (passwords: AppPasswords, did: String) {
+        let directory = try directory()
+        do {
+            return try AccountTokens.appPasswords(dataDirectory: directory)
+        } catch {
+            throw CommandFailure("\(error)")
         }
     }
 }

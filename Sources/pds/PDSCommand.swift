@@ -102,13 +102,12 @@ struct PLCTokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plc-token", abstract: "Print a fresh token for com.atproto.identity.signPlcOperation (valid 15 minutes).")
 
-    @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
-    @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
+    @OptionGroup var location: DataLocation
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        let directory = try dataDirectory(config: config, data: data)
+        let directory = try location.directory()
         do {
             print(try AccountTokens.issuePLCToken(dataDirectory: directory))
         } catch {
@@ -123,13 +122,12 @@ struct UnlockLoginsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unlock-logins", abstract: "Reset the failed-login count, so createSession accepts the password again.")
 
-    @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
-    @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
+    @OptionGroup var location: DataLocation
 
     func run() async throws { try await reportingFailures { try await execute() } }
 
     func execute() async throws {
-        let directory = try dataDirectory(config: config, data: data)
+        let directory = try location.directory()
         do {
             let failures = try AccountTokens.unlockLogins(dataDirectory: directory)
             print(failures == 0 ? "logins were not locked (no failed attempts counted)"
@@ -151,6 +149,14 @@ func loadConfiguration(config: String, data: String?) throws -> PDSConfig {
     } catch {
         throw CommandFailure("\(error)")
     }
+}
+
+/// `--config` or `--data`: where a command finds the server's data directory.
+struct DataLocation: ParsableArguments {
+    @Option(help: "The configuration file (its PDS_DATA_DIRECTORY is used).") var config: String = "/etc/pds/pds.conf"
+    @Option(name: .long, help: "Data directory (instead of --config's; e.g. a `pds dev` directory).") var data: String?
+
+    func directory() throws -> String { try dataDirectory(config: config, data: data) }
 }
 
 /// `--data`, else the data directory of the configuration file `config`.
