@@ -9,7 +9,7 @@
 # vectors (FUZZ_VECTORS, default ../shared/vectors beside the repository) and by the targets.
 #
 # Environment: FUZZ_JOBS (build jobs, default 2), FUZZ_SKIP_BUILD=1 (use the last build),
-# FUZZ_VECTORS.
+# FUZZ_VECTORS, FUZZ_RUNS=N (stop each target after N executions; SECONDS is then only a cap).
 set -uo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$fuzz")"
@@ -69,7 +69,8 @@ for target in "${targets[@]}"; do
   FUZZ_SEED_DIR="$seeds/$target" FUZZ_VECTORS="$vectors" FUZZ_AGE_IDENTITIES="$seeds/age-identities.txt" \
     ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" \
     "$exe" "$corpus" "$seeds/$target" -max_total_time="$seconds" -print_final_stats=1 -detect_leaks=0 \
-      -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$target")" -artifact_prefix="$crashes/" >"$log" 2>&1
+      -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$target")" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} \
+      -artifact_prefix="$crashes/" >"$log" 2>&1
   rc=$?
   after=$(find "$crashes" -type f | wc -l)
   runs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2}')
