@@ -51,6 +51,12 @@ public struct IncludedPermissionSet: Sendable {
     /// The include's `aud`, inherited by the set's `inheritAud` methods.
     public let audience: String?
     public let permissions: [OAuthPermission]
+
+    public init(set: PermissionSet, audience: String?, permissions: [OAuthPermission]) {
+        self.set = set
+        self.audience = audience
+        self.permissions = permissions
+    }
 }
 
 /// The authorization server's logic: pushed requests, approval, codes, tokens, refresh,
