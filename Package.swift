@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "PDSNetwork",
             dependencies: [
-                "ATSyntax", "ATIdentity", "ATCrypto", "Multiformats", "OpenSSLNIO",
+                "ATSyntax", "ATData", "ATIdentity", "ATLexicon", "ATCrypto", "Multiformats", "OpenSSLNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

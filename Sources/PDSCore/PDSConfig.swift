@@ -54,7 +54,7 @@ public struct PDSConfig: Sendable {
     public var crawlers: [String] = []
     /// The relays a server asks to crawl it when `PDS_CRAWLERS` is absent.
     public static let defaultCrawlers = ["https://bsky.network"]
-    /// The DNS server for handle TXT lookups, `host:port` (`PDS_DNS_RESOLVER`; default: the first
+    /// The DNS server for TXT lookups (handles, Lexicon authorities), `host:port` (`PDS_DNS_RESOLVER`; default: the first
     /// `nameserver` of /etc/resolv.conf).
     public var dnsResolver: String?
     /// Whether handles may also resolve by HTTPS `/.well-known/atproto-did` when DNS has no

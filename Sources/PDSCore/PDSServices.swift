@@ -26,7 +26,7 @@ public final class PDSServices: Sendable {
     /// Outbound HTTP (PLC directory, AppView and other services, relays, identity resolution).
     public let http: any OutboundHTTP
     /// `http` behind the outbound guard: for targets others chose (service endpoints from DID
-    /// documents; OAuth client metadata and Lexicon resolution when they come).
+    /// documents, OAuth client metadata, Lexicon resolution).
     public let remoteHTTP: any OutboundHTTP
     /// Other parties' DIDs and handles.
     public let identityDirectory: any IdentityDirectory
@@ -81,6 +81,8 @@ public final class PDSServices: Sendable {
         oauth = OAuthService(
             settings: oauthSettings, store: OAuthStore(database: database),
             clients: OAuthClientResolver(http: remoteHTTP, allowHTTPLoopbackIDs: oauthSettings.allowHTTPLoopbackClients),
+            permissionSets: PermissionSetResolver(source: LexiconResolver(
+                identity: identityDirectory, remoteHTTP: remoteHTTP, dns: DNSClient.configured(config.dnsResolver))),
             nonceSecret: keys.sessionSecret, logger: logger)
         var firehoseLimits = FirehoseHub.Limits()
         firehoseLimits.maxPendingEvents = config.firehoseMaxPendingEvents

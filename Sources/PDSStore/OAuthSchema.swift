@@ -57,4 +57,10 @@ enum OAuthSchema {
             expires_at INTEGER NOT NULL
         );
         """
+
+    /// Migration "oauth-v2": the scope a session was granted when its `include:` permission sets
+    /// were expanded (NULL when the requested scope had none: then `scope` is what was granted).
+    static let v2 = """
+        ALTER TABLE oauth_session ADD COLUMN granted_scope TEXT;
+        """
 }

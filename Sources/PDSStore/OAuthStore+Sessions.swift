@@ -5,7 +5,10 @@ public struct OAuthSessionRow: Sendable, Equatable {
     public var id: String
     public var did: String
     public var clientID: String
+    /// The scope as requested (and shown to the owner), `include:` sets unexpanded.
     public var scope: String
+    /// The scope granted when the request's permission sets were expanded; nil when it had none.
+    public var grantedScope: String?
     public var dpopJKT: String
     public var clientAuth: String
     public var clientKey: String?
@@ -19,8 +22,9 @@ public struct OAuthSessionRow: Sendable, Equatable {
 
     public init(id: String, did: String, clientID: String, scope: String, dpopJKT: String, clientAuth: String, clientKey: String?,
                 createdAt: Int64, expiresAt: Int64, accessHash: String, accessExpiresAt: Int64, refreshHash: String?,
-                refreshExpiresAt: Int64?) {
+                refreshExpiresAt: Int64?, grantedScope: String? = nil) {
         self.id = id
+        self.grantedScope = grantedScope
         self.did = did
         self.clientID = clientID
         self.scope = scope
@@ -36,11 +40,14 @@ public struct OAuthSessionRow: Sendable, Equatable {
         self.lastUsedAt = createdAt
     }
 
+    /// What the session's tokens allow: the granted scope, else the requested one.
+    public var effectiveScope: String { grantedScope ?? scope }
+
     init(row: Row) {
         self.init(id: row["id"], did: row["did"], clientID: row["client_id"], scope: row["scope"], dpopJKT: row["dpop_jkt"],
                   clientAuth: row["client_auth"], clientKey: row["client_key"], createdAt: row["created_at"],
                   expiresAt: row["expires_at"], accessHash: row["access_hash"], accessExpiresAt: row["access_expires_at"],
-                  refreshHash: row["refresh_hash"], refreshExpiresAt: row["refresh_expires_at"])
+                  refreshHash: row["refresh_hash"], refreshExpiresAt: row["refresh_expires_at"], grantedScope: row["granted_scope"])
         lastUsedAt = row["last_used_at"]
     }
 }
@@ -50,12 +57,12 @@ extension OAuthStore {
         try db.execute(
             sql: """
                 INSERT INTO oauth_session (id, did, client_id, scope, dpop_jkt, client_auth, client_key, created_at, expires_at,
-                    access_hash, access_expires_at, refresh_hash, refresh_expires_at, last_used_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    access_hash, access_expires_at, refresh_hash, refresh_expires_at, last_used_at, granted_scope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [session.id, session.did, session.clientID, session.scope, session.dpopJKT, session.clientAuth,
                         session.clientKey, session.createdAt, session.expiresAt, session.accessHash, session.accessExpiresAt,
-                        session.refreshHash, session.refreshExpiresAt, session.lastUsedAt])
+                        session.refreshHash, session.refreshExpiresAt, session.lastUsedAt, session.grantedScope])
     }
 
     /// The session whose current access token hashes to `hash`, if that token is unexpired.
@@ -109,6 +116,14 @@ extension OAuthStore {
             }
             try db.execute(sql: "DELETE FROM oauth_session WHERE previous_refresh_hash = ?", arguments: [hash])
             return db.changesCount > 0 ? .reused : .unknown
+        }
+    }
+
+    /// Replaces a session's granted scope (its permission sets were re-resolved at a refresh).
+    public func updateGrantedScope(sessionID: String, _ grantedScope: String) throws {
+        defer { sessionCache.clear() }
+        try database.pool.write { db in
+            try db.execute(sql: "UPDATE oauth_session SET granted_scope = ? WHERE id = ?", arguments: [grantedScope, sessionID])
         }
     }
 

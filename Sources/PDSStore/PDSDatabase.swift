@@ -137,6 +137,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("dashboard-v1") { db in
             try db.execute(sql: PDSSchema.dashboardV1)
         }
+        migrator.registerMigration("oauth-v2") { db in
+            try db.execute(sql: OAuthSchema.v2)
+        }
         return migrator
     }
 

@@ -288,15 +288,6 @@ def test_denied_consent_goes_back_as_access_denied(server, issuer, client_id):
     assert params["error"] == "access_denied" and params["state"] == form["state"] and params["iss"] == issuer
 
 
-def test_unresolvable_permission_set_fails_the_request(issuer, site):
-    # The client declares the set, so only its resolution can refuse it (this server resolves none yet).
-    client_id = site.client("with-include", scope="atproto include:com.example.interop.authBasics")
-    client = RawClient(issuer, client_id)
-    response = client.post("/oauth/par", par_form(client_id, scope="atproto include:com.example.interop.authBasics"))
-    body = oauth_error(response, 400, "invalid_scope")
-    assert "com.example.interop.authBasics" in body["error_description"]
-
-
 def test_pages_escape_what_the_client_says_and_set_safe_cookies(server, issuer, site):
     client_id = site.client("hostile-name", client_name='<script>alert("x")</script>&')
     client = RawClient(issuer, client_id)

@@ -4,8 +4,8 @@
 /// `atproto` alone proves identity and allows nothing else; `transition:generic` is app-password
 /// level (any record write, blobs, preferences, proxying except `chat.bsky.*`);
 /// `transition:chat.bsky` adds DMs; `transition:email` the e-mail in `getSession`. Granular
-/// permissions add exactly what they name. `include:` sets must be expanded (by the server, after
-/// Lexicon resolution) into `expanded` before they grant anything.
+/// permissions add exactly what they name. `include:` sets grant nothing by themselves: the server
+/// resolves them and issues the scope `granted(with:)` gives, in which they are expanded.
 public struct OAuthScopeSet: Equatable, Sendable {
     /// The scope tokens as requested, in order, without duplicates.
     public let tokens: [String]
@@ -65,6 +65,24 @@ public struct OAuthScopeSet: Equatable, Sendable {
             if case .include(let nsid, let audience) = $0 { return (nsid, audience) }
             return nil
         }.sorted { $0.nsid < $1.nsid }
+    }
+
+    /// The scope a session is granted once its permission sets are resolved: each `include:`
+    /// token replaced, in place, by the permissions its set expands to (as the reference
+    /// authorization server issues tokens), without duplicates. `sets` maps each included NSID to
+    /// its set; an include whose set is missing grants nothing.
+    public func granted(with sets: [String: PermissionSet]) -> String {
+        var granted: [String] = []
+        for token in tokens {
+            guard case .include(let nsid, let audience)? = OAuthPermission(token) else {
+                if !granted.contains(token) { granted.append(token) }
+                continue
+            }
+            for permission in sets[nsid]?.expand(audience: audience) ?? [] where !granted.contains(permission.scope) {
+                granted.append(permission.scope)
+            }
+        }
+        return granted.joined(separator: " ")
     }
 }
 

@@ -60,6 +60,21 @@ public struct ScopeSyntax: Equatable, Sendable {
         params.first(where: { $0.key == key })?.values ?? []
     }
 
+    /// Percent-encodes a key or value for a scope string: everything but unreserved characters
+    /// and `:`, `/`, `*` (so `aud=did:web:x#svc` becomes `aud=did:web:x%23svc`).
+    public static func encode(_ value: String) -> String {
+        let keep = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/*".utf8)
+        var output = ""
+        for byte in value.utf8 {
+            if keep.contains(byte) {
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                output += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
+            }
+        }
+        return output
+    }
+
     /// Decodes `%XX` escapes; nil for a truncated or non-hex escape or a result that is not UTF-8.
     static func percentDecode(_ bytes: ArraySlice<UInt8>) -> String? {
         var output = [UInt8]()

@@ -43,7 +43,7 @@ extension OAuthService {
             return try exchangeCode(form, client: client, clientKey: clientKey, proof: proof, now: now)
         case "refresh_token":
             guard client.allowsRefresh else { throw OAuthError.unauthorizedClient("this client did not register the refresh_token grant") }
-            return try refresh(form, client: client, keys: keys, clientKey: clientKey, proof: proof, now: now)
+            return try await refresh(form, client: client, keys: keys, clientKey: clientKey, proof: proof, now: now)
         case nil:
             throw OAuthError.invalidRequest("grant_type is required")
         case let other?:
@@ -80,17 +80,20 @@ extension OAuthService {
             }
             guard let did = request.did else { throw OAuthError.invalidGrant("code was not approved") }
             scope = parameters["scope"]?.stringValue ?? "atproto"
+            // The expansion of the request's permission sets, made at PAR and shown at consent.
+            let granted = parameters["granted_scope"]?.stringValue
             return OAuthSessionRow(
                 id: Self.randomToken("ses-"), did: did, clientID: client.clientID, scope: scope, dpopJKT: proof.jwk.thumbprint,
                 clientAuth: client.authMethod.rawValue, clientKey: clientKey, createdAt: now, expiresAt: now + sessionLifetime,
                 accessHash: Self.hash(access), accessExpiresAt: now + settings.accessLifetime,
-                refreshHash: refresh.map(Self.hash), refreshExpiresAt: refresh == nil ? nil : now + min(refreshLifetime, sessionLifetime))
+                refreshHash: refresh.map(Self.hash), refreshExpiresAt: refresh == nil ? nil : now + min(refreshLifetime, sessionLifetime),
+                grantedScope: granted)
         }
         switch outcome {
         case .issued(let session):
             logger.info("oauth session granted", metadata: ["client": "\(client.clientID)", "scope": "\(scope)"])
             return OAuthTokenResponse(accessToken: access, refreshToken: refresh, expiresIn: settings.accessLifetime,
-                                      scope: session.scope, sub: session.did)
+                                      scope: session.effectiveScope, sub: session.did)
         case .reused:
             logger.warning("oauth code reused: its session was revoked", metadata: ["client": "\(client.clientID)"])
             throw OAuthError.invalidGrant("code was already used")
@@ -100,7 +103,7 @@ extension OAuthService {
     }
 
     func refresh(_ form: [String: String], client: OAuthClientMetadata, keys: [ECPublicJWK], clientKey: String?, proof: DPoPProof,
-                 now: Int64) throws -> OAuthTokenResponse {
+                 now: Int64) async throws -> OAuthTokenResponse {
         guard let token = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let access = Self.randomToken("oat-"), refresh = Self.randomToken("ort-")
         let outcome: OAuthStore.Refresh
@@ -112,9 +115,10 @@ extension OAuthService {
             throw OAuthError.invalidGrant("the client key this session is bound to is no longer published")
         }
         switch outcome {
-        case .rotated(let session):
+        case .rotated(let rotated):
+            let session = await regrant(rotated, now: now)
             return OAuthTokenResponse(accessToken: access, refreshToken: refresh, expiresIn: settings.accessLifetime,
-                                      scope: session.scope, sub: session.did)
+                                      scope: session.effectiveScope, sub: session.did)
         case .reused:
             logger.warning("oauth refresh token reused: its session was revoked", metadata: ["client": "\(client.clientID)"])
             throw OAuthError.invalidGrant("refresh token was already used")
@@ -166,7 +170,8 @@ extension OAuthService {
             throw OAuthError.invalidToken("access token is invalid, expired or revoked")
         }
         guard session.dpopJKT == proof.jwk.thumbprint else { throw OAuthError.dpop(.invalidProof("DPoP proof is from another key")) }
-        return OAuthAccess(session: session, scopes: try OAuthScopeSet(parsing: session.scope))
+        // The granted scope: `include:` sets already expanded into the permissions they give.
+        return OAuthAccess(session: session, scopes: try OAuthScopeSet(parsing: session.effectiveScope))
     }
 
     // MARK: Confidential clients' keys

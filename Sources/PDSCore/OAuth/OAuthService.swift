@@ -41,6 +41,22 @@ public struct PendingAuthorization: Sendable {
     public let loginHint: String?
     /// The scope the owner already approved for this client, if it covers the request.
     public let previouslyApproved: Bool
+    /// The `include:` permission sets of the scope, resolved, in the scope's order.
+    public let includedSets: [IncludedPermissionSet]
+}
+
+/// One `include:` scope of a pending request and what it grants (for the consent page).
+public struct IncludedPermissionSet: Sendable {
+    public let set: PermissionSet
+    /// The include's `aud`, inherited by the set's `inheritAud` methods.
+    public let audience: String?
+    public let permissions: [OAuthPermission]
+
+    public init(set: PermissionSet, audience: String?, permissions: [OAuthPermission]) {
+        self.set = set
+        self.audience = audience
+        self.permissions = permissions
+    }
 }
 
 /// The authorization server's logic: pushed requests, approval, codes, tokens, refresh,
@@ -50,6 +66,8 @@ public struct OAuthService: Sendable {
     public let settings: OAuthSettings
     public let store: OAuthStore
     public let clients: OAuthClientResolver
+    /// `include:` scopes' permission sets (Lexicon resolution, cached).
+    public let permissionSets: PermissionSetResolver
     public let nonces: DPoPNonces
     /// DPoP keys already imported: a client signs every proof with the same key.
     let keys = DPoPKeyCache()
@@ -57,10 +75,13 @@ public struct OAuthService: Sendable {
     let resourceProofs = DPoPReplayCache()
     let logger: Logger
 
-    public init(settings: OAuthSettings, store: OAuthStore, clients: OAuthClientResolver, nonceSecret: [UInt8], logger: Logger) {
+    /// `permissionSets` defaults to none: every `include:` scope is then refused at PAR.
+    public init(settings: OAuthSettings, store: OAuthStore, clients: OAuthClientResolver,
+                permissionSets: PermissionSetResolver = PermissionSetResolver(source: nil), nonceSecret: [UInt8], logger: Logger) {
         self.settings = settings
         self.store = store
         self.clients = clients
+        self.permissionSets = permissionSets
         // A random salt per start: nonces of an earlier process are refused (clients retry on
         // `use_dpop_nonce`), which is what lets the resource server keep its replay store in memory.
         self.nonces = DPoPNonces(secret: HKDF.sha256(inputKeyMaterial: nonceSecret, salt: SecureRandom.bytes(16), info: Array("pds dpop nonce".utf8),
@@ -168,9 +189,8 @@ public struct OAuthService: Sendable {
         let scope: OAuthScopeSet
         do { scope = try OAuthScopeSet(parsing: scopeString) } catch { throw OAuthError.invalidScope("scope is invalid: \(error)") }
         guard scope.isSubset(of: client.scope) else { throw OAuthError.invalidScope("scope exceeds the client's registered scope") }
-        // Permission sets need Lexicon resolution, which this server does not do yet; a set that
-        // cannot be resolved must fail the request (https://atproto.com/specs/permission).
-        if let set = scope.includes.first { throw OAuthError.invalidScope("permission set \(set.nsid) cannot be resolved") }
+        // A permission set that cannot be resolved fails the request (https://atproto.com/specs/permission).
+        let grantedScope = try await grantedScope(for: scope, now: now)
         // Codes go back in the query only (fragment and form_post are not offered in the metadata).
         if let mode = form["response_mode"], mode != "query" { throw OAuthError.invalidRequest("response_mode must be query") }
         guard try store.recordOnce("pkce:" + challenge, expiresAt: now + settings.challengeMemory, now: now) else {
@@ -181,6 +201,7 @@ public struct OAuthService: Sendable {
             ("code_challenge", .string(challenge)),
         ]
         if let hint = form["login_hint"] { parameters.append(("login_hint", .string(hint))) }
+        if let grantedScope { parameters.append(("granted_scope", .string(grantedScope))) }
         let requestURI = Self.requestURIPrefix + Self.randomToken("req-")
         try store.insertRequest(OAuthRequestRow(
             id: Self.hash(requestURI), clientID: clientID, parameters: JSONValue.object(JSONObject(parameters)).serializedString,
@@ -208,7 +229,7 @@ public struct OAuthService: Sendable {
         return PendingAuthorization(
             requestID: row.id, client: client, scope: scope, redirectURI: parameters["redirect_uri"]?.stringValue ?? "",
             state: parameters["state"]?.stringValue ?? "", loginHint: parameters["login_hint"]?.stringValue,
-            previouslyApproved: approved)
+            previouslyApproved: approved, includedSets: try await includedSets(of: scope, now: now))
     }
 
     /// The owner approved: issues a code and returns the redirect (`code`, `state`, `iss`, RFC 9207).

@@ -60,7 +60,9 @@ struct AuthorizePages: Sendable {
         // (https://atproto.com/specs/oauth, client metadata): the client_id leads, and the
         // self-declared name is labelled as such.
         let page = OAuthPage.consent(clientID: pending.client.clientID, clientName: pending.client.isLoopback ? nil : pending.client.clientName,
-                                     handle: handle, permissions: OAuthPage.describe(pending.scope),
+                                     handle: handle,
+                                     permissions: OAuthPage.describe(pending.scope, sets: pending.includedSets,
+                                                                     languages: OAuthPage.languages(request.headers[.acceptLanguage])),
                                      fields: fields + [("csrf", session.csrf)])
         return OAuthHTTP.html(page, headers: [.contentSecurityPolicy: Self.policy(redirectURI: pending.redirectURI)])
     }

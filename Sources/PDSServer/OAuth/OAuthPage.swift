@@ -1,5 +1,7 @@
 import ATAuth
+import Foundation
 import PDSStore
+import PDSCore
 
 /// The server-rendered pages a person sees: sign-in, consent, the account page and errors.
 /// Plain HTML forms and one stylesheet, no script; every interpolated value goes through
@@ -76,8 +78,9 @@ enum OAuthPage {
         document(title: title, "<h1>\(escape(title))</h1><p id=\"error\">\(escape(message))</p>")
     }
 
-    /// Each permission in plain words (https://atproto.com/specs/permission).
-    static func describe(_ scopes: OAuthScopeSet) -> [String] {
+    /// Each permission in plain words (https://atproto.com/specs/permission); each `include:`
+    /// set by its own title and detail (in the first of `languages` it has), then what it allows.
+    static func describe(_ scopes: OAuthScopeSet, sets: [IncludedPermissionSet] = [], languages: [String] = []) -> [String] {
         var lines = ["Know who you are (your handle and DID)"]
         if scopes.transitionGeneric {
             lines.append("Create, change and delete any of your records (posts, likes, follows, …), upload files, "
@@ -85,7 +88,10 @@ enum OAuthPage {
         }
         if scopes.transitionChat { lines.append("Read and send your direct messages") }
         if scopes.transitionEmail { lines.append("See your e-mail address") }
-        for permission in scopes.permissions.map(describe).sorted() { lines.append(permission) }
+        for permission in scopes.permissions.filter({ if case .include = $0 { false } else { true } }).map(describe).sorted() {
+            lines.append(permission)
+        }
+        for included in sets { lines.append(describe(included, languages: languages)) }
         return lines
     }
 
@@ -106,6 +112,31 @@ enum OAuthPage {
         case .identity(.all): return "Control your identity (your DID document and handle)"
         case .include(let nsid, _): return "Use the permission set \(nsid)"
         }
+    }
+
+    /// "<title>: <detail> (permission set <nsid>), which allows: …".
+    static func describe(_ included: IncludedPermissionSet, languages: [String]) -> String {
+        let set = included.set
+        var text = set.title(preferring: languages) ?? set.nsid
+        if let detail = set.detail(preferring: languages) { text += ": " + detail }
+        text += " (permission set \(set.nsid)"
+        if let audience = included.audience { text += " for \(audience)" }
+        let allowed = included.permissions.map(describe).sorted()
+        text += allowed.isEmpty ? "), which allows nothing on this server" : "), which allows: " + allowed.joined(separator: "; ")
+        return text
+    }
+
+    /// The language tags of an `Accept-Language` header, most preferred first (`*` and q=0 left out).
+    static func languages(_ header: String?) -> [String] {
+        guard let header else { return [] }
+        var ranked: [(tag: String, q: Double, index: Int)] = []
+        for (index, item) in header.split(separator: ",").enumerated() {
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let tag = parts.first, !tag.isEmpty, tag != "*" else { continue }
+            let q = parts.dropFirst().first(where: { $0.hasPrefix("q=") }).flatMap { Double($0.dropFirst(2)) } ?? 1
+            if q > 0 { ranked.append((tag, q, index)) }
+        }
+        return ranked.sorted { $0.q != $1.q ? $0.q > $1.q : $0.index < $1.index }.map(\.tag)
     }
 
     static let stylesheet = """
