@@ -35,7 +35,8 @@ public enum PDSServing {
                                          bindAddress: config.bindAddress, httpsPort: config.port, logger: logger)
             }
         }
-        let services = BlobMirrorService.services(config: config.blobMirror, database: state.database, blobs: state.blobs,
+        let mirror = try config.blobMirror?.withSecret()
+        let services = BlobMirrorService.services(config: mirror, database: state.database, blobs: state.blobs,
                                                   http: state.http, logger: logger)
             + MailerService.services(state.email, logger: logger) + [KeyRotationWatcher(state: state)]
         do {

@@ -19,6 +19,9 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
     /// (`PDS_BLOB_MIRROR_DELETE_DELAY_HOURS`, default 24: Litestream's default retention, so a
     /// point-in-time database restore within that window still finds its blobs). 0 deletes at once.
     public var deleteDelay: TimeInterval = 24 * 3600
+    /// The secret's file when it was configured by `PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE` and
+    /// not read yet (`load(readingSecretFile: false)`); `withSecret()` reads it.
+    public private(set) var unreadSecretFile: String?
 
     public init(endpoint: URL, bucket: String, region: String = "us-east-1", prefix: String = "blobs/",
                 credentials: S3Credentials, deleteDelay: TimeInterval = 24 * 3600) {
@@ -57,9 +60,14 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
     /// A half-configured mirror is an error, so a typo cannot silently turn backups off. A relative
     /// `PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE` is looked up in `credentialsDirectory` (systemd's
     /// `$CREDENTIALS_DIRECTORY`, for `LoadCredential=`). Error messages never contain the secret.
+    ///
+    /// With `readingSecretFile: false` a secret file is only located, not read: every command loads
+    /// the configuration, but only the server and `pds restore` talk to the bucket, and a file
+    /// named relative to systemd's credentials directory exists only inside the service.
     public static func load(
         from merged: [String: String],
-        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
+        readingSecretFile: Bool = true
     ) throws -> BlobMirrorConfig? {
         func value(_ key: String) -> String? {
             guard let text = merged[key]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
@@ -91,12 +99,14 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         }
         let accessKeyID = try required("PDS_BLOB_MIRROR_S3_ACCESS_KEY_ID", "the access key ID")
 
-        let secret: String
+        var secret = ""
+        var unreadSecretFile: String?
         switch (value("PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY"), value("PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE")) {
         case (let inline?, nil):
             secret = inline
         case (nil, let file?):
-            secret = try readSecret(file, credentialsDirectory: credentialsDirectory)
+            let path = resolvedSecretPath(file, credentialsDirectory: credentialsDirectory)
+            if readingSecretFile { secret = try readSecret(path) } else { unreadSecretFile = path }
         case (nil, nil):
             throw Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY or PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE is not set (the secret access key)")
         case (_?, _?):
@@ -110,9 +120,21 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
             }
             deleteDelay = TimeInterval(number * 3600)
         }
-        return BlobMirrorConfig(endpoint: endpoint, bucket: bucket, region: region, prefix: prefix,
-                                credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secret),
-                                deleteDelay: deleteDelay)
+        var config = BlobMirrorConfig(endpoint: endpoint, bucket: bucket, region: region, prefix: prefix,
+                                      credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secret),
+                                      deleteDelay: deleteDelay)
+        config.unreadSecretFile = unreadSecretFile
+        return config
+    }
+
+    /// This configuration with its secret read from the file `load(readingSecretFile: false)`
+    /// only located; itself when the secret is already there.
+    public func withSecret() throws -> BlobMirrorConfig {
+        guard let file = unreadSecretFile else { return self }
+        var config = self
+        config.credentials.secretAccessKey = try Self.readSecret(file)
+        config.unreadSecretFile = nil
+        return config
     }
 
     /// Without leading `/`, with a trailing `/` unless empty: `alice/blobs` → `alice/blobs/`.
@@ -141,16 +163,16 @@ public struct BlobMirrorConfig: Sendable, CustomStringConvertible {
         return url
     }
 
-    /// The first line of a secret file, without surrounding whitespace.
-    static func readSecret(_ path: String, credentialsDirectory: String?) throws -> String {
-        let resolved: String
-        if path.hasPrefix("/") {
-            resolved = path
-        } else if let credentialsDirectory, !credentialsDirectory.isEmpty {
-            resolved = credentialsDirectory + "/" + path
-        } else {
-            resolved = path
+    /// A relative path is looked up in systemd's credentials directory when there is one.
+    static func resolvedSecretPath(_ path: String, credentialsDirectory: String?) -> String {
+        if !path.hasPrefix("/"), let credentialsDirectory, !credentialsDirectory.isEmpty {
+            return credentialsDirectory + "/" + path
         }
+        return path
+    }
+
+    /// The first line of a secret file, without surrounding whitespace.
+    static func readSecret(_ resolved: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: resolved) else {
             throw Invalid(description: "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE: cannot read \(resolved)")
         }

@@ -24,6 +24,7 @@ public struct S3Client: Sendable {
     }
 
     public init(config: BlobMirrorConfig, http: any OutboundHTTP) {
+        precondition(config.unreadSecretFile == nil, "BlobMirrorConfig.withSecret() reads the secret before a client is made")
         self.init(endpoint: config.endpoint, bucket: config.bucket, region: config.region, credentials: config.credentials, http: http)
     }
 

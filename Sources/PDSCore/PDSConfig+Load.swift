@@ -31,7 +31,8 @@ extension PDSConfig {
         try config.loadNetwork(keys)
         try config.loadKeysAndTLS(keys)
         try config.loadOperations(keys)
-        config.blobMirror = try BlobMirrorConfig.load(from: merged)
+        // The secret file is read by the server when it starts (PDSServing), not by every command.
+        config.blobMirror = try BlobMirrorConfig.load(from: merged, readingSecretFile: false)
         config.outbound = try OutboundSettings.load(from: merged)
         config.email = try SMTPSettings.load(from: merged)
         config.oauthAllowLoopbackClients = isDevelopment && ["1", "true"].contains(merged["PDS_OAUTH_ALLOW_LOOPBACK_CLIENTS"] ?? "")

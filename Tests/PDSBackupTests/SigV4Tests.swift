@@ -157,6 +157,26 @@ import Testing
         #expect(credential.credentials.secretAccessKey == "from-a-file")
     }
 
+    /// Every command loads the configuration, but a `LoadCredential=` secret exists only inside the
+    /// service: outside it the file is located, not read, until the server starts.
+    @Test func secretFileIsReadOnlyWhenTheMirrorIsUsed() throws {
+        let directory = NSTemporaryDirectory() + "pds-secret-\(UUID().uuidString)"
+        let keys = Self.mirrorKeys([
+            "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY": "", "PDS_BLOB_MIRROR_S3_SECRET_ACCESS_KEY_FILE": "s3-secret",
+        ])
+        let located = try #require(try BlobMirrorConfig.load(from: keys, credentialsDirectory: directory, readingSecretFile: false))
+        #expect(located.unreadSecretFile == directory + "/s3-secret")
+        #expect(located.credentials.secretAccessKey.isEmpty)
+        #expect(throws: BlobMirrorConfig.Invalid.self) { try located.withSecret() }
+
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "from-a-file\n".write(toFile: directory + "/s3-secret", atomically: true, encoding: .utf8)
+        let read = try located.withSecret()
+        #expect(read.credentials.secretAccessKey == "from-a-file")
+        #expect(read.unreadSecretFile == nil)
+    }
+
     @Test(arguments: [
         (["PDS_BLOB_MIRROR_S3_BUCKET": ""], "PDS_BLOB_MIRROR_S3_BUCKET is not set"),
         (["PDS_BLOB_MIRROR_S3_ENDPOINT": ""], "PDS_BLOB_MIRROR_S3_ENDPOINT is not set"),
