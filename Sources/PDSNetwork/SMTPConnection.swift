@@ -93,12 +93,19 @@ final class SMTPConnection {
     func startTLS(_ tls: SSLContext, serverName: String) async throws {
         let counter = received
         let seen = consumed
-        try await channel.eventLoop.submit { [channel] in
-            guard counter.lines.load(ordering: .relaxed) == seen, counter.partialBytes.load(ordering: .relaxed) == 0 else {
-                throw SMTPError.protocolViolation("the server sent data after its STARTTLS reply")
-            }
-            try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(client: tls, serverName: serverName, alpn: []), position: .first)
-        }.get()
+        do {
+            try await channel.eventLoop.submit { [channel] in
+                guard counter.lines.load(ordering: .relaxed) == seen, counter.partialBytes.load(ordering: .relaxed) == 0 else {
+                    throw SMTPError.protocolViolation("the server sent data after its STARTTLS reply")
+                }
+                try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(client: tls, serverName: serverName, alpn: []), position: .first)
+            }.get()
+        } catch let error as SMTPError {
+            throw error
+        } catch {
+            // The server closed the connection after its 220 (ChannelError.ioOnClosedChannel).
+            throw SMTPError.protocolViolation("connection failed during STARTTLS: \(error)")
+        }
     }
 
     /// Says QUIT and closes (the message is already accepted; a failure here changes nothing).
