@@ -10,12 +10,13 @@ extension AccountExport {
     /// CIDs, MST, the commit's DID, its signature when `keyFrom` holds the account's published
     /// key), each blob hashes to its name, and every blob a record refers to is there.
     public static func verify(_ path: String, keyFrom accounts: AccountStore? = nil, progress: Progress = { _, _, _ in }) throws -> Summary {
-        var car: [UInt8] = []
+        // The CAR's blocks go to a scratch SQLite file as they stream past, so a repository of a
+        // million records is checked in the memory of a small board.
+        var staged: (root: CID, store: ScratchBlockStore, bytes: Int)?
         var blobs: [CID: Int] = [:]
         func take(name: String, size: Int, next: () throws -> [UInt8]?) throws {
             if name == carName {
-                car.reserveCapacity(size)
-                while let chunk = try next() { car += chunk }
+                staged = try stage(next)
             } else if name.hasPrefix(blobPrefix) {
                 let cid: CID
                 do { cid = try CID(string: String(name.dropFirst(blobPrefix.count))) } catch { throw ExportError("\(name): not a CID") }
@@ -28,16 +29,42 @@ extension AccountExport {
             }
         }
         try readEntries(path, take)
-        guard !car.isEmpty else { throw ExportError("\(path) holds no \(carName)") }
-        return try verifyRepository(car: car, blobs: blobs, key: try accounts.flatMap(publishedKey))
+        guard let staged else { throw ExportError("\(path) holds no \(carName)") }
+        var summary = try verifyRepository(root: staged.root, blocks: staged.store, blobs: blobs, key: try accounts.flatMap(publishedKey))
+        summary.carBytes = staged.bytes
+        return summary
     }
 
-    static func verifyRepository(car: [UInt8], blobs: [CID: Int], key: (any VerifyingKey)?) throws -> Summary {
+    /// Reads a CAR from `next` into a scratch store: its one root and the bytes read.
+    static func stage(_ next: () throws -> [UInt8]?) throws -> (root: CID, store: ScratchBlockStore, bytes: Int) {
+        var bytes = 0
+        let store = try ScratchBlockStore()
+        do {
+            // The reader lives only inside this call, so the source does not outlive `next`.
+            let root = try withoutActuallyEscaping(next) { next in
+                var reader = try CARReader {
+                    let chunk = try next()
+                    bytes += chunk?.count ?? 0
+                    return chunk
+                }
+                guard reader.roots.count == 1, let root = reader.roots.first else { throw ExportError("\(carName) must have one root, the commit") }
+                while let (cid, block) = try reader.next() { try store.add(cid, block) }
+                return root
+            }
+            return (root, store, bytes)
+        } catch let error as ExportError {
+            throw error
+        } catch {
+            throw ExportError("\(carName) does not verify: \(error)")
+        }
+    }
+
+    static func verifyRepository(root: CID, blocks: any BlockSource, blobs: [CID: Int], key: (any VerifyingKey)?) throws -> Summary {
         var summary = Summary()
         var referenced = Set<CID>()
         let commit: SignedCommit
         do {
-            commit = try RepoVerifier.verify(car: car, verifySignature: { message, signature in
+            commit = try RepoVerifier.verify(root: root, blocks: blocks, verifySignature: { message, signature in
                 key.map { $0.verify(signature: signature, message: message) } ?? true
             }) { _, _, bytes in
                 summary.records += 1
@@ -51,7 +78,6 @@ extension AccountExport {
         }
         summary.did = commit.commit.did
         summary.rev = commit.commit.rev ?? ""
-        summary.carBytes = car.count
         summary.blobs = blobs.count
         summary.blobBytes = blobs.values.reduce(0, +)
         summary.signatureChecked = key != nil
