@@ -20,6 +20,13 @@ public enum Base32 {
     static func encode(buffer bytes: UnsafeBufferPointer<UInt8>) -> String {
         var output = [UInt8]()
         output.reserveCapacity((bytes.count * 8 + 4) / 5)
+        append(bytes, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the lowercase unpadded base32 of `bytes` to `output` (no intermediate string:
+    /// JSON writers put CID strings straight into their buffer).
+    public static func append(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
         var buffer: UInt32 = 0
         var bits = 0
         for byte in bytes {
@@ -31,7 +38,6 @@ public enum Base32 {
             }
         }
         if bits > 0 { output.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
-        return String(decoding: output, as: UTF8.self)
     }
 
     /// Decodes lowercase unpadded base32. Uppercase, padding and non-zero trailing bits are rejected.

@@ -16,6 +16,14 @@ extension RepositoryStore {
 
     /// Record bytes as atproto JSON.
     static func recordJSON(_ bytes: [UInt8]) throws -> JSONValue {
-        try DAGCBOR.decode(bytes, limits: .init(maxDepth: 64)).jsonValue
+        try DAGCBOR.decode(bytes, limits: recordLimits).jsonValue
     }
+
+    /// Record bytes as atproto JSON, transcoded straight into `writer` (no data-model tree).
+    static func writeRecordJSON(_ bytes: [UInt8], to writer: inout JSONWriter) throws {
+        try DAGCBORTranscoder.appendJSON(of: bytes, to: &writer, limits: recordLimits)
+    }
+
+    /// Stored records were checked on the way in; the depth allowance only guards the stack.
+    static let recordLimits = DAGCBOR.Limits(maxDepth: 64)
 }
