@@ -106,6 +106,8 @@ let package = Package(
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for reading a row's columns without GRDB's per-column `Data`.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),
         // Backups: the S3 client and SigV4, the blob mirror service, `pds restore`. No Hummingbird.
         .target(

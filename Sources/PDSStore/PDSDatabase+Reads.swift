@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 extension PDSDatabase {
     /// One read on a pooled reader without GRDB's isolation wrapper (`DatabasePool.read` opens a
@@ -36,7 +37,24 @@ extension Database {
     func repoBlock(_ cid: [UInt8]) throws -> [UInt8]? {
         let statement = try cachedStatement(sql: "SELECT content FROM repo_block WHERE cid = ?")
         let rows = try Row.fetchCursor(statement, arguments: [Data(cid)])
-        guard let row = try rows.next() else { return nil }
-        return try row.withUnsafeData(atIndex: 0) { data in data.map { Array($0) } ?? [] }
+        guard try rows.next() != nil else { return nil }
+        return statement.bytes(atColumn: 0)
+    }
+}
+
+extension Statement {
+    /// Column `index` of the row a cursor over this statement is on, copied once out of SQLite's
+    /// buffer (empty for NULL). GRDB's `Row.withUnsafeData` wraps the bytes in a `Data` first,
+    /// a heap object per column, which was a tenth of a listRecords page.
+    func bytes(atColumn index: Int32) -> [UInt8] {
+        // sqlite3_column_blob before sqlite3_column_bytes: https://sqlite.org/c3ref/column_blob.html
+        guard let start = sqlite3_column_blob(sqliteStatement, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: start, count: Int(sqlite3_column_bytes(sqliteStatement, index))))
+    }
+
+    /// Text column `index` of the current row (empty for NULL).
+    func text(atColumn index: Int32) -> String {
+        guard let start = sqlite3_column_text(sqliteStatement, index) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: start, count: Int(sqlite3_column_bytes(sqliteStatement, index))), as: UTF8.self)
     }
 }
