@@ -55,14 +55,20 @@ public struct CID: Hashable, Sendable, Comparable, CustomStringConvertible {
         /// The CID at the start of `bytes`.
         init(prefixOf bytes: UnsafeBufferPointer<UInt8>) throws(DataError) {
             var position = 0
+            // `Varint.decode`'s rules (at most 9 bytes, minimal), on the buffer: the generic
+            // decoder is not specialised across modules, and every JSON record link comes here.
             func varint() throws(DataError) -> UInt64 {
-                do {
-                    let (value, length) = try Varint.decode(UnsafeBufferPointer(rebasing: bytes[position...]))
-                    position += length
-                    return value
-                } catch {
-                    throw .invalidCID("bad varint")
+                var value: UInt64 = 0
+                for length in 1...Varint.maxLength where position < bytes.count {
+                    let byte = bytes[position]
+                    position += 1
+                    value |= UInt64(byte & 0x7f) << (7 * UInt64(length - 1))
+                    if byte & 0x80 == 0 {
+                        guard byte != 0 || length == 1 else { break }
+                        return value
+                    }
                 }
+                throw .invalidCID("bad varint")
             }
             if bytes.count >= 2 && bytes[0] == 0x12 && bytes[1] == 0x20 {
                 throw .invalidCID("CIDv0 is not supported")

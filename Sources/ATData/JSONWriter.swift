@@ -33,14 +33,26 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// The inside of a JSON string: `utf8` with the escapes RFC 8259 requires.
+    /// The inside of a JSON string: `utf8` with the escapes RFC 8259 requires. Runs without
+    /// escapes (nearly all text) are found eight bytes at a time and appended whole.
     mutating func writeEscaped(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let base = utf8.baseAddress else { return }
+        let count = utf8.count
         var runStart = 0
-        for index in 0..<utf8.count {
-            let byte = utf8[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
-            runStart = index + 1
+        var index = 0
+        while index < count {
+            if count - index >= 8, !Self.mayNeedEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+                continue
+            }
+            let byte = base[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                index += 1
+                continue
+            }
+            if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart)) }
+            index += 1
+            runStart = index
             bytes.append(UInt8(ascii: "\\"))
             switch byte {
             case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
@@ -56,7 +68,18 @@ public struct JSONWriter: Sendable {
                 bytes.append(JSONWriter.hexDigit(byte & 0xf))
             }
         }
-        if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart)) }
+    }
+
+    /// False when none of the eight bytes of `word` is below 0x20, `"` or `\` (bit tricks from
+    /// "Bit Twiddling Hacks": a byte below n, a byte equal to zero; true may be a false alarm,
+    /// which the byte-wise check then clears).
+    @inline(__always)
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word
+        let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5c)
+        return (control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)) & highs != 0
     }
 
     /// `first` followed by `second` as one quoted, escaped string (an at:// URI from its parts).
@@ -78,6 +101,8 @@ public struct JSONWriter: Sendable {
     /// Fixed JSON text (punctuation, quoted keys), verbatim.
     @inline(__always)
     public mutating func writeRaw(_ literal: StaticString) {
+        // Punctuation is one byte: appending a buffer costs ten times appending a byte.
+        if literal.utf8CodeUnitCount == 1 { return bytes.append(literal.utf8Start.pointee) }
         literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 

@@ -43,22 +43,35 @@ public enum Base64 {
     }
 
     /// Appends the base64 of `bytes` to `output` (no intermediate string: JSON writers put
-    /// `$bytes` values straight into their buffer).
+    /// `$bytes` values straight into their buffer), formed in a scratch buffer and appended at once.
     public static func append(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8], alphabet: Alphabet = .standard,
                               padded: Bool = false) {
-        let table = alphabet == .standard ? standardTable : urlSafeTable
-        var index = 0
-        while index < bytes.count {
-            let remaining = bytes.count - index
-            let first = bytes[index]
-            let second: UInt8 = remaining > 1 ? bytes[index + 1] : 0
-            let third: UInt8 = remaining > 2 ? bytes[index + 2] : 0
-            index += 3
-            let value = UInt32(first) << 16 | UInt32(second) << 8 | UInt32(third)
-            output.append(table[Int(value >> 18 & 63)])
-            output.append(table[Int(value >> 12 & 63)])
-            if remaining > 1 { output.append(table[Int(value >> 6 & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
-            if remaining > 2 { output.append(table[Int(value & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
+        let remainder = bytes.count % 3
+        let count = bytes.count / 3 * 4 + (remainder == 0 ? 0 : padded ? 4 : remainder + 1)
+        guard count > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { characters in
+            (alphabet == .standard ? standardTable : urlSafeTable).withUnsafeBufferPointer { table in
+                var index = 0, out = 0
+                while index < bytes.count {
+                    let remaining = bytes.count - index
+                    let second: UInt8 = remaining > 1 ? bytes[index + 1] : 0
+                    let third: UInt8 = remaining > 2 ? bytes[index + 2] : 0
+                    let value = UInt32(bytes[index]) << 16 | UInt32(second) << 8 | UInt32(third)
+                    index += 3
+                    characters[out] = table[Int(value >> 18 & 63)]
+                    characters[out + 1] = table[Int(value >> 12 & 63)]
+                    out += 2
+                    if remaining > 1 || padded {
+                        characters[out] = remaining > 1 ? table[Int(value >> 6 & 63)] : UInt8(ascii: "=")
+                        out += 1
+                    }
+                    if remaining > 2 || padded {
+                        characters[out] = remaining > 2 ? table[Int(value & 63)] : UInt8(ascii: "=")
+                        out += 1
+                    }
+                }
+            }
+            output.append(contentsOf: UnsafeBufferPointer(characters))
         }
     }
 
