@@ -76,9 +76,11 @@ public final class PDSDatabase: Sendable {
         return try DatabaseQueue(named: memoryName, configuration: configuration)
     }
 
-    /// Whether the database answers a trivial query (the health check).
+    /// Whether the database answers a trivial query (the health check): one cached statement on
+    /// a pooled reader, run in place. GRDB's async `read` (a transaction around an uncompiled
+    /// statement, on GRDB's own queue and back) cost more than the rest of the request.
     public func isResponding() async -> Bool {
-        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+        (try? singleStatementRead { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT 1")) }) == 1
     }
 
     /// Connection settings shared by the writer and every reader.
