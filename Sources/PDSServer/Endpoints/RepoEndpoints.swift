@@ -155,15 +155,7 @@ struct RepoEndpoints: Sendable {
             if let wanted, wanted != cid.string {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
-            var writer = JSONWriter(capacity: bytes.count * 2 + 256)
-            writer.writeRaw(#"{"uri":"#)
-            writer.write(string: uri)
-            writer.writeRaw(#","cid":"#)
-            writer.write(cidString: cid)
-            writer.writeRaw(#","value":"#)
-            try RepositoryStore.writeRecordJSON(bytes, to: &writer)
-            writer.writeRaw("}")
-            return jsonResponse(bytes: writer.bytes)
+            return jsonResponse(bytes: try RepositoryStore.recordOutputJSON(uri: uri, cid: cid, bytes: bytes))
         }
 
         router.query("com.atproto.repo.listRecords") { request, _ in
@@ -176,26 +168,9 @@ struct RepoEndpoints: Sendable {
             // The page and its records' bytes from one snapshot.
             let page = try repo.store.listRecordsWithBytes(collection: collection, limit: limit, cursor: params.optionalString("cursor"),
                                                            reverse: reverse)
-            // The body is written in one buffer sized for the page, then copied once into the response.
-            let prefix = "at://\(account.did)/\(collection)/"
-            var writer = JSONWriter(capacity: page.reduce(64) { $0 + $1.bytes.count * 2 + prefix.utf8.count + 128 })
-            writer.writeRaw(#"{"records":["#)
-            for (index, entry) in page.enumerated() {
-                writer.writeRaw(index == 0 ? #"{"uri":"# : #",{"uri":"#)
-                writer.write(string: prefix, entry.rkey)
-                writer.writeRaw(#","cid":"#)
-                writer.write(cidString: entry.cid)
-                writer.writeRaw(#","value":"#)
-                try RepositoryStore.writeRecordJSON(entry.bytes, to: &writer)
-                writer.writeRaw("}")
-            }
-            writer.writeRaw("]")
-            if page.count == limit, let last = page.last {
-                writer.writeRaw(#","cursor":"#)
-                writer.write(string: last.rkey)
-            }
-            writer.writeRaw("}")
-            return jsonResponse(bytes: writer.bytes)
+            let cursor = page.count == limit ? page.last?.rkey : nil
+            return jsonResponse(bytes: try RepositoryStore.pageOutputJSON(uriPrefix: "at://\(account.did)/\(collection)/",
+                                                                          page: page, cursor: cursor))
         }
 
         router.query("com.atproto.repo.describeRepo") { request, _ in
