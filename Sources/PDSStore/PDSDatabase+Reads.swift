@@ -3,30 +3,35 @@ import GRDB
 import GRDBSQLite
 
 extension PDSDatabase {
-    /// One read on a pooled reader without GRDB's isolation wrapper (`DatabasePool.read` opens a
-    /// savepoint with uncached `BEGIN`/`COMMIT` statements around every read). Only for a body
-    /// that runs a single statement: SQLite runs one statement in autocommit mode as its own
-    /// read transaction, so it sees one consistent snapshot anyway (docs/ARCHITECTURE.md, "Reads").
+    /// One read on one of `readers` (else a pooled reader) without GRDB's isolation wrapper
+    /// (`DatabasePool.read` opens a savepoint with uncached `BEGIN`/`COMMIT` statements around
+    /// every read). Only for a body that runs a single statement: SQLite runs one statement in
+    /// autocommit mode as its own read transaction, so it sees one consistent snapshot anyway
+    /// (docs/ARCHITECTURE.md, "Reads").
     func singleStatementRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.unsafeRead(body)
+        if let result = try readers?.read(body) { return result }
+        return try pool.unsafeRead(body)
     }
 
     /// A read of several statements in one snapshot: an explicit deferred transaction whose
     /// `BEGIN` and `COMMIT` are cached statements, so a short read pays neither SQLite's parser
     /// nor GRDB's authorizer for them (docs/ARCHITECTURE.md, "Reads").
     func snapshotRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.unsafeRead { db in
-            // Inside a transaction already (a test's DatabaseQueue inside a write): nothing to open.
-            guard !db.isInsideTransaction else { return try body(db) }
-            try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
-            do {
-                let result = try body(db)
-                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-                return result
-            } catch {
-                if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
-                throw error
-            }
+        if let result = try readers?.read({ db in try Self.inSnapshot(db, body) }) { return result }
+        return try pool.unsafeRead { db in try Self.inSnapshot(db, body) }
+    }
+
+    private static func inSnapshot<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        // Inside a transaction already (a test's DatabaseQueue inside a write): nothing to open.
+        guard !db.isInsideTransaction else { return try body(db) }
+        try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+        do {
+            let result = try body(db)
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            return result
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            throw error
         }
     }
 }
