@@ -30,6 +30,7 @@ let package = Package(
     products: [
         .executable(name: "pds", targets: ["pds"]),
         .executable(name: "pds-bench", targets: ["pds-bench"]),
+        .executable(name: "nio-floor", targets: ["nio-floor"]),
         // The parsers' modules as one library, for the fuzzing package in Fuzz/ (docs/FUZZING.md).
         .library(name: "PDSParsers", targets: [
             "Multiformats", "ATSyntax", "ATCrypto", "ATData", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "OpenSSLNIO",
@@ -106,6 +107,8 @@ let package = Package(
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for reading a row's columns without GRDB's per-column `Data`.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),
         // Backups: the S3 client and SigV4, the blob mirror service, `pds restore`. No Hummingbird.
         .target(
@@ -161,6 +164,15 @@ let package = Package(
             dependencies: ["ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATSync", "Multiformats", "PDSStore", "PDSCore", "PDSAppliance",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/pds-bench"),
+        // A bare SwiftNIO HTTP/1.1 server answering `_health`: the per-connection floor (Benchmarks/connection-floor.py).
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/nio-floor"),
 
         // Tests: one target per module, plus a small helper library that finds ../shared.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -39,33 +39,59 @@ public struct CID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Parses the CID at the start of `bytes` and returns it with the number of bytes it used
     /// (CAR sections hold a CID followed directly by the block).
     public static func parsePrefix(_ bytes: ArraySlice<UInt8>) throws(DataError) -> (CID, Int) {
-        var position = bytes.startIndex
-        func varint() throws(DataError) -> UInt64 {
-            do {
-                let (value, length) = try Varint.decode(bytes[position...])
-                position += length
-                return value
-            } catch {
+        let shape = try bytes.withUnsafeBufferPointer { buffer throws(DataError) in try Shape(prefixOf: buffer) }
+        return (CID(validated: Array(bytes[bytes.startIndex..<(bytes.startIndex + shape.used)]), codec: shape.codec,
+                    hashCode: shape.hashCode, digestOffset: shape.digestOffset), shape.used)
+    }
+
+    /// The fields of a binary CID, read and checked without copying it.
+    struct Shape {
+        let codec: UInt64
+        let hashCode: UInt64
+        let digestOffset: Int
+        /// Bytes the CID spans.
+        let used: Int
+
+        /// The CID at the start of `bytes`.
+        init(prefixOf bytes: UnsafeBufferPointer<UInt8>) throws(DataError) {
+            var position = 0
+            // `Varint.decode`'s rules (at most 9 bytes, minimal), on the buffer: the generic
+            // decoder is not specialised across modules, and every JSON record link comes here.
+            func varint() throws(DataError) -> UInt64 {
+                var value: UInt64 = 0
+                for length in 1...Varint.maxLength where position < bytes.count {
+                    let byte = bytes[position]
+                    position += 1
+                    value |= UInt64(byte & 0x7f) << (7 * UInt64(length - 1))
+                    if byte & 0x80 == 0 {
+                        guard byte != 0 || length == 1 else { break }
+                        return value
+                    }
+                }
                 throw .invalidCID("bad varint")
             }
+            if bytes.count >= 2 && bytes[0] == 0x12 && bytes[1] == 0x20 {
+                throw .invalidCID("CIDv0 is not supported")
+            }
+            let version = try varint()
+            guard version == 1 else { throw .invalidCID("version \(version), expected 1") }
+            codec = try varint()
+            hashCode = try varint()
+            let length = try varint()
+            digestOffset = position
+            guard length <= UInt64(maxByteCount), bytes.count - position >= Int(length) else {
+                throw .invalidCID("digest shorter than its declared length")
+            }
+            if hashCode == sha256Code && length != 32 { throw .invalidCID("sha2-256 digest must be 32 bytes") }
+            used = digestOffset + Int(length)
+            guard used <= maxByteCount else { throw .invalidCID("longer than \(maxByteCount) bytes") }
         }
-        if bytes.count >= 2 && bytes[position] == 0x12 && bytes[position + 1] == 0x20 {
-            throw .invalidCID("CIDv0 is not supported")
+
+        /// Checks that all of `bytes` is one CID, as `CID(bytes:)` does.
+        static func check(_ bytes: UnsafeBufferPointer<UInt8>) throws(DataError) {
+            let used = try Shape(prefixOf: bytes).used
+            guard used == bytes.count else { throw .invalidCID("\(bytes.count - used) bytes after the digest") }
         }
-        let version = try varint()
-        guard version == 1 else { throw .invalidCID("version \(version), expected 1") }
-        let codec = try varint()
-        let hashCode = try varint()
-        let length = try varint()
-        let digestOffset = position - bytes.startIndex
-        guard length <= UInt64(maxByteCount), bytes.endIndex - position >= Int(length) else {
-            throw .invalidCID("digest shorter than its declared length")
-        }
-        if hashCode == sha256Code && length != 32 { throw .invalidCID("sha2-256 digest must be 32 bytes") }
-        let used = digestOffset + Int(length)
-        guard used <= maxByteCount else { throw .invalidCID("longer than \(maxByteCount) bytes") }
-        return (CID(validated: Array(bytes[bytes.startIndex..<(bytes.startIndex + used)]), codec: codec,
-                    hashCode: hashCode, digestOffset: digestOffset), used)
     }
 
     private init(validated bytes: [UInt8], codec: UInt64, hashCode: UInt64, digestOffset: Int) {
@@ -116,7 +142,11 @@ public struct CID: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// The canonical string form: `b` + lowercase unpadded base32 of the binary CID.
-    public var string: String { "b" + Base32.encode(bytes) }
+    public var string: String {
+        var utf8: [UInt8] = [UInt8(ascii: "b")]
+        bytes.withUnsafeBufferPointer { Base32.append($0, to: &utf8) }
+        return String(decoding: utf8, as: UTF8.self)
+    }
 
     public var description: String { string }
 

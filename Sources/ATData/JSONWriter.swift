@@ -7,7 +7,7 @@ import Multiformats
 /// non-ASCII included, is written as itself — shorter, and what other atproto services emit.
 public struct JSONWriter: Sendable {
     /// The bytes written so far.
-    public private(set) var bytes: [UInt8]
+    public internal(set) var bytes: [UInt8]
 
     /// An empty writer; `capacity` pre-sizes the buffer.
     public init(capacity: Int = 256) {
@@ -23,31 +23,101 @@ public struct JSONWriter: Sendable {
     /// A quoted, escaped string.
     public mutating func write(string: String) {
         var string = string
-        string.withUTF8 { utf8 in
-            bytes.append(UInt8(ascii: "\""))
-            var runStart = 0
-            for index in 0..<utf8.count {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
-                runStart = index + 1
-                bytes.append(UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
-                case 0x08: bytes.append(UInt8(ascii: "b"))
-                case 0x0c: bytes.append(UInt8(ascii: "f"))
-                case 0x0a: bytes.append(UInt8(ascii: "n"))
-                case 0x0d: bytes.append(UInt8(ascii: "r"))
-                case 0x09: bytes.append(UInt8(ascii: "t"))
-                default:
-                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                              JSONWriter.hexDigit(byte >> 4), JSONWriter.hexDigit(byte & 0xf)])
-                }
+        string.withUTF8 { write(utf8: $0) }
+    }
+
+    /// A quoted, escaped string from well-formed UTF-8 (the caller has checked it).
+    mutating func write(utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        writeEscaped(utf8: utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string: `utf8` with the escapes RFC 8259 requires. Runs without
+    /// escapes (nearly all text) are found eight bytes at a time and appended whole.
+    mutating func writeEscaped(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let base = utf8.baseAddress else { return }
+        let count = utf8.count
+        var runStart = 0
+        var index = 0
+        while index < count {
+            if count - index >= 8, !Self.mayNeedEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+                continue
             }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
-            bytes.append(UInt8(ascii: "\""))
+            let byte = base[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                index += 1
+                continue
+            }
+            if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart)) }
+            index += 1
+            runStart = index
+            bytes.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x0c: bytes.append(UInt8(ascii: "f"))
+            case 0x0a: bytes.append(UInt8(ascii: "n"))
+            case 0x0d: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                writeRaw("u00")
+                bytes.append(JSONWriter.hexDigit(byte >> 4))
+                bytes.append(JSONWriter.hexDigit(byte & 0xf))
+            }
         }
+        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart)) }
+    }
+
+    /// False when none of the eight bytes of `word` is below 0x20, `"` or `\` (bit tricks from
+    /// "Bit Twiddling Hacks": a byte below n, a byte equal to zero; true may be a false alarm,
+    /// which the byte-wise check then clears).
+    @inline(__always)
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word
+        let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5c)
+        return (control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)) & highs != 0
+    }
+
+    /// `first` followed by `second` as one quoted, escaped string (an at:// URI from its parts).
+    public mutating func write(string first: String, _ second: String) {
+        var first = first, second = second
+        bytes.append(UInt8(ascii: "\""))
+        first.withUTF8 { writeEscaped(utf8: $0) }
+        second.withUTF8 { writeEscaped(utf8: $0) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A CID's string form, quoted (`"b…"`), written without building the string.
+    public mutating func write(cidString cid: CID) {
+        writeRaw("\"b")
+        cid.bytes.withUnsafeBufferPointer { Base32.append($0, to: &bytes) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Fixed JSON text (punctuation, quoted keys), verbatim.
+    @inline(__always)
+    public mutating func writeRaw(_ literal: StaticString) {
+        // Punctuation is one byte: appending a buffer costs ten times appending a byte.
+        if literal.utf8CodeUnitCount == 1 { return bytes.append(literal.utf8Start.pointee) }
+        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// `{"$bytes":"<standard base64, unpadded>"}`.
+    mutating func write(bytesObject data: UnsafeBufferPointer<UInt8>) {
+        writeRaw(#"{"$bytes":""#)
+        Base64.append(data, to: &bytes, alphabet: .standard, padded: false)
+        writeRaw(#""}"#)
+    }
+
+    /// `{"$link":"<CID string>"}` for a binary CID.
+    mutating func write(linkObject cid: UnsafeBufferPointer<UInt8>) {
+        writeRaw(#"{"$link":"b"#)
+        Base32.append(cid, to: &bytes)
+        writeRaw(#""}"#)
     }
 
     @inline(__always)
@@ -114,14 +184,8 @@ public struct JSONWriter: Sendable {
         case .bool(let bool): write(bool: bool)
         case .integer(let integer): write(integer: integer)
         case .string(let string): write(string: string)
-        case .bytes(let data):
-            bytes.append(contentsOf: #"{"$bytes":""#.utf8)
-            bytes.append(contentsOf: Base64.encode(data, alphabet: .standard, padded: false).utf8)
-            bytes.append(contentsOf: #""}"#.utf8)
-        case .link(let cid):
-            bytes.append(contentsOf: #"{"$link":""#.utf8)
-            bytes.append(contentsOf: cid.string.utf8)
-            bytes.append(contentsOf: #""}"#.utf8)
+        case .bytes(let data): data.withUnsafeBufferPointer { write(bytesObject: $0) }
+        case .link(let cid): cid.bytes.withUnsafeBufferPointer { write(linkObject: $0) }
         case .array(let array):
             bytes.append(UInt8(ascii: "["))
             for (index, element) in array.enumerated() {

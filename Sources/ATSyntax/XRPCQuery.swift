@@ -13,12 +13,27 @@ public struct XRPCQuery: Sendable, Equatable {
     public let values: [String: [String]]
 
     public init(_ query: some StringProtocol) {
+        // One pass over contiguous UTF-8: the generic entry point is not specialised across
+        // modules, and walking `some StringProtocol` byte by byte went through protocol witnesses
+        // and generic-metadata lookups on every byte (a fifth of a getRecord's instructions).
+        var text = String(query)
+        self = text.withUTF8 { XRPCQuery(utf8: $0) }
+    }
+
+    init(utf8 query: UnsafeBufferPointer<UInt8>) {
         var values: [String: [String]] = [:]
-        for pair in query.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let equals = pair.firstIndex(of: UInt8(ascii: "="))
-            let key = Self.decode(pair[..<(equals ?? pair.endIndex)])
-            let value = equals.map { Self.decode(pair[pair.index(after: $0)...]) } ?? ""
-            values[key, default: []].append(value)
+        var start = 0
+        while start < query.count {
+            var end = start
+            while end < query.count && query[end] != UInt8(ascii: "&") { end += 1 }
+            if end > start {
+                let pair = UnsafeBufferPointer(rebasing: query[start..<end])
+                let equals = pair.firstIndex(of: UInt8(ascii: "="))
+                let key = Self.decode(UnsafeBufferPointer(rebasing: pair[..<(equals ?? pair.endIndex)]))
+                let value = equals.map { Self.decode(UnsafeBufferPointer(rebasing: pair[($0 + 1)...])) } ?? ""
+                values[key, default: []].append(value)
+            }
+            start = end + 1
         }
         self.values = values
     }
@@ -31,7 +46,7 @@ public struct XRPCQuery: Sendable, Equatable {
 
     /// One name or value: `+` is a space, then `%XX` escapes become bytes that must be UTF-8;
     /// else the text as sent (with its spaces).
-    static func decode(_ bytes: some Collection<UInt8>) -> String {
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         guard bytes.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else {
             return String(decoding: bytes, as: UTF8.self)
         }
@@ -52,7 +67,10 @@ public struct XRPCQuery: Sendable, Equatable {
             output.append(high << 4 | low)
             index += 3
         }
-        return String(validating: output, as: UTF8.self) ?? String(decoding: spaced, as: UTF8.self)
+        // Well-formed exactly when decoding with repair changes nothing (String(validating:) is
+        // generic and not inlinable: slow here).
+        let decoded = String(decoding: output, as: UTF8.self)
+        return decoded.utf8.elementsEqual(output) ? decoded : String(decoding: spaced, as: UTF8.self)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

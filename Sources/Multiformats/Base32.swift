@@ -20,18 +20,34 @@ public enum Base32 {
     static func encode(buffer bytes: UnsafeBufferPointer<UInt8>) -> String {
         var output = [UInt8]()
         output.reserveCapacity((bytes.count * 8 + 4) / 5)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            buffer = (buffer << 8) | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                bits -= 5
-                output.append(alphabet[Int((buffer >> UInt32(bits)) & 31)])
-            }
-        }
-        if bits > 0 { output.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
+        append(bytes, to: &output)
         return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the lowercase unpadded base32 of `bytes` to `output` (no intermediate string:
+    /// JSON writers put CID strings straight into their buffer). The characters are formed in a
+    /// scratch buffer and appended at once: appending them one by one cost ~45 instructions each.
+    public static func append(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
+        let count = (bytes.count * 8 + 4) / 5
+        guard count > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { characters in
+            alphabet.withUnsafeBufferPointer { table in
+                var buffer: UInt32 = 0
+                var bits = 0
+                var index = 0
+                for byte in bytes {
+                    buffer = (buffer << 8) | UInt32(byte)
+                    bits += 8
+                    while bits >= 5 {
+                        bits -= 5
+                        characters[index] = table[Int((buffer >> UInt32(bits)) & 31)]
+                        index += 1
+                    }
+                }
+                if bits > 0 { characters[index] = table[Int((buffer << UInt32(5 - bits)) & 31)] }
+            }
+            output.append(contentsOf: UnsafeBufferPointer(characters))
+        }
     }
 
     /// Decodes lowercase unpadded base32. Uppercase, padding and non-zero trailing bits are rejected.

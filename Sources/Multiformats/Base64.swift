@@ -34,20 +34,45 @@ public enum Base64 {
     public static func encode<Bytes: Collection>(
         _ bytes: Bytes, alphabet: Alphabet = .standard, padded: Bool = false
     ) -> String where Bytes.Element == UInt8 {
-        let table = alphabet == .standard ? standardTable : urlSafeTable
         var output = [UInt8]()
         output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var iterator = bytes.makeIterator()
-        while let first = iterator.next() {
-            let second = iterator.next()
-            let third = second == nil ? nil : iterator.next()
-            let value = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
-            output.append(table[Int(value >> 18 & 63)])
-            output.append(table[Int(value >> 12 & 63)])
-            if second != nil { output.append(table[Int(value >> 6 & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
-            if third != nil { output.append(table[Int(value & 63)]) } else if padded { output.append(UInt8(ascii: "=")) }
+        if bytes.withContiguousStorageIfAvailable({ append($0, to: &output, alphabet: alphabet, padded: padded) }) == nil {
+            Array(bytes).withUnsafeBufferPointer { append($0, to: &output, alphabet: alphabet, padded: padded) }
         }
         return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the base64 of `bytes` to `output` (no intermediate string: JSON writers put
+    /// `$bytes` values straight into their buffer), formed in a scratch buffer and appended at once.
+    public static func append(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8], alphabet: Alphabet = .standard,
+                              padded: Bool = false) {
+        let remainder = bytes.count % 3
+        let count = bytes.count / 3 * 4 + (remainder == 0 ? 0 : padded ? 4 : remainder + 1)
+        guard count > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { characters in
+            (alphabet == .standard ? standardTable : urlSafeTable).withUnsafeBufferPointer { table in
+                var index = 0, out = 0
+                while index < bytes.count {
+                    let remaining = bytes.count - index
+                    let second: UInt8 = remaining > 1 ? bytes[index + 1] : 0
+                    let third: UInt8 = remaining > 2 ? bytes[index + 2] : 0
+                    let value = UInt32(bytes[index]) << 16 | UInt32(second) << 8 | UInt32(third)
+                    index += 3
+                    characters[out] = table[Int(value >> 18 & 63)]
+                    characters[out + 1] = table[Int(value >> 12 & 63)]
+                    out += 2
+                    if remaining > 1 || padded {
+                        characters[out] = remaining > 1 ? table[Int(value >> 6 & 63)] : UInt8(ascii: "=")
+                        out += 1
+                    }
+                    if remaining > 2 || padded {
+                        characters[out] = remaining > 2 ? table[Int(value & 63)] : UInt8(ascii: "=")
+                        out += 1
+                    }
+                }
+            }
+            output.append(contentsOf: UnsafeBufferPointer(characters))
+        }
     }
 
     /// Decodes base64, rejecting characters outside `alphabet` and bad padding. Non-zero trailing

@@ -52,7 +52,8 @@ final class HTTPParseErrorResponder: ChannelInboundHandler, RemovableChannelHand
     }
 }
 
-/// A child channel that runs `base`'s setup and then appends an `HTTPParseErrorResponder`.
+/// A child channel that runs `base`'s setup and then appends an `HTTPParseErrorResponder`, and
+/// runs the connection's task on the event loop of its channel (`EventLoopTaskExecutor`).
 struct ParseErrorAnsweringChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
     typealias Value = BaseChannel.Value
     let base: BaseChannel
@@ -65,7 +66,9 @@ struct ParseErrorAnsweringChannel<BaseChannel: ServerChildChannel>: ServerChildC
     }
 
     func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await base.handle(value: value, logger: logger)
+        }
     }
 }
 

@@ -53,6 +53,9 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 
     func log(_ request: Request, status: Int, bytes: Int?, started: ContinuousClock.Instant, clientIP: String, auth: String) {
+        // The metadata costs more than the rest of a small request's middleware: build it only
+        // when the line is written.
+        guard logger.logLevel <= .info else { return }
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [

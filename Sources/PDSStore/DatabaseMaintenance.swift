@@ -44,6 +44,7 @@ extension PDSDatabase {
     /// Closes every connection of the pool. On disk, the last connection to close checkpoints
     /// the WAL into the file and deletes it. Nothing may use the database afterwards.
     public func close() throws {
+        readers?.close()
         try pool.close()
     }
 

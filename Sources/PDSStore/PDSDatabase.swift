@@ -16,6 +16,8 @@ public final class PDSDatabase: Sendable {
     public let path: String
     /// The shared-cache name of an in-memory database, nil on disk.
     let memoryName: String?
+    /// Read-only connections for short reads, beside the pool's readers (nil in memory).
+    let readers: ReaderConnections?
 
     /// Opens (creating if needed) the database in `directory` and runs pending migrations.
     public init(directory: String) throws {
@@ -36,6 +38,11 @@ public final class PDSDatabase: Sendable {
         guard unknown.isEmpty else { throw NewerSchema(path: path, migrations: unknown.sorted()) }
         try Self.migrator.migrate(pool)
         self.pool = pool
+        let path = self.path
+        // One per core, as many as the event loops that run the reads.
+        readers = ReaderConnections(limit: max(2, ProcessInfo.processInfo.activeProcessorCount)) {
+            try Self.openReadOnlyConnection(path: path, memoryName: nil, label: "pds.reader")
+        }
     }
 
     /// The database was migrated by a newer version of the server.
@@ -60,11 +67,16 @@ public final class PDSDatabase: Sendable {
         let queue = try DatabaseQueue(named: memoryName, configuration: Self.configuration())
         try Self.migrator.migrate(queue)
         pool = queue
+        readers = nil
     }
 
     /// A separate read-only connection to the same database, for readers that must not wait for
     /// (or be called from inside) the writer: the repo writer's block source, `getRepo?since=`.
     func openReadOnlyConnection(label: String) throws -> DatabaseQueue {
+        try Self.openReadOnlyConnection(path: path, memoryName: memoryName, label: label)
+    }
+
+    static func openReadOnlyConnection(path: String, memoryName: String?, label: String) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
@@ -76,9 +88,11 @@ public final class PDSDatabase: Sendable {
         return try DatabaseQueue(named: memoryName, configuration: configuration)
     }
 
-    /// Whether the database answers a trivial query (the health check).
+    /// Whether the database answers a trivial query (the health check): one cached statement on
+    /// a pooled reader, run in place. GRDB's async `read` (a transaction around an uncompiled
+    /// statement, on GRDB's own queue and back) cost more than the rest of the request.
     public func isResponding() async -> Bool {
-        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+        (try? singleStatementRead { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT 1")) }) == 1
     }
 
     /// Connection settings shared by the writer and every reader.

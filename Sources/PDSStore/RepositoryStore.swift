@@ -247,16 +247,29 @@ public struct RepositoryStore: Sendable {
     }
 
     /// A page of a collection with each record's bytes, read in one snapshot (a record the page
-    /// names always comes with its block). One read transaction and cached statements for the
-    /// whole page: per-record transactions and statement compilation were most of a
-    /// listRecords' cost (docs/ARCHITECTURE.md, "Reads").
+    /// names always comes with its block): one statement, the page joined with its blocks, which
+    /// SQLite runs as its own read transaction; rkey, CID and bytes are copied once out of
+    /// SQLite's buffers (docs/ARCHITECTURE.md, "Reads").
     public func listRecordsWithBytes(collection: String, limit: Int, cursor: String?, reverse: Bool) throws
         -> [(rkey: String, cid: CID, bytes: [UInt8])] {
-        try database.snapshotRead { db in
-            try Self.listRecords(collection: collection, limit: limit, cursor: cursor, reverse: reverse, in: db).compactMap { entry in
-                guard let bytes = try db.repoBlock(entry.cid.bytes) else { return nil }
-                return (entry.rkey, entry.cid, bytes)
+        let order = reverse ? "ASC" : "DESC"
+        // Four fixed statements, so each can be cached.
+        let sql = """
+            SELECT record.rkey, record.cid, repo_block.content FROM record JOIN repo_block ON repo_block.cid = record.cid
+            WHERE record.collection = ?\(cursor == nil ? "" : reverse ? " AND record.rkey > ?" : " AND record.rkey < ?")
+            ORDER BY record.rkey \(order) LIMIT ?
+            """
+        let arguments: StatementArguments = cursor.map { [collection, $0, limit] } ?? [collection, limit]
+        return try database.singleStatementRead { db in
+            var page: [(rkey: String, cid: CID, bytes: [UInt8])] = []
+            page.reserveCapacity(limit)
+            let statement = try db.cachedStatement(sql: sql)
+            let rows = try Row.fetchCursor(statement, arguments: arguments)
+            while try rows.next() != nil {
+                guard let cid = try? CID(bytes: statement.bytes(atColumn: 1)) else { continue }
+                page.append((statement.text(atColumn: 0), cid, statement.bytes(atColumn: 2)))
             }
+            return page
         }
     }
 
@@ -288,14 +301,16 @@ public struct RepositoryStore: Sendable {
     /// One indexed record's CID and bytes, read in one snapshot (a record deleted meanwhile is
     /// absent, never a CID without its block).
     public func record(collection: String, rkey: String) throws -> (cid: CID, bytes: [UInt8])? {
-        try database.snapshotRead { db in
-            guard let row = try Row.fetchOne(try db.cachedStatement(sql: """
-                    SELECT record.cid, repo_block.content FROM record JOIN repo_block ON repo_block.cid = record.cid
-                    WHERE record.collection = ? AND record.rkey = ?
-                    """), arguments: [collection, rkey]),
-                  let cid = try? CID(bytes: Array(row[0] as Data))
-            else { return nil }
-            return (cid, Array(row[1] as Data))
+        // One statement (a join) is its own snapshot: no transaction around it. Both columns are
+        // copied once out of SQLite's buffers.
+        try database.singleStatementRead { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT record.cid, repo_block.content FROM record JOIN repo_block ON repo_block.cid = record.cid
+                WHERE record.collection = ? AND record.rkey = ?
+                """)
+            let rows = try Row.fetchCursor(statement, arguments: [collection, rkey])
+            guard try rows.next() != nil, let cid = try? CID(bytes: statement.bytes(atColumn: 0)) else { return nil }
+            return (cid, statement.bytes(atColumn: 1))
         }
     }
 

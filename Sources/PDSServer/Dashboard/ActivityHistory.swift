@@ -69,7 +69,9 @@ struct ActivityMiddleware: RouterMiddleware {
         do {
             let response = try await next(request, context)
             let status = Int(response.status.code)
-            history.record(now: now, isWrite: ActivityHistory.isWrite(path: Substring(request.uri.path), status: status), isError: status >= 400)
+            // Every write method is a POST: reads skip the path lookup.
+            let isWrite = request.method == .post && ActivityHistory.isWrite(path: Substring(request.uri.path), status: status)
+            history.record(now: now, isWrite: isWrite, isError: status >= 400)
             return response
         } catch {
             history.record(now: now, isWrite: false, isError: true)

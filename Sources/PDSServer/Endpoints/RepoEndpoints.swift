@@ -155,7 +155,7 @@ struct RepoEndpoints: Sendable {
             if let wanted, wanted != cid.string {
                 throw XRPCError.badRequest("RecordNotFound", "Could not locate record: \(uri)")
             }
-            return jsonResponse(["uri": .string(uri), "cid": .string(cid.string), "value": try RepositoryStore.recordJSON(bytes)])
+            return jsonResponse(bytes: try RepositoryStore.recordOutputJSON(uri: uri, cid: cid, bytes: bytes))
         }
 
         router.query("com.atproto.repo.listRecords") { request, _ in
@@ -168,18 +168,9 @@ struct RepoEndpoints: Sendable {
             // The page and its records' bytes from one snapshot.
             let page = try repo.store.listRecordsWithBytes(collection: collection, limit: limit, cursor: params.optionalString("cursor"),
                                                            reverse: reverse)
-            var records: [JSONValue] = []
-            records.reserveCapacity(page.count)
-            let prefix = "at://\(account.did)/\(collection)/"
-            for entry in page {
-                records.append([
-                    "uri": .string(prefix + entry.rkey),
-                    "cid": .string(entry.cid.string), "value": try RepositoryStore.recordJSON(entry.bytes),
-                ])
-            }
-            var output: JSONObject = ["records": .array(records)]
-            if page.count == limit, let last = page.last { output["cursor"] = .string(last.rkey) }
-            return jsonResponse(.object(output))
+            let cursor = page.count == limit ? page.last?.rkey : nil
+            return jsonResponse(bytes: try RepositoryStore.pageOutputJSON(uriPrefix: "at://\(account.did)/\(collection)/",
+                                                                          page: page, cursor: cursor))
         }
 
         router.query("com.atproto.repo.describeRepo") { request, _ in
