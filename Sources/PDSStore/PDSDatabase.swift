@@ -137,6 +137,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("dashboard-v1") { db in
             try db.execute(sql: PDSSchema.dashboardV1)
         }
+        migrator.registerMigration("block-export-v1") { db in
+            try db.execute(sql: PDSSchema.blockExportV1)
+        }
         return migrator
     }
 
