@@ -97,6 +97,7 @@ struct RepositoryImport {
         } catch {
             throw RepositoryImportError.invalidTree("\(error)")
         }
+        try keepTreeRoot(imported.commit.data, rev: rev)
         try dropUnreachedBlocks()
         if let importedRev = imported.commit.rev, importedRev >= rev {
             // The old server's clock is ahead of ours: a later rev, and the rows follow it.
@@ -112,6 +113,17 @@ struct RepositoryImport {
         try db.execute(sql: "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)",
                        arguments: [did, commit.cid.string, rev, now])
         return ImportedRepository(commit: commit, importedRev: imported.commit.rev, records: records, blocks: staged)
+    }
+
+    /// The tree's root node is reached even when the walk did not read it: an empty tree's root
+    /// is known without a read. An empty tree's root is stored if the CAR lacked it, so an export
+    /// in storage order finds it like any other block.
+    func keepTreeRoot(_ root: CID, rev: String) throws {
+        if root == MST.emptyRootCID {
+            try db.execute(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(root.bytes), rev, MST.emptyNodeBytes.count, Data(MST.emptyNodeBytes)])
+        }
+        try db.execute(sql: "INSERT OR IGNORE INTO temp.import_reached (cid) VALUES (?)", arguments: [Data(root.bytes)])
     }
 
     /// Deletes the blocks the CAR carried that the verified repository does not reach (a CAR may

@@ -1,5 +1,6 @@
 import ATData
 import ATRepo
+import ATSyntax
 import Foundation
 @testable import PDSCore
 @testable import PDSStore
@@ -68,6 +69,29 @@ import Testing
         // Marked exact (as compaction and imports do once they have swept), the table is sent as it lies.
         try Self.setExact(true, fixture.database)
         #expect(try Self.blocks(of: try Self.export(fixture.database)).cids.contains(staleCID))
+    }
+
+    /// An imported empty repository whose CAR holds only the commit: its tree's root (the empty
+    /// node, which no walk reads) is stored, so the export in storage order still carries it.
+    @Test func anImportedEmptyRepositoryExportsItsRoot() async throws {
+        let fixture = try await RepoWriterTests.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let clock = TIDClock()
+        let commit = try SignedCommit.create(did: fixture.did, data: MST.emptyRootCID, rev: clock.next(after: nil).string, key: fixture.key)
+        try FileManager.default.createDirectory(atPath: fixture.directory, withIntermediateDirectories: true)
+        let path = fixture.directory + "/empty.car"
+        try Data(CARWriter.encode(roots: [commit.cid], blocks: [(commit.cid, commit.bytes)])).write(to: URL(fileURLWithPath: path))
+        let key = fixture.key
+        _ = try RepositoryStore(database: fixture.database).withWriter { writer in
+            try writer.importRepository(carPath: path, did: fixture.did, verifySignature: { _, _ in true },
+                                        nextRev: { after in clock.next(after: after.flatMap { try? TID($0) }).string },
+                                        sign: { data, rev in try SignedCommit.create(did: fixture.did, data: data, rev: rev, key: key) })
+        }
+        let car = try Self.export(fixture.database)
+        #expect(try Self.blocks(of: car).cids.contains(MST.emptyRootCID))
+        var paths = 0
+        try RepoVerifier.verify(car: car, did: fixture.did, key: fixture.key.publicKey) { _, _, _ in paths += 1 }
+        #expect(paths == 0)
     }
 
     /// Compaction's sweep leaves only reachable blocks and marks the table exact.
