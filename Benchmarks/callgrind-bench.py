@@ -2,7 +2,7 @@
 """Instruction and allocation counts per request, from valgrind's callgrind: noise-free figures on a
 loaded machine, where CPU-time benchmarks wander.
 
-    Benchmarks/callgrind-bench.py [--binary .build-release/release/pds] [--calls 200]
+    Benchmarks/callgrind-bench.py [--binary .build-release/release/pds] [--calls 200] [--data DIR]
 
 Starts `pds dev` under `valgrind --tool=callgrind --instr-atstart=no` on a fresh data directory,
 logs in, writes 100 posts, then for each request kind (no-op `GET /robots.txt`, the same on a new
@@ -12,7 +12,9 @@ counters, switches instrumentation on, makes N sequential calls on one kept-aliv
 switches it off and dumps (the binary runs as a copy without debug information, which
 valgrind 3.19 cannot read). Prints, per call: instructions (Ir) of the whole process, the ratio to the
 no-op, and calls to malloc (plus calloc/realloc/posix_memalign). The dumps stay in --out for
-`callgrind_annotate`. Needs valgrind; prints figures, asserts nothing.
+`callgrind_annotate`. With --data it uses that data directory, kept, instead of a fresh one (the
+repository `server-bench.py --large-data` built, for figures at 1,000,000 records; the password is
+set to the benchmark's again). Needs valgrind; prints figures, asserts nothing.
 """
 import argparse, glob, http.client, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
@@ -52,6 +54,7 @@ def main():
     parser.add_argument("--binary", default=".build-release/release/pds")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--out", default=None, help="directory for the dumps (default: a temporary one, removed)")
+    parser.add_argument("--data", default=None, help="an existing data directory to use (kept) instead of a fresh one")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind not found")
@@ -61,7 +64,7 @@ def main():
     # information (the symbol table stays, so functions keep their names).
     binary = os.path.join(out, "pds-nodebug")
     subprocess.run(["objcopy", "--strip-debug", args.binary, binary], check=True)
-    data = tempfile.mkdtemp(prefix="pds-callgrind-")
+    data = args.data or tempfile.mkdtemp(prefix="pds-callgrind-")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
     env.update(PDS_LOG_LEVEL="warning", PDS_RATE_LIMITS_ENABLED="false", PDS_CRAWLERS="")
@@ -135,7 +138,7 @@ def main():
         server.terminate()
         try: server.wait(timeout=60)
         except subprocess.TimeoutExpired: server.kill()
-        shutil.rmtree(data, ignore_errors=True)
+        if not args.data: shutil.rmtree(data, ignore_errors=True)
         if not args.out: shutil.rmtree(out, ignore_errors=True)
 
 

@@ -24,19 +24,18 @@ public struct JWT: Sendable {
 
     /// Splits and decodes a compact token without checking its signature.
     public init(parsing token: String) throws(Failure) {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .malformed("expected three dot-separated parts") }
-        func object(_ part: Substring, _ what: String) throws(Failure) -> JSONObject {
-            guard let bytes = try? Base64.decode(part, alphabet: .urlSafe),
+        guard let jws = CompactJWS(token) else { throw .malformed("expected three dot-separated parts") }
+        func object(_ part: ArraySlice<UInt8>, _ what: String) throws(Failure) -> JSONObject {
+            guard let bytes = try? CompactJWS.decode(part),
                   let value = try? JSONValue.parse(bytes), let object = value.objectValue
             else { throw .malformed("\(what) is not base64url JSON") }
             return object
         }
-        header = try object(parts[0], "header")
-        claims = try object(parts[1], "payload")
-        guard let signature = try? Base64.decode(parts[2], alphabet: .urlSafe) else { throw .malformed("signature is not base64url") }
+        header = try object(jws.header, "header")
+        claims = try object(jws.payload, "payload")
+        guard let signature = try? jws.signature() else { throw .malformed("signature is not base64url") }
         self.signature = signature
-        signingInput = String(parts[0]) + "." + String(parts[1])
+        signingInput = String(decoding: jws.signingInput, as: UTF8.self)
     }
 
     /// A claim as a string.

@@ -23,6 +23,15 @@ public struct CARWriter {
         if buffer.count >= chunkSize { try flush() }
     }
 
+    /// Appends one block section from a CID's binary form and the block's bytes as a store holds
+    /// them (no `CID` or array made; the store checked them when they were written).
+    public mutating func write(cidBytes: UnsafeRawBufferPointer, bytes: UnsafeRawBufferPointer) throws {
+        Varint.encode(UInt64(cidBytes.count + bytes.count), into: &buffer)
+        buffer.append(contentsOf: cidBytes)
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= chunkSize { try flush() }
+    }
+
     /// Appends every block of `blocks` (in CID order, so output is deterministic).
     public mutating func write(_ blocks: BlockMap) throws {
         for cid in blocks.cids.sorted() { try write(cid: cid, bytes: blocks[cid]!) }

@@ -81,7 +81,15 @@ public enum Base64 {
         _ text: some StringProtocol, alphabet: Alphabet = .standard, padding: Padding = .forbidden,
         allowTrailingBits: Bool = false
     ) throws(MultiformatsError) -> [UInt8] {
-        var input = Array(text.utf8)
+        try decode(utf8: Array(text.utf8), alphabet: alphabet, padding: padding, allowTrailingBits: allowTrailingBits)
+    }
+
+    /// `decode` of text given as its UTF-8 bytes (a token already split on its bytes).
+    public static func decode(
+        utf8 input: [UInt8], alphabet: Alphabet = .standard, padding: Padding = .forbidden,
+        allowTrailingBits: Bool = false
+    ) throws(MultiformatsError) -> [UInt8] {
+        var input = input
         var padCount = 0
         while input.last == UInt8(ascii: "=") {
             input.removeLast()

@@ -68,14 +68,12 @@ public enum AccountExport {
         defer { try? handle.close() }
         var written = 0
         try withoutActuallyEscaping(progress) { progress in
-            try RepositoryStore(database: database).blockSource().withHeadSnapshot { commit, snapshot in
-                guard let commit else { throw ExportError("the server holds no repository yet") }
-                try RepoExport.stream(commit: commit, store: snapshot, deduplicateRecords: false) { chunk in
-                    try handle.write(contentsOf: chunk)
-                    written += chunk.count
-                    progress(.repository, written, 0)
-                }
+            let exported = try RepositoryStore(database: database).exportRepository(chunkSize: 256 * 1024) { chunk in
+                try handle.write(contentsOf: chunk)
+                written += chunk.count
+                progress(.repository, written, 0)
             }
+            guard exported else { throw ExportError("the server holds no repository yet") }
         }
         try handle.synchronize()
     }

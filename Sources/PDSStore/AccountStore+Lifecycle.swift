@@ -62,7 +62,7 @@ extension AccountStore {
                 DELETE FROM record_blob; DELETE FROM record; DELETE FROM repo_block; DELETE FROM repo_root;
                 DELETE FROM blob; DELETE FROM refresh_token; DELETE FROM app_password; DELETE FROM account_pref;
                 DELETE FROM email_token; DELETE FROM plc_operation; DELETE FROM login_failure; DELETE FROM account;
-                DELETE FROM repo_seq;
+                DELETE FROM repo_seq; UPDATE repo_block_state SET exact = 1;
                 """)
             return (try EventLogStore.appendEvents([event], in: db), blobs)
         }

@@ -180,7 +180,11 @@ extension RepositoryStore {
             }
             removed += count
             bytes += size
-            guard let last else { return (removed, bytes) }
+            guard let last else {
+                // Every block left is reachable: a full getRepo may stream the table as it lies.
+                try database.pool.write { db in try db.execute(sql: "UPDATE repo_block_state SET exact = 1") }
+                return (removed, bytes)
+            }
             after = last
         }
     }

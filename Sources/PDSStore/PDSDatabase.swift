@@ -154,6 +154,9 @@ public final class PDSDatabase: Sendable {
         migrator.registerMigration("oauth-v2") { db in
             try db.execute(sql: OAuthSchema.v2)
         }
+        migrator.registerMigration("block-export-v1") { db in
+            try db.execute(sql: PDSSchema.blockExportV1)
+        }
         return migrator
     }
 

@@ -246,4 +246,18 @@ enum PDSSchema {
             uploads INTEGER NOT NULL DEFAULT 0
         );
         """
+
+    /// block-export-v1: whether `repo_block` is known to hold exactly the blocks the current commit
+    /// reaches, so a full `getRepo` may stream the table in storage order instead of walking the
+    /// MST (docs/ARCHITECTURE.md, "Reads"). True for a database with no block yet (every commit
+    /// since v6 deletes what it replaced); a database written before that keeps stale blocks
+    /// (deleted records among them) until `pds compact` sweeps them or an import replaces them,
+    /// and both set it then. Once true, commits keep it true.
+    static let blockExportV1 = """
+        CREATE TABLE repo_block_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            exact INTEGER NOT NULL
+        );
+        INSERT INTO repo_block_state (id, exact) VALUES (1, NOT EXISTS (SELECT 1 FROM repo_block));
+        """
 }

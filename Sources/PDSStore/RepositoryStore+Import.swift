@@ -78,8 +78,10 @@ struct RepositoryImport {
         let now = AccountStore.timestamp()
         var records = 0
         let imported: SignedCommit
+        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS import_reached (cid BLOB PRIMARY KEY) WITHOUT ROWID")
+        defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.import_reached") }
         do {
-            imported = try RepoVerifier.verify(root: root, blocks: TransactionBlockSource(db: db), did: did,
+            imported = try RepoVerifier.verify(root: root, blocks: ReachRecordingBlockSource(db: db), did: did,
                                                verifySignature: verifySignature) { path, cid, bytes in
                 try index(path: path, cid: cid, bytes: bytes, rev: rev)
                 records += 1
@@ -95,6 +97,8 @@ struct RepositoryImport {
         } catch {
             throw RepositoryImportError.invalidTree("\(error)")
         }
+        try keepTreeRoot(imported.commit.data, rev: rev)
+        try dropUnreachedBlocks()
         if let importedRev = imported.commit.rev, importedRev >= rev {
             // The old server's clock is ahead of ours: a later rev, and the rows follow it.
             rev = nextRev(importedRev)
@@ -109,6 +113,27 @@ struct RepositoryImport {
         try db.execute(sql: "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)",
                        arguments: [did, commit.cid.string, rev, now])
         return ImportedRepository(commit: commit, importedRev: imported.commit.rev, records: records, blocks: staged)
+    }
+
+    /// The tree's root node is reached even when the walk did not read it: an empty tree's root
+    /// is known without a read. An empty tree's root is stored if the CAR lacked it, so an export
+    /// in storage order finds it like any other block.
+    func keepTreeRoot(_ root: CID, rev: String) throws {
+        if root == MST.emptyRootCID {
+            try db.execute(sql: "INSERT OR IGNORE INTO repo_block (cid, repo_rev, size, content) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(root.bytes), rev, MST.emptyNodeBytes.count, Data(MST.emptyNodeBytes)])
+        }
+        try db.execute(sql: "INSERT OR IGNORE INTO temp.import_reached (cid) VALUES (?)", arguments: [Data(root.bytes)])
+    }
+
+    /// Deletes the blocks the CAR carried that the verified repository does not reach (a CAR may
+    /// hold more), so `repo_block` holds exactly the live blocks again and a full `getRepo` may
+    /// stream it in storage order (`repo_block_state.exact`, docs/ARCHITECTURE.md "Reads").
+    func dropUnreachedBlocks() throws {
+        try db.execute(sql: """
+            DELETE FROM repo_block WHERE cid NOT IN (SELECT cid FROM temp.import_reached);
+            UPDATE repo_block_state SET exact = 1;
+            """)
     }
 
     /// Streams the CAR's blocks into `repo_block`; returns the root and the block count.
@@ -189,5 +214,20 @@ extension RepositoryStore {
                 GROUP BY rb.blob_cid ORDER BY rb.blob_cid LIMIT ?
                 """, arguments: [cursor ?? "", limit]).map { ($0["cid"], $0["collection"], $0["rkey"]) }
         }
+    }
+}
+
+/// The verifier's block source during an import: notes every block it hands out (the commit, each
+/// MST node, each record) in `temp.import_reached`, so what the CAR carried beyond the repository
+/// can be deleted after the walk. A table rather than a set in memory: an import's memory stays
+/// bounded whatever the repository's size.
+struct ReachRecordingBlockSource: BlockSource, @unchecked Sendable {
+    // @unchecked: used synchronously on the writer's connection, inside the import's transaction.
+    let db: Database
+
+    func block(_ cid: CID) throws -> [UInt8]? {
+        guard let bytes = try db.repoBlock(cid.bytes) else { return nil }
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO temp.import_reached (cid) VALUES (?)").execute(arguments: [Data(cid.bytes)])
+        return bytes
     }
 }

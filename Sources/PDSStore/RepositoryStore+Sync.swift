@@ -41,6 +41,75 @@ extension RepositoryStore {
         }
     }
 
+    /// How `allBlocks` ended.
+    public enum FullExport: Sendable, Equatable {
+        /// There is no repository; nothing was called.
+        case noRepository
+        /// `repo_block` may hold blocks the commit does not reach (a database written before
+        /// commits deleted what they replaced, not compacted since); nothing was called, and the
+        /// caller walks the MST instead.
+        case walkNeeded
+        /// Every block was handed over.
+        case streamed
+    }
+
+    /// A full `getRepo`: the current commit, then every other block of `repo_block` in storage
+    /// (rowid) order, one sequential scan inside one read snapshot on a read-only connection of
+    /// its own, instead of an MST walk that looks every block up by CID (random pages;
+    /// docs/ARCHITECTURE.md, "Reads"). `repo_block` holds exactly the blocks the commit reaches
+    /// (`repo_block_state.exact`), each once, and the repository spec asks no order of a CAR's
+    /// blocks. `body` gets each block's CID and content bytes as SQLite holds them, valid only
+    /// during the call.
+    public func allBlocks(commit: (SignedCommit) throws -> Void,
+                          _ body: (_ cid: UnsafeRawBufferPointer, _ content: UnsafeRawBufferPointer) throws -> Void) throws -> FullExport {
+        let queue = try database.openReadOnlyConnection(label: "pds.export")
+        return try queue.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT exact FROM repo_block_state") == true else { return .walkNeeded }
+            guard let head = try Self.head(in: db, blocks: TransactionBlockSource(db: db)) else { return .noRepository }
+            try commit(head)
+            let headBytes = head.cid.bytes
+            let rows = try Row.fetchCursor(db, sql: "SELECT cid, content FROM repo_block ORDER BY id")
+            while let row = try rows.next() {
+                try row.withUnsafeData(atIndex: 0) { cid in
+                    guard let cid, !cid.elementsEqual(headBytes) else { return }
+                    try row.withUnsafeData(atIndex: 1) { content in
+                        try cid.withUnsafeBytes { cid in
+                            try (content ?? Data()).withUnsafeBytes { content in try body(cid, content) }
+                        }
+                    }
+                }
+            }
+            return .streamed
+        }
+    }
+
+    /// The whole repository as a CAR (`getRepo`, `pds export`), handed to `sink` in chunks of
+    /// about `chunkSize` bytes: in storage order (`allBlocks`) when `repo_block` holds exactly the
+    /// live blocks, else by an MST walk from the commit of the walk's own snapshot (record blocks
+    /// shared by several paths then repeat: no dedup set, so memory stays flat). Returns false,
+    /// having sent nothing, when there is no repository.
+    public func exportRepository(chunkSize: Int, sink: @escaping ([UInt8]) throws -> Void) throws -> Bool {
+        var writer: CARWriter?
+        let result = try allBlocks(commit: { commit in
+            writer = CARWriter(roots: [commit.cid], chunkSize: chunkSize, sink: sink)
+            try writer?.write(cid: commit.cid, bytes: commit.bytes)
+        }) { cid, content in
+            try writer?.write(cidBytes: cid, bytes: content)
+        }
+        switch result {
+        case .noRepository: return false
+        case .streamed:
+            try writer?.finish()
+            return true
+        case .walkNeeded:
+            return try blockSource().withHeadSnapshot { commit, snapshot in
+                guard let commit else { return false }
+                try RepoExport.stream(commit: commit, store: snapshot, chunkSize: chunkSize, deduplicateRecords: false, sink: sink)
+                return true
+            }
+        }
+    }
+
     /// Runs `body` with the current commit (nil when there is no repository) and a block source
     /// bound to the same read snapshot, on a pooled reader: a walk from that commit finds every
     /// block it reaches, even while commits delete the blocks they replace (docs/ARCHITECTURE.md,

@@ -113,12 +113,20 @@ public struct RepositoryStore: Sendable {
         /// Stores `write` in one transaction, committed when this returns; on error nothing of
         /// it is stored.
         public func store(_ write: CommitWrite, did: String) throws -> CommitOutcome {
-            var stored: CommitOutcome?
-            try db.inTransaction {
-                stored = try RepositoryStore.apply(write, did: did, in: db)
-                return .commit
+            // Inside a transaction already (a test's DatabaseQueue inside a write): part of it.
+            guard !db.isInsideTransaction else { return try RepositoryStore.apply(write, did: did, in: db) }
+            // Opened and committed with cached statements: GRDB's `inTransaction` prepared its
+            // `BEGIN` anew every time, ~19,000 instructions a write (docs/ARCHITECTURE.md,
+            // "Where the time goes"). Still one transaction per commit, durable at COMMIT.
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let stored = try RepositoryStore.apply(write, did: did, in: db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return stored
+            } catch {
+                if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+                throw error
             }
-            return stored!
         }
     }
 

@@ -65,15 +65,42 @@ struct DPoPTests {
         #expect(throws: DPoPError.invalidProof("DPoP proof jwk is not a public P-256 key")) { try DPoPProof(parsing: leaky) }
     }
 
-    /// A caller's key cache is used, and a cached key still has to verify the signature.
+    /// A header cache that answers with another key: the signature still has to verify under it.
+    struct FixedHeaders: DPoPHeaderCache {
+        let jwk: ECPublicJWK
+        func key(forHeader segment: String) -> ECPublicJWK? { jwk }
+        func remember(_ key: ECPublicJWK, forHeader segment: String) {}
+    }
+
+    /// Remembers what it is given.
+    final class RecordingHeaders: DPoPHeaderCache, @unchecked Sendable {
+        var remembered: [String: ECPublicJWK] = [:]
+        func key(forHeader segment: String) -> ECPublicJWK? { remembered[segment] }
+        func remember(_ key: ECPublicJWK, forHeader segment: String) { remembered[segment] = key }
+    }
+
+    /// A caller's header cache is used, and a cached key still has to verify the signature.
     @Test func cachedKeysStillVerify() throws {
         let compact = try proof()
-        let other = try P256PrivateKey().publicKey
+        let other = try ECPublicJWK(ECPublicJWK.object(for: try P256PrivateKey().publicKey))
         #expect(throws: DPoPError.invalidProof("DPoP proof signature is invalid")) {
-            try DPoPProof(parsing: compact, cached: { _, _ in other })
+            try DPoPProof(parsing: compact, headers: FixedHeaders(jwk: other))
         }
-        let own = key.publicKey
-        #expect(try DPoPProof(parsing: compact, cached: { _, _ in own }).jti == "jti-1")
+        let own = try ECPublicJWK(ECPublicJWK.object(for: key.publicKey))
+        #expect(try DPoPProof(parsing: compact, headers: FixedHeaders(jwk: own)).jti == "jti-1")
+    }
+
+    /// Only a header whose key verified the proof is remembered, under its own text.
+    @Test func onlyVerifiedHeadersAreRemembered() throws {
+        let headers = RecordingHeaders()
+        let compact = try proof()
+        let segment = String(compact.split(separator: ".")[0])
+        let forged = segment + "." + compact.split(separator: ".")[1] + "." + Base64.encode([UInt8](repeating: 1, count: 64), alphabet: .urlSafe)
+        #expect(throws: DPoPError.invalidProof("DPoP proof signature is invalid")) { try DPoPProof(parsing: forged, headers: headers) }
+        #expect(headers.remembered.isEmpty)
+        let verified = try DPoPProof(parsing: compact, headers: headers)
+        #expect(headers.remembered[segment]?.thumbprint == verified.jwk.thumbprint)
+        #expect(try DPoPProof(parsing: compact, headers: headers).jwk.thumbprint == verified.jwk.thumbprint)
     }
 
     @Test func noncesRotate() {

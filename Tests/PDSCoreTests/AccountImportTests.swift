@@ -104,6 +104,21 @@ struct AccountImportTests {
         #expect(try fixture.services.repository.counts() == firstCounts)
     }
 
+    /// A CAR may carry blocks the repository does not reach; the import keeps only the reachable
+    /// ones, so the stored blocks are the live repository (and a full getRepo may stream them).
+    @Test func blocksTheRepositoryDoesNotReachAreNotKept() async throws {
+        let fixture = try Self.fixture()
+        let (roots, original) = try CARReader.read(fixture.car)
+        var blocks = original
+        let stray = DAGCBOR.encode(["$type": "app.bsky.feed.post", "text": "not in the tree", "createdAt": "2026-11-22T00:00:00.000Z"])
+        blocks.set(CID.dagCBOR(hashing: stray), stray)
+        _ = try await Self.importCAR(CARWriter.encode(roots: roots, blocks: blocks), fixture)
+        let repository = RepositoryStore(database: fixture.services.database)
+        #expect(try repository.storedBlockCIDs() == (try repository.reachableBlockCIDs()))
+        let exact = try await fixture.services.database.pool.read { db in try Bool.fetchOne(db, sql: "SELECT exact FROM repo_block_state") }
+        #expect(exact == true)
+    }
+
     @Test func aBlockThatDoesNotMatchItsCIDIsRefusedAndNothingIsStored() async throws {
         let fixture = try Self.fixture()
         let (roots, original) = try CARReader.read(fixture.car)

@@ -48,7 +48,8 @@ import Testing
         let first = try PDSDatabase(directory: directory)
         let applied = try first.appliedMigrations()
         #expect(applied == ["v1-initial", "v2-email-tokens", "v3-blob-mirror", "v4-block-rowid", "v5-login-failures", "v6-block-refs",
-                            "storage-record-index", "account-lifecycle-v1", "email-v1", "oauth-v1", "dashboard-v1", "oauth-v2"])
+                            "storage-record-index", "account-lifecycle-v1", "email-v1", "oauth-v1", "dashboard-v1", "oauth-v2",
+                            "block-export-v1"])
         try first.pool.write { db in
             try db.execute(sql: "INSERT INTO repo_seq (event_type, event, sequenced_at) VALUES ('commit', x'00', '2026')")
         }

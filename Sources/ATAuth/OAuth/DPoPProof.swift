@@ -1,6 +1,7 @@
 import ATCrypto
 import ATData
 import Multiformats
+import Synchronization
 
 /// Why a DPoP proof was refused (RFC 9449 §7.1, §8, §9). The authorization server answers
 /// `invalid_dpop_proof` / `use_dpop_nonce` with 400 JSON, the resource server with 401 and a
@@ -26,6 +27,16 @@ public enum DPoPError: Error, Equatable, Sendable {
     }
 }
 
+/// Verified DPoP proof headers by their base64url text. A client signs every proof with one key,
+/// so the header segment (`typ`, `alg`, `jwk`) repeats byte for byte from proof to proof; a cache
+/// of it spares each proof the header's base64 and JSON, the JWK checks, the key's import into
+/// OpenSSL and the thumbprint's SHA-256. Only headers whose key verified a proof are remembered,
+/// and a cached header's key still verifies every signature.
+public protocol DPoPHeaderCache: Sendable {
+    func key(forHeader segment: String) -> ECPublicJWK?
+    func remember(_ key: ECPublicJWK, forHeader segment: String)
+}
+
 /// A verified DPoP proof JWT (RFC 9449 §4): `typ: dpop+jwt`, ES256, an embedded public JWK, and the
 /// claims `jti`, `htm`, `htu`, `iat`, `nonce`, and `ath` on resource requests.
 ///
@@ -47,42 +58,67 @@ public struct DPoPProof: Sendable {
     /// Proofs are small; anything larger is refused before parsing.
     public static let maxLength = 4096
 
-    /// `cached` looks up keys already imported (see `ECPublicJWK.KeyLookup`).
-    public init(parsing compact: String, cached: ECPublicJWK.KeyLookup? = nil) throws(DPoPError) {
+    /// `headers` holds headers already verified (see `DPoPHeaderCache`); a verified proof's
+    /// header is added to it.
+    public init(parsing compact: String, headers: (any DPoPHeaderCache)? = nil) throws(DPoPError) {
         guard compact.utf8.count <= Self.maxLength else { throw .invalidProof("DPoP proof is too large") }
-        let jwt: JWT
-        do { jwt = try JWT(parsing: compact) } catch { throw .invalidProof("DPoP proof is not a JWT") }
-        guard jwt.header["typ"]?.stringValue == "dpop+jwt" else { throw .invalidProof("DPoP proof typ must be dpop+jwt") }
-        guard jwt.header["alg"]?.stringValue == "ES256" else { throw .invalidProof("DPoP proof must be signed with ES256") }
-        guard let jwkObject = jwt.header["jwk"]?.objectValue else { throw .invalidProof("DPoP proof has no jwk") }
-        do { jwk = try ECPublicJWK(jwkObject, cached: cached) } catch { throw .invalidProof("DPoP proof jwk is not a public P-256 key") }
-        do { try jwt.verifyJOSE(key: jwk.key) } catch { throw .invalidProof("DPoP proof signature is invalid") }
-        guard let jti = jwt.string("jti"), !jti.isEmpty, jti.utf8.count <= 256 else { throw .invalidProof("DPoP proof has no jti") }
-        guard let htm = jwt.string("htm") else { throw .invalidProof("DPoP proof has no htm") }
-        guard let htu = jwt.string("htu") else { throw .invalidProof("DPoP proof has no htu") }
-        guard let iat = jwt.integer("iat") else { throw .invalidProof("DPoP proof has no iat") }
+        guard let jws = CompactJWS(compact) else { throw .invalidProof("DPoP proof is not a JWT") }
+        let headerText = String(decoding: jws.header, as: UTF8.self)
+        let cached = headers?.key(forHeader: headerText)
+        let jwk: ECPublicJWK
+        if let cached { jwk = cached } else { jwk = try Self.headerKey(jws.header) }
+        guard let claimBytes = try? CompactJWS.decode(jws.payload), let claimValue = try? JSONValue.parse(claimBytes),
+              let claims = claimValue.objectValue,
+              let signature = try? jws.signature()
+        else { throw .invalidProof("DPoP proof is not a JWT") }
+        guard jwk.key.verifyJOSE(signature: signature, message: Array(jws.signingInput)) else {
+            throw .invalidProof("DPoP proof signature is invalid")
+        }
+        if cached == nil { headers?.remember(jwk, forHeader: headerText) }
+        self.jwk = jwk
+        guard let jti = claims["jti"]?.stringValue, !jti.isEmpty, jti.utf8.count <= 256 else { throw .invalidProof("DPoP proof has no jti") }
+        guard let htm = claims["htm"]?.stringValue else { throw .invalidProof("DPoP proof has no htm") }
+        guard let htu = claims["htu"]?.stringValue else { throw .invalidProof("DPoP proof has no htu") }
+        guard let iat = claims["iat"]?.int64Value else { throw .invalidProof("DPoP proof has no iat") }
         self.jti = jti
         self.htm = htm
         self.htu = htu
         self.iat = iat
-        if let nonce = jwt.claims["nonce"] {
+        if let nonce = claims["nonce"] {
             guard let value = nonce.stringValue else { throw .invalidProof("DPoP nonce must be a string") }
             self.nonce = value
         } else {
             self.nonce = nil
         }
-        self.ath = jwt.string("ath")
+        self.ath = claims["ath"]?.stringValue
+    }
+
+    /// The key of a header segment not seen before: `typ`, `alg` and the public JWK checked.
+    static func headerKey(_ segment: ArraySlice<UInt8>) throws(DPoPError) -> ECPublicJWK {
+        guard let bytes = try? CompactJWS.decode(segment), let value = try? JSONValue.parse(bytes),
+              let header = value.objectValue
+        else { throw .invalidProof("DPoP proof is not a JWT") }
+        guard header["typ"]?.stringValue == "dpop+jwt" else { throw .invalidProof("DPoP proof typ must be dpop+jwt") }
+        guard header["alg"]?.stringValue == "ES256" else { throw .invalidProof("DPoP proof must be signed with ES256") }
+        guard let jwkObject = header["jwk"]?.objectValue else { throw .invalidProof("DPoP proof has no jwk") }
+        do { return try ECPublicJWK(jwkObject) } catch { throw .invalidProof("DPoP proof jwk is not a public P-256 key") }
     }
 
     /// Checks the claims for a request: `method` and `url` (scheme, host, port and path as the
     /// server sees them; any query or fragment is ignored on both sides, RFC 9449 §4.3 step 9),
     /// the time window, the access-token hash when `accessToken` is given, and the nonce.
     public func check(method: String, url: String, now: Int64, accessToken: String?, nonces: DPoPNonces) throws(DPoPError) {
+        try check(method: method, url: url, now: now, accessTokenHash: accessToken.map { SHA256.hash(Array($0.utf8)) }, nonces: nonces)
+    }
+
+    /// `check`, with the access token's SHA-256 (`ath` is its base64url) when there is one: the
+    /// resource server hashes the token once for this and for its session lookup.
+    public func check(method: String, url: String, now: Int64, accessTokenHash: [UInt8]?, nonces: DPoPNonces) throws(DPoPError) {
         guard htm == method else { throw .invalidProof("DPoP htm mismatch") }
-        guard Self.normalize(htu) == Self.normalize(url) else { throw .invalidProof("DPoP htu mismatch") }
+        guard htu == url || Self.normalize(htu) == Self.normalize(url) else { throw .invalidProof("DPoP htu mismatch") }
         guard iat <= now + Self.maxSkew, iat >= now - Self.maxAge else { throw .invalidProof("DPoP proof iat is out of range") }
-        if let accessToken {
-            let expected = Base64.encode(SHA256.hash(Array(accessToken.utf8)), alphabet: .urlSafe)
+        if let accessTokenHash {
+            let expected = Base64.encode(accessTokenHash, alphabet: .urlSafe)
             guard let ath, HMAC.constantTimeEquals(Array(ath.utf8), Array(expected.utf8)) else {
                 throw .invalidProof("DPoP ath mismatch")
             }
@@ -127,6 +163,8 @@ public struct DPoPProof: Sendable {
 public struct DPoPNonces: Sendable {
     private let secret: [UInt8]
     public let period: Int64
+    /// The last window's nonce: one HMAC per window instead of one per proof.
+    private let memo = NonceMemo()
 
     public init(secret: [UInt8], period: Int64 = 180) {
         precondition(period > 0 && period <= 300, "DPoP nonces must rotate at most every 5 minutes")
@@ -135,19 +173,44 @@ public struct DPoPNonces: Sendable {
     }
 
     /// The nonce to send in `DPoP-Nonce` at `now`.
-    public func current(now: Int64) -> String { nonce(window: now / period) }
+    public func current(now: Int64) -> String { memoized(window: now / period) }
 
     public func isAcceptable(_ nonce: String, now: Int64) -> Bool {
         let window = now / period
         // The current window first: that is the nonce almost every proof carries.
         return [window, window - 1, window + 1].contains {
-            HMAC.constantTimeEquals(Array(self.nonce(window: $0).utf8), Array(nonce.utf8))
+            HMAC.constantTimeEquals(Array(memoized(window: $0).utf8), Array(nonce.utf8))
         }
+    }
+
+    private func memoized(window: Int64) -> String {
+        if let known = memo.value(window: window) { return known }
+        let value = nonce(window: window)
+        memo.set(window: window, value)
+        return value
     }
 
     private func nonce(window: Int64) -> String {
         var message = Array("dpop-nonce:".utf8)
         withUnsafeBytes(of: window.bigEndian) { message.append(contentsOf: $0) }
         return Base64.encode(HMAC.sha256(key: secret, message: message).prefix(18), alphabet: .urlSafe)
+    }
+}
+
+/// The nonces of the last few windows `DPoPNonces` computed (pure: a value derived from the
+/// secret, shared by copies of the struct).
+final class NonceMemo: Sendable {
+    private let entries = Mutex<[(window: Int64, nonce: String)]>([])
+
+    func value(window: Int64) -> String? {
+        entries.withLock { entries in entries.first { $0.window == window }?.nonce }
+    }
+
+    func set(window: Int64, _ nonce: String) {
+        entries.withLock { entries in
+            entries.removeAll { $0.window == window }
+            entries.append((window, nonce))
+            if entries.count > 3 { entries.removeFirst() }
+        }
     }
 }

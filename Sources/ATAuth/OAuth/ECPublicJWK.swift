@@ -8,19 +8,14 @@ public struct ECPublicJWK: Sendable, Equatable {
     public let key: P256PublicKey
     /// The `kid`, if the JWK named one.
     public let keyID: String?
-    /// `x.y` as the JWK spelled them (the key of `KeyLookup` caches).
-    public let coordinates: String
     /// The RFC 7638 thumbprint (base64url SHA-256 of the canonical members), the `jkt` that
     /// binds tokens to a DPoP key (RFC 9449 §6).
     public let thumbprint: String
 
     /// Reads a public JWK; refuses private members, other key types and curves, and any `use`
-    /// other than `sig`.
-    /// A point already imported for the same `x` and `y` (the caller's cache: importing a key
-    /// into OpenSSL costs more than verifying with it), or nil to import it.
-    public typealias KeyLookup = @Sendable (_ x: String, _ y: String) -> P256PublicKey?
-
-    public init(_ object: JSONObject, cached: KeyLookup? = nil) throws(AuthError) {
+    /// other than `sig`. (A caller that sees one key often caches the result: importing a key
+    /// into OpenSSL costs more than verifying with it; `DPoPHeaderCache`.)
+    public init(_ object: JSONObject) throws(AuthError) {
         guard object["kty"]?.stringValue == "EC", object["crv"]?.stringValue == "P-256" else {
             throw .invalidToken("the key must be an EC P-256 JWK")
         }
@@ -30,17 +25,12 @@ public struct ECPublicJWK: Sendable, Equatable {
         guard let x = object["x"]?.stringValue, let y = object["y"]?.stringValue else {
             throw .invalidToken("the JWK is not a valid P-256 point")
         }
-        if let known = cached?(x, y) {
-            self.key = known
-        } else {
-            guard let xBytes = try? Base64.decode(x, alphabet: .urlSafe), let yBytes = try? Base64.decode(y, alphabet: .urlSafe),
-                  xBytes.count == 32, yBytes.count == 32,
-                  let key = try? P256PublicKey(bytes: [0x04] + xBytes + yBytes)
-            else { throw .invalidToken("the JWK is not a valid P-256 point") }
-            self.key = key
-        }
+        guard let xBytes = try? Base64.decode(x, alphabet: .urlSafe), let yBytes = try? Base64.decode(y, alphabet: .urlSafe),
+              xBytes.count == 32, yBytes.count == 32,
+              let key = try? P256PublicKey(bytes: [0x04] + xBytes + yBytes)
+        else { throw .invalidToken("the JWK is not a valid P-256 point") }
+        self.key = key
         self.keyID = object["kid"]?.stringValue
-        self.coordinates = x + "." + y
         // RFC 7638 §3.2: required members only, in lexicographic order, no whitespace.
         let canonical = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"\(x)\",\"y\":\"\(y)\"}"
         self.thumbprint = Base64.encode(SHA256.hash(Array(canonical.utf8)), alphabet: .urlSafe)

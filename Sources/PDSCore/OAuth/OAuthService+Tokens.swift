@@ -1,6 +1,8 @@
 import ATAuth
+import ATCrypto
 import ATData
 import Foundation
+import Multiformats
 import PDSStore
 
 /// A token endpoint answer (RFC 6749 §5.1 with DPoP, https://atproto.com/specs/oauth).
@@ -164,9 +166,10 @@ extension OAuthService {
     /// `recordProof: false` skips the replay record for a second check within the same request.
     public func verifyAccess(token: String, proofHeader: String?, method: String, url: String, now: Int64,
                              recordProof: Bool = true) throws -> OAuthAccess {
-        let proof = try checkProof(proofHeader, method: method, url: url, accessToken: token, now: now,
+        let digest = SHA256.hash(Array(token.utf8))
+        let proof = try checkProof(proofHeader, method: method, url: url, accessTokenHash: digest, now: now,
                                    record: recordProof ? .memory : .none)
-        guard let session = try store.session(accessHash: Self.hash(token), now: now) else {
+        guard let session = try store.session(accessHash: Base16.encode(digest), now: now) else {
             throw OAuthError.invalidToken("access token is invalid, expired or revoked")
         }
         guard session.dpopJKT == proof.jwk.thumbprint else { throw OAuthError.dpop(.invalidProof("DPoP proof is from another key")) }

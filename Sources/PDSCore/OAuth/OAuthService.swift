@@ -107,11 +107,18 @@ public struct OAuthService: Sendable {
 
     public func checkProof(_ header: String?, method: String, url: String, accessToken: String?, now: Int64,
                            record: ReplayRecord = .database) throws -> DPoPProof {
+        try checkProof(header, method: method, url: url, accessTokenHash: accessToken.map { SHA256.hash(Array($0.utf8)) },
+                       now: now, record: record)
+    }
+
+    /// `checkProof` with the access token's SHA-256 (the resource server hashes the token once,
+    /// for `ath` and for its session lookup).
+    func checkProof(_ header: String?, method: String, url: String, accessTokenHash: [UInt8]?, now: Int64,
+                    record: ReplayRecord) throws -> DPoPProof {
         guard let header else { throw OAuthError.dpop(.invalidProof("DPoP proof required")) }
         do {
-            let proof = try DPoPProof(parsing: header, cached: keys.lookup)
-            keys.remember(proof.jwk)
-            try proof.check(method: method, url: url, now: now, accessToken: accessToken, nonces: nonces)
+            let proof = try DPoPProof(parsing: header, headers: keys)
+            try proof.check(method: method, url: url, now: now, accessTokenHash: accessTokenHash, nonces: nonces)
             let key = "dpop:" + proof.jwk.thumbprint + ":" + proof.jti, until = now + DPoPProof.maxAge + DPoPProof.maxSkew
             let fresh: Bool
             switch record {

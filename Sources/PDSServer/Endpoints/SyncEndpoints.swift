@@ -108,7 +108,6 @@ struct SyncEndpoints: Sendable {
         router.query("com.atproto.sync.getRepo", rateLimit: .getRepo) { request, _ in
             _ = try servedAccount(did: try request.params.requiredString("did"), request: request)
             _ = try repo.currentCommit()
-            let source = try repo.store.blockSource()
             // 256 KiB chunks, at most 8 waiting (2 MiB): each hand-off between the walking thread
             // and the event loop is a thread wake-up, and on a loaded machine a wake-up can wait
             // milliseconds for a core; 64 KiB chunks and 4 slots held a 1M-record export to a few
@@ -121,16 +120,11 @@ struct SyncEndpoints: Sendable {
                     try Self.streamDiff(since: since, repository: store, into: pipe)
                 }
             } else {
+                let store = repo.store
                 pipe.startProducer { pipe in
-                    // One read transaction for the whole walk, from the commit that snapshot
-                    // holds (commits delete the nodes they replace); no dedup set, so memory stays
-                    // flat however many records there are.
-                    try source.withHeadSnapshot { commit, snapshot in
-                        guard let commit else { throw XRPCError.internalError }
-                        try RepoExport.stream(commit: commit, store: snapshot, chunkSize: Self.exportChunkSize,
-                                              deduplicateRecords: false) { chunk in
-                            try pipe.put(chunk)
-                        }
+                    // Storage order in one read snapshot (docs/ARCHITECTURE.md, "Reads").
+                    guard try store.exportRepository(chunkSize: Self.exportChunkSize, sink: { try pipe.put($0) }) else {
+                        throw XRPCError.internalError
                     }
                 }
             }
