@@ -19,7 +19,7 @@ extension MST {
             if let end = MST.prefixEnd(start), upper.map({ compareKeys(end, $0) < 0 }) ?? true { upper = end }
         }
         let range = KeyRange(lower: lower, lowerInclusive: lowerInclusive, upper: upper)
-        _ = try walk(root, range: range, reverse: reverse, loader: loader, body)
+        _ = try walk(root, range: range, bounds: (nil, nil), reverse: reverse, loader: loader, body)
     }
 
     /// Entries in the given range as `(path, cid)` pairs, at most `limit`.
@@ -72,9 +72,23 @@ extension MST {
     }
 
     /// In-order walk with range pruning. Returns false when `body` asked to stop.
-    private func walk(_ node: MSTNode, range: KeyRange, reverse: Bool, loader: MSTLoader,
-                      _ body: (String, CID) throws -> Bool) throws -> Bool {
+    ///
+    /// `bounds` are the keys either side of this subtree in its ancestors. A node's own keys are
+    /// checked in order when it is decoded, but only a walk knows where a subtree hangs, so a
+    /// verifying tree checks here that every node's keys lie strictly inside its bounds: a tree
+    /// whose blocks all hash and decode yet whose subtrees hold keys from elsewhere (found by the
+    /// MST fuzz target) is not a valid MST, and lookups in it would miss keys a listing shows.
+    private func walk(_ node: MSTNode, range: KeyRange, bounds: (lower: [UInt8]?, upper: [UInt8]?), reverse: Bool,
+                      loader: MSTLoader, _ body: (String, CID) throws -> Bool) throws -> Bool {
         let count = node.entries.count
+        if loader.verify, let first = node.entries.first, let last = node.entries.last {
+            if let lower = bounds.lower, compareKeys(first.key, lower) <= 0 {
+                throw RepoError.invalidNode("subtree key sorts before the key to its left in the parent")
+            }
+            if let upper = bounds.upper, compareKeys(last.key, upper) >= 0 {
+                throw RepoError.invalidNode("subtree key sorts after the key to its right in the parent")
+            }
+        }
         // Slot i holds keys between entries[i-1] and entries[i]. It may contain keys in range
         // unless entries[i].key ≤ lower or entries[i-1].key ≥ upper.
         func slotMayIntersect(_ index: Int) -> Bool {
@@ -85,7 +99,10 @@ extension MST {
         }
         func visitSlot(_ index: Int) throws -> Bool {
             guard let slot = node.slot(index), slotMayIntersect(index) else { return true }
-            return try walk(try loader.node(slot, layer: node.layer - 1), range: range, reverse: reverse, loader: loader, body)
+            let slotBounds = (index > 0 ? node.entries[index - 1].key : bounds.lower,
+                              index < count ? node.entries[index].key : bounds.upper)
+            return try walk(try loader.node(slot, layer: node.layer - 1), range: range, bounds: slotBounds,
+                            reverse: reverse, loader: loader, body)
         }
         func visitEntry(_ index: Int) throws -> Bool {
             let entry = node.entries[index]

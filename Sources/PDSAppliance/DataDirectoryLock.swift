@@ -36,7 +36,14 @@ public final class DataDirectoryLock: Sendable {
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    /// Unlocks before closing: a child another thread is spawning holds a copy of this descriptor
+    /// until its `exec` closes it (O_CLOEXEC), and `flock` belongs to the open file description,
+    /// so a bare `close` could leave the lock held for that instant. `LOCK_UN` releases it for
+    /// every copy at once.
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
 
     /// The pid written by the process holding the lock (empty when unreadable), or nil when no
     /// process holds it. Only probes: takes a shared lock for an instant and writes nothing.

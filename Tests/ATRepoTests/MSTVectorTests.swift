@@ -155,6 +155,26 @@ import Testing
         }
         // Non-maximal prefix compression: second key written in full.
         #expect(throws: RepoError.self) { try load(node([entry("com.example.record/3jqfcqzm3fo2j"), entry("com.example.record/3jqfcqzm3fp2j")])) }
+        // Subtrees hung on the wrong side of their parent's key: every block hashes and every
+        // node is sorted, yet the listing would come out of order (found by the MST fuzz target).
+        func key(_ stem: String, height: Int) -> String {
+            (0...).lazy.map { "com.example.record/\(stem)\($0)" }.first { MST.height(of: Array($0.utf8)) == height }!
+        }
+        let middle = key("m", height: 1), low = key("a", height: 0), high = key("z", height: 0)
+        func loadTwoLayers(left: String, right: String) throws -> [String] {
+            var blocks = BlockMap()
+            let leftCID = blocks.add(dagCBOR: node([entry(left)]))
+            let rightCID = blocks.add(dagCBOR: node([entry(right)]))
+            let root = blocks.add(dagCBOR: node([entry(middle, t: .link(rightCID))], left: .link(leftCID)))
+            return try MST(root: root, store: blocks, verifiesOnLoad: true).allEntries().map(\.path)
+        }
+        #expect(try loadTwoLayers(left: low, right: high) == [low, middle, high])
+        #expect(throws: RepoError.invalidNode("subtree key sorts before the key to its left in the parent")) {
+            try loadTwoLayers(left: low, right: low)
+        }
+        #expect(throws: RepoError.invalidNode("subtree key sorts after the key to its right in the parent")) {
+            try loadTwoLayers(left: high, right: high)
+        }
         // Mixed heights in one node (0 and 1).
         #expect(throws: RepoError.self) { try load(node([entry("com.example.record/3jqfcqzm3fr2j"), entry("s2j", p: 29)])) }
         // Untrimmed top: a root with no entries pointing down.
