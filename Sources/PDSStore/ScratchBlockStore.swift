@@ -32,6 +32,14 @@ public final class ScratchBlockStore: BlockSource, @unchecked Sendable {
     }
 
     deinit {
+        // A check that failed part-way leaves the adding transaction open with its statement
+        // alive: finalize the statement and roll back while GRDB's hooks still exist. Left to the
+        // connection's close, SQLite's rollback called a hook GRDB had already freed (a crash
+        // seen on a tampered export).
+        try? queue.inDatabase { db in
+            inserting = nil
+            if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
+        }
         try? queue.close()
         try? FileManager.default.removeItem(atPath: path)
     }
