@@ -99,8 +99,10 @@ extension MST {
         }
         func visitSlot(_ index: Int) throws -> Bool {
             guard let slot = node.slot(index), slotMayIntersect(index) else { return true }
-            let slotBounds = (index > 0 ? node.entries[index - 1].key : bounds.lower,
-                              index < count ? node.entries[index].key : bounds.upper)
+            // Only a verifying walk carries bounds (the server's own trees skip the retains).
+            let slotBounds: (lower: [UInt8]?, upper: [UInt8]?) = loader.verify
+                ? (index > 0 ? node.entries[index - 1].key : bounds.lower, index < count ? node.entries[index].key : bounds.upper)
+                : (nil, nil)
             return try walk(try loader.node(slot, layer: node.layer - 1), range: range, bounds: slotBounds,
                             reverse: reverse, loader: loader, body)
         }
