@@ -13,19 +13,11 @@ Run it with the tools venv's Python (it needs `websockets` and `libipld`):
 """
 import argparse, asyncio, base64, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 import libipld, websockets
+from procstat import clock_cpu_seconds, rss_mib
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-def rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
-    return float("nan")
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def percentile(values, fraction):
     ordered = sorted(values); return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -177,9 +169,9 @@ def main():
                           ("websockets library ", lambda: asyncio.run(replay_websockets(port, total_events)))):
             rates = []
             for _ in range(3):
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before = clock_cpu_seconds(server.pid)
                 count, elapsed = run()
-                server_cpu = cpu_seconds(server.pid) - cpu_before
+                server_cpu = clock_cpu_seconds(server.pid) - cpu_before
                 rates.append(count / elapsed)
             print(f"replay from cursor 0, {name}: {count} events, best of 3 {max(rates):,.0f} events/s "
                   f"(runs {', '.join(f'{r:,.0f}' for r in rates)}; last run's server CPU {server_cpu:.2f} s = "

@@ -21,25 +21,13 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "interop"))
 import requests  # noqa: E402
 from oauth_support import RawClient, approve_with_forms, callback_params, proof  # noqa: E402
+from procstat import run_seconds  # noqa: E402
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """All the server's threads' time on a CPU (schedstat, ns resolution; /proc/<pid>/stat counts
-    clock ticks, 10 ms, too coarse for the difference measured here). The threads are NIO's and
-    the writer's, which live as long as the server."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
 
 
 def main():
@@ -126,10 +114,10 @@ def main():
         totals = {"session JWT": 0.0, "DPoP": 0.0}
         for _ in range(max(1, args.writes // args.batch)):
             for name, write in (("session JWT", jwt_write), ("DPoP", dpop_write)):
-                before = cpu_seconds(server.pid)
+                before = run_seconds(server.pid)
                 for _ in range(args.batch):
                     write()
-                totals[name] += cpu_seconds(server.pid) - before
+                totals[name] += run_seconds(server.pid) - before
         writes = max(1, args.writes // args.batch) * args.batch
         jwt_ms = totals["session JWT"] / writes * 1000
         dpop_ms = totals["DPoP"] / writes * 1000

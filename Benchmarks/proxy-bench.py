@@ -20,27 +20,13 @@ Prints figures; asserts nothing.
 import argparse, http.client, json, os, shutil, socket, ssl, statistics, subprocess, sys, tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from procstat import clock_cpu_seconds, run_seconds
+
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def proc_cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def proc_run_seconds(pid):
-    """The process's threads' time on a CPU (schedstat, ns resolution)."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
 
 
 def percentile(values, fraction):
@@ -144,22 +130,22 @@ def run(binary, pool, calls, upstream_port, ca):
         accepted_before = Upstream.accepted
 
         proxied, straight = [], []
-        cpu0, run0 = proc_cpu_seconds(server.pid), proc_run_seconds(server.pid)
+        cpu0, run0 = clock_cpu_seconds(server.pid), run_seconds(server.pid)
         for _ in range(calls):
             _, p = call(conn, "GET", timeline, token=token)
             _, d = call(direct, "GET", timeline)
             proxied.append(p); straight.append(d)
-        cpu_proxy, run_proxy = proc_cpu_seconds(server.pid) - cpu0, proc_run_seconds(server.pid) - run0
+        cpu_proxy, run_proxy = clock_cpu_seconds(server.pid) - cpu0, run_seconds(server.pid) - run0
         connections = Upstream.accepted - accepted_before
 
         get_record = f"/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}"
         for _ in range(20):
             call(conn, "GET", get_record)
         local = []
-        cpu0, run0 = proc_cpu_seconds(server.pid), proc_run_seconds(server.pid)
+        cpu0, run0 = clock_cpu_seconds(server.pid), run_seconds(server.pid)
         for _ in range(calls):
             local.append(call(conn, "GET", get_record)[1])
-        cpu_local, run_local = proc_cpu_seconds(server.pid) - cpu0, proc_run_seconds(server.pid) - run0
+        cpu_local, run_local = clock_cpu_seconds(server.pid) - cpu0, run_seconds(server.pid) - run0
         return dict(proxied=proxied, direct=straight, local=local, cpu_proxy=cpu_proxy, run_proxy=run_proxy,
                     cpu_local=cpu_local, run_local=run_local, connections=connections)
     finally:

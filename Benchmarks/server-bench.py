@@ -29,6 +29,8 @@ are the point here. Prints figures; asserts nothing about speed.
 """
 import argparse, http.client, importlib.util, json, os, random, shutil, socket, subprocess, sys, tempfile, threading, time
 
+from procstat import clock_cpu_seconds, rss_mib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("proxy_bench", os.path.join(HERE, "proxy-bench.py"))
 proxy_bench = importlib.util.module_from_spec(spec)
@@ -64,19 +66,6 @@ def run_seconds_since(pid, before):
     return sum(ns - before.get(task, 0) for task, ns in after.items()) / 1e9
 
 
-def process_cpu_seconds(pid):
-    """utime + stime of the whole process, exited threads included (10 ms resolution)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class Server:
     """One `pds dev` process on a data directory."""
 
@@ -89,7 +78,7 @@ class Server:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.pid = self.process.pid
         self.startup = self.wait_ready()
-        self.startup_cpu = process_cpu_seconds(self.pid)
+        self.startup_cpu = clock_cpu_seconds(self.pid)
         self.conn = self.connect()
 
     def connect(self):
@@ -158,13 +147,13 @@ def get_repo(server, did):
     sampler.start()
     conn = server.connect()
     # The export runs on a thread of its own that exits at the end: whole-process figures.
-    cpu0, start = process_cpu_seconds(server.pid), time.perf_counter()
+    cpu0, start = clock_cpu_seconds(server.pid), time.perf_counter()
     conn.request("GET", f"/xrpc/com.atproto.sync.getRepo?did={did}")
     response = conn.getresponse()
     total = 0
     while chunk := response.read(1 << 16):
         total += len(chunk)
-    wall, cpu = time.perf_counter() - start, process_cpu_seconds(server.pid) - cpu0
+    wall, cpu = time.perf_counter() - start, clock_cpu_seconds(server.pid) - cpu0
     done.set()
     sampler.join()
     conn.close()
