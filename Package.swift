@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "PDSNetwork",
             dependencies: [
-                "ATSyntax", "ATData", "ATIdentity", "ATLexicon", "ATCrypto", "Multiformats", "OpenSSLNIO",
+                "ATSyntax", "ATData", "ATIdentity", "ATLexicon", "ATRepo", "ATCrypto", "Multiformats", "OpenSSLNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

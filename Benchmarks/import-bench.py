@@ -25,44 +25,9 @@ sys.path.insert(0, str(ROOT / "Tests" / "interop"))
 
 import libipld  # noqa: E402
 import mst  # noqa: E402
-from standins.common import make_service_jwt, new_private_key, sign_raw  # noqa: E402
+from standins.common import make_service_jwt, new_private_key  # noqa: E402
 from standins.plc import PlcDirectory, make_genesis  # noqa: E402
-
-TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-
-
-def tid(microseconds, clock_id=7):
-    value = (microseconds << 10) | clock_id
-    return "".join(TID_ALPHABET[(value >> (5 * (12 - i))) & 31] for i in range(13))
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def cbor_text(text):
-    data = text.encode()
-    return (bytes([0x60 + len(data)]) if len(data) < 24 else bytes([0x78, len(data)])) + data
-
-
-def cbor_link(cid):
-    return b"\xd8\x2a\x58" + bytes([len(cid) + 1]) + b"\x00" + cid
-
-
-def commit_bytes(did, data_cid, rev, sig=None):
-    """A v3 commit in canonical DAG-CBOR (keys by length, then bytes), written by hand so the 64-byte
-    signature can never be mistaken for a link."""
-    fields = [("did", cbor_text(did)), ("rev", cbor_text(rev))]
-    if sig is not None:
-        fields.append(("sig", b"\x58\x40" + sig))
-    fields += [("data", cbor_link(data_cid)), ("prev", b"\xf6"), ("version", b"\x03")]
-    return bytes([0xA0 + len(fields)]) + b"".join(cbor_text(key) + value for key, value in fields)
+from standins.repo import car_bytes, signed_commit, tid  # noqa: E402
 
 
 def build_car(did, key, count):
@@ -77,15 +42,8 @@ def build_car(did, key, count):
         records[cid] = block
         items.append((f"app.bsky.feed.post/{tid(base + index * 1000)}", cid))
     root, nodes = mst.build(items)
-    rev = tid(base + count * 1000 + 1)
-    sig = sign_raw(key, commit_bytes(did, root, rev))
-    commit = commit_bytes(did, root, rev, sig)
-    commit_cid = mst.cid_of(commit)
-    out = bytearray()
-    header = libipld.encode_dag_cbor({"roots": [commit_cid], "version": 1})
-    out += varint(len(header)) + header
-    for cid, block in [(commit_cid, commit), *nodes.items(), *records.items()]:
-        out += varint(len(cid) + len(block)) + cid + block
+    commit_cid, commit = signed_commit(did, key, root, tid(base + count * 1000 + 1))
+    out = car_bytes(commit_cid, [(commit_cid, commit), *nodes.items(), *records.items()])
     print(f"  built the CAR: {count} records, {len(nodes)} MST nodes, {len(out) / 1e6:.1f} MB in {time.time() - start:.1f} s")
     return bytes(out)
 

@@ -1,6 +1,7 @@
 import ATData
 import ATIdentity
 import ATLexicon
+import ATRepo
 import ATSyntax
 import Foundation
 
@@ -19,12 +20,11 @@ public struct LexiconResolutionError: Error, CustomStringConvertible, Sendable {
 /// Lexicon resolution over the network (https://atproto.com/specs/lexicon, "Lexicon Publication
 /// and Resolution"): DNS TXT `_lexicon.<authority>` names the authority's DID (`did=…`); the DID
 /// document (the identity directory: did:plc through the configured PLC directory, did:web through
-/// the outbound guard) names its PDS; the schema is the record
+/// the outbound guard) names its PDS and its `#atproto` key; the schema is the record
 /// `com.atproto.lexicon.schema/<nsid>` in that DID's repository, fetched with
-/// `com.atproto.repo.getRecord` through the outbound guard (256 KiB, 5 s, no redirects).
-///
-/// The record is not proven against the repository's signed commit (`sync.getRecord` would): the
-/// answer is as trustworthy as the authority's PDS, which is who decides the schema anyway.
+/// `com.atproto.sync.getRecord` through the outbound guard (256 KiB, 5 s, no redirects) and
+/// proven against the repository's signed commit (`RecordProof`), as the reference resolver
+/// does: the schema is the authority's word, not its hosting server's.
 public struct LexiconResolver: LexiconSource {
     public static let maxRecordBytes = 256 << 10
     let identity: any IdentityDirectory
@@ -50,21 +50,46 @@ public struct LexiconResolver: LexiconSource {
 
     public func mainDefinition(of nsid: NSID) async throws(LexiconResolutionError) -> JSONObject {
         let did = try await authority(of: nsid)
-        let endpoint: String
+        var document = try await document(of: did, fresh: false)
+        guard let pds = document.pdsEndpoint else { throw LexiconResolutionError("the authority \(did) has no PDS endpoint") }
+        let endpoint = pds.hasSuffix("/") ? String(pds.dropLast()) : pds
+        let car = try await fetchProof(endpoint: endpoint, did: did, nsid: nsid)
+        let path = LexiconAuthority.schemaCollection + "/" + nsid.string
+        let proven: RecordProof.Record?
         do {
-            guard let pds = try await identity.document(did).pdsEndpoint else {
-                throw LexiconResolutionError("the authority \(did) has no PDS endpoint")
+            proven = try Self.prove(car, did: did, path: path, document: document)
+        } catch RepoError.badSignature {
+            // The authority may have rotated its key since its document was cached: one fresh look.
+            document = try await self.document(of: did, fresh: true)
+            do { proven = try Self.prove(car, did: did, path: path, document: document) } catch {
+                throw LexiconResolutionError("the schema record of \(nsid.string) does not verify: \(error)")
             }
-            endpoint = pds.hasSuffix("/") ? String(pds.dropLast()) : pds
         } catch let error as LexiconResolutionError {
             throw error
         } catch {
-            throw LexiconResolutionError("the authority \(did) did not resolve: \(error)")
+            throw LexiconResolutionError("the schema record of \(nsid.string) does not verify: \(error)")
         }
-        let record = try await fetchRecord(endpoint: endpoint, did: did, nsid: nsid)
+        guard let proven else { throw LexiconResolutionError("the authority \(did) publishes no schema for \(nsid.string)") }
+        let record: JSONValue
+        do { record = try DAGCBOR.decode(proven.bytes).jsonValue } catch {
+            throw LexiconResolutionError("the schema record of \(nsid.string) is not DAG-CBOR: \(error)")
+        }
         do { return try LexiconAuthority.mainDefinition(ofSchemaRecord: record, nsid: nsid) } catch {
             throw LexiconResolutionError("the schema record of \(nsid.string) is invalid: \(error)")
         }
+    }
+
+    /// The authority's DID document.
+    func document(of did: String, fresh: Bool) async throws(LexiconResolutionError) -> DIDDocument {
+        do { return try await identity.document(did, fresh: fresh) } catch {
+            throw LexiconResolutionError("the authority \(did) did not resolve: \(error)")
+        }
+    }
+
+    /// The record at `path`, proven by `car` under the document's `#atproto` key (nil: proven absent).
+    static func prove(_ car: [UInt8], did: String, path: String, document: DIDDocument) throws -> RecordProof.Record? {
+        guard let key = document.atprotoSigningKey else { throw LexiconResolutionError("the authority \(did) has no #atproto key") }
+        return try RecordProof.verify(car: car, did: did, path: path, key: key)
     }
 
     /// The DID named by `_lexicon.<authority>`.
@@ -75,17 +100,17 @@ public struct LexiconResolver: LexiconSource {
         do { return try LexiconAuthority.did(fromTXT: records) } catch { throw LexiconResolutionError("\(name): \(error)") }
     }
 
-    /// `getRecord` at the authority's PDS; the record's `value`.
-    func fetchRecord(endpoint: String, did: String, nsid: NSID) async throws(LexiconResolutionError) -> JSONValue {
-        var components = URLComponents(string: endpoint + "/xrpc/com.atproto.repo.getRecord")
-        components?.queryItems = [URLQueryItem(name: "repo", value: did), URLQueryItem(name: "collection", value: LexiconAuthority.schemaCollection),
+    /// `sync.getRecord` at the authority's PDS: the CAR proving the schema record.
+    func fetchProof(endpoint: String, did: String, nsid: NSID) async throws(LexiconResolutionError) -> [UInt8] {
+        var components = URLComponents(string: endpoint + "/xrpc/com.atproto.sync.getRecord")
+        components?.queryItems = [URLQueryItem(name: "did", value: did), URLQueryItem(name: "collection", value: LexiconAuthority.schemaCollection),
                                   URLQueryItem(name: "rkey", value: nsid.string)]
         guard let url = components?.url, url.scheme == "https" || url.scheme == "http" else {
             throw LexiconResolutionError("the authority's PDS endpoint is not an http(s) URL")
         }
         let response: OutboundResponse
         do {
-            response = try await remoteHTTP.send(OutboundRequest(url: url, headers: [("Accept", "application/json")], timeout: timeout),
+            response = try await remoteHTTP.send(OutboundRequest(url: url, headers: [("Accept", "application/vnd.ipld.car")], timeout: timeout),
                                                  maxResponseBytes: Self.maxRecordBytes)
         } catch {
             throw LexiconResolutionError("the schema record of \(nsid.string) could not be fetched: \(error)")
@@ -93,9 +118,6 @@ public struct LexiconResolver: LexiconSource {
         guard response.status == 200 else {
             throw LexiconResolutionError("the authority's PDS answered HTTP \(response.status) for the schema of \(nsid.string)")
         }
-        guard let body = try? JSONValue.parse(response.body), let value = body["value"] else {
-            throw LexiconResolutionError("the authority's PDS sent no record for \(nsid.string)")
-        }
-        return value
+        return response.body
     }
 }

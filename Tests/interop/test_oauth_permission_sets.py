@@ -1,7 +1,8 @@
 """OAuth `include:` permission sets (https://atproto.com/specs/permission, "Permission Sets"), resolved
 through Lexicon resolution (https://atproto.com/specs/lexicon, "Lexicon Publication and Resolution")
 against loopback stand-ins: the DNS stand-in answers `_lexicon.<authority>` TXT, and a Lexicon
-authority stand-in (a did:web on 127.0.0.1) serves the `com.atproto.lexicon.schema` records.
+authority stand-in (a did:web on 127.0.0.1) serves the `com.atproto.lexicon.schema` records as
+signed `sync.getRecord` proofs.
 
 This module starts its OWN `pds dev` pointed at the stand-ins (PDS_DNS_RESOLVER), so no lookup leaves
 loopback. A client asking for `include:com.example.interop.authBasics` gets the set's permissions:
@@ -14,6 +15,7 @@ import requests
 from network_server import start_pds
 from oauth_support import TIMEOUT, ClientSite, RawClient, approve_with_forms, callback_params, hidden_fields
 from standins import Network
+from standins.common import new_private_key
 from standins.lexicon import LexiconAuthority
 
 HANDLE = "alice.test"
@@ -113,10 +115,16 @@ def test_consent_page_words_the_set(pds, site):
     assert "com.example.other.thing" not in consent.text
 
 
-@pytest.mark.parametrize("case", ["no-such-record", "no-dns-record", "wrong-id", "not-a-set"])
+@pytest.mark.parametrize("case", ["no-such-record", "no-dns-record", "wrong-id", "not-a-set", "forged"])
 def test_unresolvable_set_is_refused_at_par(pds, net, authority, site, case):
     nsid = {"no-such-record": "com.example.interop.authMissing", "no-dns-record": "org.nowhere.example.authAll",
-            "wrong-id": "com.example.interop.authWrongId", "not-a-set": "com.example.interop.notASet"}[case]
+            "wrong-id": "com.example.interop.authWrongId", "not-a-set": "com.example.interop.notASet",
+            "forged": "com.example.interop.authForged"}[case]
+    if case == "forged":
+        # A well-formed set whose repository commit is signed by a key the authority's DID
+        # document does not name: the proof fails, so the set does not resolve.
+        authority.publish(permission_set(nsid, [{"type": "permission", "resource": "repo", "collection": [ALLOWED]}]))
+        authority.forged_by = new_private_key()
     if case == "wrong-id":
         # A record published at this NSID's key that claims to be another schema.
         with authority.lock:
@@ -126,11 +134,19 @@ def test_unresolvable_set_is_refused_at_par(pds, net, authority, site, case):
                                                                        "record": {"type": "object", "properties": {}}}}})
     scope = f"atproto include:{nsid}"
     client = RawClient(pds.url, site.client(f"unresolvable-{case}", scope=scope))
-    response, _, _ = client.par(scope=scope)
+    try:
+        response, _, _ = client.par(scope=scope)
+    finally:
+        authority.forged_by = None
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["error"] == "invalid_scope" and body.get("error_description"), body
     assert response.headers.get("DPoP-Nonce")
+    if case == "forged":
+        assert nsid in authority.fetches
+        # Signed by the authority's own key, the same record resolves.
+        response, _, _ = client.par(scope=scope)
+        assert response.status_code == 201, response.text
 
 
 def test_stand_ins_saw_nothing_wrong(pds, net, authority):
