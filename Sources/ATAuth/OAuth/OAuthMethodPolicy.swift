@@ -54,10 +54,10 @@ public enum OAuthMethodPolicy {
 
 extension OAuthGrant {
     var hasAnyRepoPermission: Bool {
-        (scopes.permissions.union(expanded)).contains { if case .repo = $0 { return true } else { return false } }
+        scopes.permissions.contains { if case .repo = $0 { return true } else { return false } }
     }
 
     var hasAnyRPCPermission: Bool {
-        (scopes.permissions.union(expanded)).contains { if case .rpc = $0 { return true } else { return false } }
+        scopes.permissions.contains { if case .rpc = $0 { return true } else { return false } }
     }
 }

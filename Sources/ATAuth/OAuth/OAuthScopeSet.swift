@@ -86,19 +86,18 @@ public struct OAuthScopeSet: Equatable, Sendable {
     }
 }
 
-/// What a session's scopes allow, after `include:` sets were expanded. Each check is a pure
-/// function of the permissions; the resource server calls one per request.
+/// What a session's scopes allow. The scopes are the granted ones, `include:` sets already
+/// replaced by their permissions when the session was granted (`OAuthScopeSet.granted(with:)`), so
+/// a set's permissions are checked like literal ones. Each check is a pure function of the
+/// permissions; the resource server calls one per request.
 public struct OAuthGrant: Sendable, Equatable {
     public let scopes: OAuthScopeSet
-    /// Permissions from resolved permission sets (only `repo` and `rpc` can appear there).
-    public let expanded: Set<OAuthPermission>
 
-    public init(scopes: OAuthScopeSet, expanded: Set<OAuthPermission> = []) {
+    public init(scopes: OAuthScopeSet) {
         self.scopes = scopes
-        self.expanded = expanded
     }
 
-    private var all: Set<OAuthPermission> { scopes.permissions.union(expanded) }
+    private var all: Set<OAuthPermission> { scopes.permissions }
 
     /// Record create/update/delete in `collection`.
     public func allowsRepo(collection: String, action: OAuthPermission.RepoAction) -> Bool {
