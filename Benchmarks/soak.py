@@ -254,6 +254,26 @@ class Soak:
     seq_hint = 0   # a recent firehose seq (track_seq keeps it)
 
 
+def sqlite_memory(pds):
+    """Bytes SQLite holds in the server (its /metrics gauge `pds_sqlite_memory_bytes`), or NaN."""
+    try:
+        for line in pds.http.get(f"{pds.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("pds_sqlite_memory_bytes "):
+                return float(line.split()[1])
+    except Exception:
+        pass
+    return float("nan")
+
+
+def anonymous_rss(pid):
+    """RssAnon of `pid` in bytes: the heap and stacks, without the mapped binary and libraries."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def sample(pid):
     """(RSS in bytes, open descriptors) of `pid`."""
     rss = 0
@@ -304,7 +324,7 @@ def main():
     stats = Stats()
     stop = threading.Event()
     with tempfile.TemporaryDirectory(prefix="pds-soak-") as work, Network(appview_did=APPVIEW_DID) as net:
-        with start_pds(work, HANDLE, env=dict(net.env(), PDS_LOG_LEVEL="warning")) as pds:
+        with start_pds(work, HANDLE, env=dict(net.env(), PDS_LOG_LEVEL="warning", PDS_METRICS_ENABLED="true")) as pds:
             pid = pds.process.pid
             print(f"soak: pds pid {pid} at {pds.url}, binary {args.binary}, {args.minutes:g} min "
                   f"(warm-up {args.warmup:g}), working set {args.records} records", flush=True)
@@ -326,7 +346,7 @@ def main():
             next_minute = started + 60
             minute_samples = []
             print(f"{'min':>4} {'ok':>7} {'intended':>8} {'errors':>6} {'rss MB (median, min-max)':>26} "
-                  f"{'fds (min-max)':>14} {'joins':>6}", flush=True)
+                  f"{'fds (min-max)':>14} {'joins':>6} {'anon MB':>8} {'sqlite MB':>9}", flush=True)
             while time.monotonic() < end:
                 if pds.process.poll() is not None:
                     print(f"soak: the server exited with {pds.process.returncode}:\n{pds.log_tail()}")
@@ -343,11 +363,13 @@ def main():
                     summary = {"minute": len(minutes) + 1, "ok": figures["ok"], "intended": figures["intended"],
                                "errors": figures["error"], "rss_median": statistics.median(rsses),
                                "rss_min": min(rsses), "rss_max": max(rsses), "fd_min": min(fdss),
-                               "fd_max": max(fdss), "fds": fdss, "joins": soak.firehose_joins}
+                               "fd_max": max(fdss), "fds": fdss, "joins": soak.firehose_joins,
+                               "anon": anonymous_rss(pid) / 1e6, "sqlite": sqlite_memory(pds) / 1e6}
                     minutes.append(summary)
                     print(f"{summary['minute']:>4} {summary['ok']:>7} {summary['intended']:>8} {summary['errors']:>6} "
                           f"{summary['rss_median']:>9.1f} ({summary['rss_min']:.1f}-{summary['rss_max']:.1f})"
-                          f"{'':>3} {summary['fd_min']:>6}-{summary['fd_max']:<6} {summary['joins']:>6}", flush=True)
+                          f"{'':>3} {summary['fd_min']:>6}-{summary['fd_max']:<6} {summary['joins']:>6}"
+                          f" {summary['anon']:>8.1f} {summary['sqlite']:>9.1f}", flush=True)
                     minute_samples = []
                     next_minute += 60
                 stop.wait(min(args.sample, max(0.1, end - time.monotonic())))
@@ -394,7 +416,11 @@ def verdict(args, stats, minutes, final_rss, final_fds, alive):
               f"(limit ±{args.rss_tolerance:g}); fds {fd_base:g} at first, largest deviation {fd_dev:g} "
               f"(limit ±{args.fd_tolerance}); RSS at the end {final_rss / 1e6:.1f} MB, fds {final_fds}")
         slope = (warm[-1]["rss_median"] - base["rss_median"]) / max(1, len(warm) - 1)
-        print(f"  RSS trend after warm-up: {slope:+.2f} MB/min")
+        span = max(1, len(warm) - 1)
+        print(f"  RSS trend after warm-up: {slope:+.2f} MB/min; anonymous memory "
+              f"{(warm[-1]['anon'] - base['anon']) / span:+.2f} MB/min, of which SQLite's "
+              f"{(warm[-1]['sqlite'] - base['sqlite']) / span:+.2f} MB/min "
+              f"({base['sqlite']:.1f} → {warm[-1]['sqlite']:.1f} MB)")
         if rss_dev > args.rss_tolerance:
             failures.append(f"RSS moved {rss_dev:.1f} MB after warm-up")
         if fd_dev > args.fd_tolerance:

@@ -7,7 +7,7 @@ import Synchronization
 
 /// Counters for `/metrics` (Prometheus text format 0.0.4), served only when
 /// `PDS_METRICS_ENABLED=true`: request counts by status class and XRPC method family, plus
-/// gauges read at scrape time (firehose, repository, blobs, process).
+/// gauges read at scrape time (firehose, repository, blobs, SQLite's memory, process).
 public final class Metrics: Sendable {
     private let requests = Mutex<[String: Int]>([:])
     let started = Date()
@@ -53,6 +53,8 @@ public final class Metrics: Sendable {
            let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) {
             gauge("process_resident_memory_bytes", "Resident memory.", pages * Double(sysconf(Int32(_SC_PAGESIZE))))
         }
+        gauge("pds_sqlite_memory_bytes", "Memory SQLite holds (page caches of every connection, statements).",
+              Double(PDSDatabase.sqliteMemoryUsed))
         gauge("process_start_time_seconds", "Start time, seconds since the epoch.", started.timeIntervalSince1970.rounded())
         return lines.joined(separator: "\n") + "\n"
     }

@@ -3,6 +3,11 @@ import GRDB
 import GRDBSQLite
 
 extension PDSDatabase {
+    /// Bytes SQLite has allocated in this process, page caches of every connection included
+    /// (`sqlite3_memory_used`, https://sqlite.org/c3ref/memory_highwater.html): the part of the
+    /// server's memory that grows as connections read different pages, up to each cache's size.
+    public static var sqliteMemoryUsed: Int64 { sqlite3_memory_used() }
+
     /// One read on one of `readers` (else a pooled reader) without GRDB's isolation wrapper
     /// (`DatabasePool.read` opens a savepoint with uncached `BEGIN`/`COMMIT` statements around
     /// every read). Only for a body that runs a single statement: SQLite runs one statement in

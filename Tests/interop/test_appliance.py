@@ -548,6 +548,8 @@ def test_metrics_and_sigterm_with_a_firehose_client(identity):
         text = response.text
         assert re.search(r"^pds_http_requests_total(\{[^}]*\})? \d", text, re.MULTILINE), text
         assert re.search(r"^process_resident_memory_bytes \d+", text, re.MULTILINE), text
+        sqlite = re.search(r"^pds_sqlite_memory_bytes (\d+)$", text, re.MULTILINE)
+        assert sqlite and int(sqlite.group(1)) > 0, text
         assert re.search(r"^# TYPE pds_http_requests_total counter$", text, re.MULTILINE), text
 
         url = server.url.replace("http://", "ws://") + "/xrpc/com.atproto.sync.subscribeRepos"
