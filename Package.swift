@@ -50,13 +50,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
     ],
     targets: [
-        // C system libraries. Only these, ATCrypto and OpenSSLNIO touch C pointers.
+        // C system libraries. Only these, ATCrypto and OpenSSLNIO touch C pointers (and /metrics
+        // reads malloc's counters through CMalloc).
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
         .systemLibrary(
             name: "CSecp256k1", pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]),
+        // glibc's malloc statistics (header only), for /metrics.
+        .systemLibrary(name: "CMalloc"),
 
         // Pure protocol core: no I/O frameworks.
         .target(name: "Multiformats"),
@@ -132,7 +135,7 @@ let package = Package(
             name: "PDSServer",
             dependencies: [
                 "ATSyntax", "ATData", "ATCrypto", "ATRepo", "ATIdentity", "ATLexicon", "ATAuth", "ATSync", "PDSStore", "Multiformats",
-                "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup", "PDSCore",
+                "OpenSSLNIO", "ACME", "PDSNetwork", "PDSBackup", "PDSCore", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

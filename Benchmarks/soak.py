@@ -254,15 +254,23 @@ class Soak:
     seq_hint = 0   # a recent firehose seq (track_seq keeps it)
 
 
-def sqlite_memory(pds):
-    """Bytes SQLite holds in the server (its /metrics gauge `pds_sqlite_memory_bytes`), or NaN."""
+MEMORY_GAUGES = {"sqlite": "pds_sqlite_memory_bytes", "malloc": "process_malloc_in_use_bytes",
+                 "kept": "process_malloc_free_bytes"}
+
+
+def memory_gauges(pds):
+    """The server's memory gauges from /metrics in MB: SQLite's memory, malloc's bytes in use and
+    the free bytes malloc keeps in its arenas (NaN where absent)."""
+    found = dict.fromkeys(MEMORY_GAUGES, float("nan"))
     try:
-        for line in pds.http.get(f"{pds.url}/metrics", timeout=10).text.splitlines():
-            if line.startswith("pds_sqlite_memory_bytes "):
-                return float(line.split()[1])
+        values = dict(line.split(" ", 1) for line in pds.http.get(f"{pds.url}/metrics", timeout=10).text.splitlines()
+                      if line and not line.startswith("#"))
+        for key, name in MEMORY_GAUGES.items():
+            if name in values:
+                found[key] = float(values[name]) / 1e6
     except Exception:
         pass
-    return float("nan")
+    return found
 
 
 def anonymous_rss(pid):
@@ -346,7 +354,8 @@ def main():
             next_minute = started + 60
             minute_samples = []
             print(f"{'min':>4} {'ok':>7} {'intended':>8} {'errors':>6} {'rss MB (median, min-max)':>26} "
-                  f"{'fds (min-max)':>14} {'joins':>6} {'anon MB':>8} {'sqlite MB':>9}", flush=True)
+                  f"{'fds (min-max)':>14} {'joins':>6} {'anon MB':>8} {'sqlite MB':>9} {'malloc MB':>9} "
+                  f"{'kept free':>9}", flush=True)
             while time.monotonic() < end:
                 if pds.process.poll() is not None:
                     print(f"soak: the server exited with {pds.process.returncode}:\n{pds.log_tail()}")
@@ -364,12 +373,13 @@ def main():
                                "errors": figures["error"], "rss_median": statistics.median(rsses),
                                "rss_min": min(rsses), "rss_max": max(rsses), "fd_min": min(fdss),
                                "fd_max": max(fdss), "fds": fdss, "joins": soak.firehose_joins,
-                               "anon": anonymous_rss(pid) / 1e6, "sqlite": sqlite_memory(pds) / 1e6}
+                               "anon": anonymous_rss(pid) / 1e6, **memory_gauges(pds)}
                     minutes.append(summary)
                     print(f"{summary['minute']:>4} {summary['ok']:>7} {summary['intended']:>8} {summary['errors']:>6} "
                           f"{summary['rss_median']:>9.1f} ({summary['rss_min']:.1f}-{summary['rss_max']:.1f})"
                           f"{'':>3} {summary['fd_min']:>6}-{summary['fd_max']:<6} {summary['joins']:>6}"
-                          f" {summary['anon']:>8.1f} {summary['sqlite']:>9.1f}", flush=True)
+                          f" {summary['anon']:>8.1f} {summary['sqlite']:>9.1f} {summary['malloc']:>9.1f}"
+                          f" {summary['kept']:>9.1f}", flush=True)
                     minute_samples = []
                     next_minute += 60
                 stop.wait(min(args.sample, max(0.1, end - time.monotonic())))
@@ -418,9 +428,10 @@ def verdict(args, stats, minutes, final_rss, final_fds, alive):
         slope = (warm[-1]["rss_median"] - base["rss_median"]) / max(1, len(warm) - 1)
         span = max(1, len(warm) - 1)
         print(f"  RSS trend after warm-up: {slope:+.2f} MB/min; anonymous memory "
-              f"{(warm[-1]['anon'] - base['anon']) / span:+.2f} MB/min, of which SQLite's "
-              f"{(warm[-1]['sqlite'] - base['sqlite']) / span:+.2f} MB/min "
-              f"({base['sqlite']:.1f} → {warm[-1]['sqlite']:.1f} MB)")
+              f"{(warm[-1]['anon'] - base['anon']) / span:+.2f} MB/min; malloc in use "
+              f"{(warm[-1]['malloc'] - base['malloc']) / span:+.2f} MB/min (SQLite's part "
+              f"{(warm[-1]['sqlite'] - base['sqlite']) / span:+.2f}), free kept in its arenas "
+              f"{(warm[-1]['kept'] - base['kept']) / span:+.2f} MB/min")
         if rss_dev > args.rss_tolerance:
             failures.append(f"RSS moved {rss_dev:.1f} MB after warm-up")
         if fd_dev > args.fd_tolerance:

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Hummingbird
 import NIOCore
@@ -7,7 +8,7 @@ import Synchronization
 
 /// Counters for `/metrics` (Prometheus text format 0.0.4), served only when
 /// `PDS_METRICS_ENABLED=true`: request counts by status class and XRPC method family, plus
-/// gauges read at scrape time (firehose, repository, blobs, SQLite's memory, process).
+/// gauges read at scrape time (firehose, repository, blobs, SQLite's and malloc's memory, process).
 public final class Metrics: Sendable {
     private let requests = Mutex<[String: Int]>([:])
     let started = Date()
@@ -55,6 +56,13 @@ public final class Metrics: Sendable {
         }
         gauge("pds_sqlite_memory_bytes", "Memory SQLite holds (page caches of every connection, statements).",
               Double(PDSDatabase.sqliteMemoryUsed))
+        // Whether memory that grows is held (a leak shows as in-use bytes rising) or freed but
+        // kept in malloc's arenas (fragmentation shows as free bytes rising).
+        var inUse = 0, keptFree = 0
+        if pds_malloc_counters(&inUse, &keptFree) == 1 {
+            gauge("process_malloc_in_use_bytes", "Bytes malloc has handed out (glibc mallinfo2).", Double(inUse))
+            gauge("process_malloc_free_bytes", "Free bytes malloc keeps in its arenas (glibc mallinfo2).", Double(keptFree))
+        }
         gauge("process_start_time_seconds", "Start time, seconds since the epoch.", started.timeIntervalSince1970.rounded())
         return lines.joined(separator: "\n") + "\n"
     }

@@ -49,8 +49,11 @@ enum SubscribeRepos {
         } onUpgrade: { inbound, outbound, context in
             // Checked in shouldUpgrade above; `try?` flattens, so a bad value cannot reach here as nil.
             let cursor = try? cursor(context.request)
+            // Alive while the upgrade runs (the event loop holds an open channel); nil only if it
+            // already closed, and then there is no one to serve.
+            guard let channel = context.requestContext.channel else { return }
             await serve(hub: hub, cursor: cursor, inbound: inbound, outbound: outbound,
-                        channel: context.requestContext.channel, logger: context.logger)
+                        channel: channel, logger: context.logger)
         }
         return router
     }
