@@ -22,6 +22,10 @@ per-minute figures, and ends with a verdict: after --warmup minutes every minute
 within ±5 MB (--rss-tolerance) of the first post-warm-up minute's and every minute's median descriptor
 count within ±10 (--fd-tolerance) of that first minute's, and no request got an answer other than the intended ones. Exit status 0
 when the verdict holds, 1 otherwise. Nothing leaves loopback.
+
+Each minute also prints where memory is: the server's anonymous RSS (/proc) and, from its /metrics
+(enabled for the soak), SQLite's memory, malloc's bytes in use and the free bytes malloc keeps. A
+rise in bytes in use is something held (a leak); a rise in kept-free bytes is fragmentation.
 """
 
 import argparse
