@@ -28,6 +28,7 @@ import mst  # noqa: E402
 from standins.common import make_service_jwt, new_private_key  # noqa: E402
 from standins.plc import PlcDirectory, make_genesis  # noqa: E402
 from standins.repo import car_bytes, signed_commit, tid  # noqa: E402
+from procstat import clock_cpu_seconds, status_kib  # noqa: E402
 
 
 def build_car(did, key, count):
@@ -52,18 +53,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def proc_field_kib(pid, name):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    raise SystemExit(f"no {name} in /proc/{pid}/status")
-
-
-def proc_cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_runqueue_wait_seconds(pid):
@@ -131,15 +120,15 @@ def main():
         time.sleep(1.0)  # let start-up allocations settle
         with open(f"/proc/{server.pid}/clear_refs", "w") as refs:
             refs.write("5")  # VmHWM := current RSS
-        rss_before = proc_field_kib(server.pid, "VmRSS")
-        cpu_before = proc_cpu_seconds(server.pid)
+        rss_before = status_kib(server.pid, "VmRSS")
+        cpu_before = clock_cpu_seconds(server.pid)
         wait_before = proc_runqueue_wait_seconds(server.pid)
         start = time.perf_counter()
         call(port, "POST", "/xrpc/com.atproto.repo.importRepo", raw=car, token=token, content_type="application/vnd.ipld.car")
         seconds = time.perf_counter() - start
-        cpu = proc_cpu_seconds(server.pid) - cpu_before
+        cpu = clock_cpu_seconds(server.pid) - cpu_before
         waited = proc_runqueue_wait_seconds(server.pid) - wait_before
-        peak = proc_field_kib(server.pid, "VmHWM")
+        peak = status_kib(server.pid, "VmHWM")
         status = call(port, "GET", "/xrpc/com.atproto.server.checkAccountStatus", token=token)
         if status["indexedRecords"] != args.records:
             raise SystemExit(f"imported {status['indexedRecords']} records, expected {args.records}")

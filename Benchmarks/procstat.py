@@ -6,12 +6,18 @@ Imported by the benchmark scripts beside it (Python puts a script's own director
 import os
 
 
+def status_kib(pid, name):
+    """A kB field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, …); LookupError when absent."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise LookupError(f"no {name} in /proc/{pid}/status")
+
+
 def rss_mib(pid):
-    """Resident set size (VmRSS) in MiB; NaN once the process has gone."""
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident set size (VmRSS) in MiB."""
+    return status_kib(pid, "VmRSS") / 1024
 
 
 def clock_cpu_seconds(pid):

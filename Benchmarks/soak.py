@@ -47,6 +47,7 @@ import requests  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from network_server import start_pds  # noqa: E402
+from procstat import status_kib  # noqa: E402
 from standins import Network  # noqa: E402
 
 HANDLE = "soak.test"
@@ -277,24 +278,9 @@ def memory_gauges(pds):
     return found
 
 
-def anonymous_rss(pid):
-    """RssAnon of `pid` in bytes: the heap and stacks, without the mapped binary and libraries."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def sample(pid):
     """(RSS in bytes, open descriptors) of `pid`."""
-    rss = 0
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss, fds
+    return status_kib(pid, "VmRSS") * 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def track_seq(soak, stop):
@@ -377,7 +363,7 @@ def main():
                                "errors": figures["error"], "rss_median": statistics.median(rsses),
                                "rss_min": min(rsses), "rss_max": max(rsses), "fd_min": min(fdss),
                                "fd_max": max(fdss), "fds": fdss, "joins": soak.firehose_joins,
-                               "anon": anonymous_rss(pid) / 1e6, **memory_gauges(pds)}
+                               "anon": status_kib(pid, "RssAnon") * 1024 / 1e6, **memory_gauges(pds)}
                     minutes.append(summary)
                     print(f"{summary['minute']:>4} {summary['ok']:>7} {summary['intended']:>8} {summary['errors']:>6} "
                           f"{summary['rss_median']:>9.1f} ({summary['rss_min']:.1f}-{summary['rss_max']:.1f})"

@@ -25,20 +25,13 @@ public enum RecordProof {
     public static func verify(car: [UInt8], did: String, path: String, key: any VerifyingKey,
                               limits: MST.Limits = .default) throws -> Record? {
         try RepoPath.validate(path)
-        var reader = try CARReader(bytes: car)
-        guard reader.roots.count == 1, let root = reader.roots.first else {
+        let (roots, blocks) = try CARReader.read(car)
+        guard roots.count == 1, let root = roots.first else {
             throw RepoError.invalidCAR("a record proof has exactly one root, the commit")
         }
-        var blocks = BlockMap()
-        while let (cid, block) = try reader.next() { blocks.set(cid, block) }
-
-        let commitBytes = try blocks.requireBlock(root)
-        guard blockMatches(root, commitBytes) == true else { throw RepoError.cidMismatch(root) }
-        let commit = try SignedCommit(bytes: commitBytes)
-        guard commit.commit.did == did else {
-            throw RepoError.invalidCommit("commit is for \(commit.commit.did), expected \(did)")
+        let commit = try RepoVerifier.verifiedCommit(root: root, blocks: blocks, did: did) {
+            key.verify(signature: $1, message: $0)
         }
-        guard commit.commit.verifySignature(with: key) else { throw RepoError.badSignature }
 
         let tree = try MST(root: commit.commit.data, store: blocks, verifiesOnLoad: true, limits: limits)
         guard let cid = try tree.get(path) else { return nil }

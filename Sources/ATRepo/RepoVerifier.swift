@@ -27,13 +27,7 @@ public enum RepoVerifier {
                               verifySignature: (_ message: [UInt8], _ signature: [UInt8]) -> Bool,
                               limits: MST.Limits = .default,
                               visit: (_ path: String, _ cid: CID, _ bytes: [UInt8]) throws -> Void) throws -> SignedCommit {
-        let commitBytes = try blocks.requireBlock(root)
-        guard blockMatches(root, commitBytes) == true else { throw RepoError.cidMismatch(root) }
-        let commit = try SignedCommit(bytes: commitBytes)
-        if let did, commit.commit.did != did {
-            throw RepoError.invalidCommit("commit is for \(commit.commit.did), expected \(did)")
-        }
-        guard commit.commit.verifySignature(verifySignature) else { throw RepoError.badSignature }
+        let commit = try verifiedCommit(root: root, blocks: blocks, did: did, verifySignature: verifySignature)
         let tree = try MST(root: commit.commit.data, store: blocks, verifiesOnLoad: true, limits: limits)
         try tree.forEach { path, cid in
             let bytes = try blocks.requireBlock(cid)
@@ -41,6 +35,21 @@ public enum RepoVerifier {
             try visit(path, cid, bytes)
             return true
         }
+        return commit
+    }
+
+    /// The commit block `root` from `blocks`, checked: its bytes hash to `root`, it decodes as a
+    /// canonical v3 commit, it is by `did` (when given), and its signature verifies
+    /// (`RepoError.badSignature` otherwise). Full verification and record proofs both start here.
+    static func verifiedCommit(root: CID, blocks: any BlockSource, did: String?,
+                               verifySignature: (_ message: [UInt8], _ signature: [UInt8]) -> Bool) throws -> SignedCommit {
+        let commitBytes = try blocks.requireBlock(root)
+        guard blockMatches(root, commitBytes) == true else { throw RepoError.cidMismatch(root) }
+        let commit = try SignedCommit(bytes: commitBytes)
+        if let did, commit.commit.did != did {
+            throw RepoError.invalidCommit("commit is for \(commit.commit.did), expected \(did)")
+        }
+        guard commit.commit.verifySignature(verifySignature) else { throw RepoError.badSignature }
         return commit
     }
 

@@ -26,7 +26,8 @@ public struct LexiconResolutionError: Error, CustomStringConvertible, Sendable {
 /// proven against the repository's signed commit (`RecordProof`), as the reference resolver
 /// does: the schema is the authority's word, not its hosting server's.
 public struct LexiconResolver: LexiconSource {
-    public static let maxRecordBytes = 256 << 10
+    /// The largest `sync.getRecord` answer taken (a proof is a commit, a few MST nodes and the record).
+    public static let maxProofBytes = 256 << 10
     let identity: any IdentityDirectory
     let remoteHTTP: any OutboundHTTP
     let txt: @Sendable (String) async throws -> [String]
@@ -111,7 +112,7 @@ public struct LexiconResolver: LexiconSource {
         let response: OutboundResponse
         do {
             response = try await remoteHTTP.send(OutboundRequest(url: url, headers: [("Accept", "application/vnd.ipld.car")], timeout: timeout),
-                                                 maxResponseBytes: Self.maxRecordBytes)
+                                                 maxResponseBytes: Self.maxProofBytes)
         } catch {
             throw LexiconResolutionError("the schema record of \(nsid.string) could not be fetched: \(error)")
         }

@@ -31,16 +31,20 @@ public final class ScratchBlockStore: BlockSource, @unchecked Sendable {
         }
     }
 
-    deinit {
-        // A check that failed part-way leaves the adding transaction open with its statement
-        // alive: finalize the statement and roll back while GRDB's hooks still exist. Left to the
-        // connection's close, SQLite's rollback called a hook GRDB had already freed (a crash
-        // seen on a tampered export).
-        try? queue.inDatabase { db in
+    deinit { try? close() }
+
+    /// Ends the store: closes the connection and removes the file. A check that failed part-way
+    /// leaves the adding transaction open with its statement alive, so the statement is
+    /// finalized and the transaction rolled back first, while GRDB's hooks still exist; left to
+    /// the connection, the close failed (statement alive) and SQLite's later rollback called a
+    /// hook GRDB had already freed (a crash seen on a tampered export). Throws when the
+    /// connection does not close.
+    func close() throws {
+        try queue.inDatabase { db in
             inserting = nil
             if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
         }
-        try? queue.close()
+        try queue.close()
         try? FileManager.default.removeItem(atPath: path)
     }
 
