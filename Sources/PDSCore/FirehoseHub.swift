@@ -30,6 +30,9 @@ public final class FirehoseHub: Sendable {
         /// How long a dropped or refused consumer gets to take its error frame before the connection
         /// is closed without it.
         public var errorFrameTimeout: Duration = .seconds(10)
+        /// How long a shutting-down server waits for a consumer to take its 1001 close frame
+        /// before closing the connection without it (a stalled consumer must not hold the exit).
+        public var shutdownCloseTimeout: Duration = .seconds(3)
 
         public init() {}
     }
@@ -78,6 +81,9 @@ public final class FirehoseHub: Sendable {
 
     /// Connected subscribers.
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Connected subscribers whose close frame is not queued yet.
+    public var subscribersClosing: Int { state.withLock { $0.subscribers.values.count { !$0.isCloseQueued } } }
 
     /// Subscribers dropped as too slow since the hub started.
     public var droppedCount: Int { state.withLock { $0.droppedCount } }

@@ -17,6 +17,11 @@ public final class FirehoseSubscriber: Sendable {
     /// `Int64.max` until the start position is known, which disables the check meanwhile.
     let liveFromSeq: Atomic<Int64>
     let droppedFlag: Atomic<Bool>
+    /// Set by the transport once its close frame is queued (see `closeQueued()`).
+    let closeQueuedFlag: Atomic<Bool>
+    /// The transport's close action, run once by `shutDown()` (see `onShutdown(_:)`); `shutDown`
+    /// is true once that was called.
+    let shutdownHook = Mutex<(hook: (@Sendable () -> Void)?, shutDown: Bool)>((nil, false))
 
     /// "Events up to some seq committed": at most one pending wake-up is kept, which is all a
     /// reader-by-seq needs (it re-reads the log from `lastSent` on every wake-up).
@@ -40,6 +45,7 @@ public final class FirehoseSubscriber: Sendable {
         lastSentSeq = Atomic(0)
         liveFromSeq = Atomic(.max)
         droppedFlag = Atomic(false)
+        closeQueuedFlag = Atomic(false)
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (endSignal, endContinuation) = AsyncStream.makeStream(of: EndReason.self, bufferingPolicy: .bufferingOldest(1))
     }
@@ -68,8 +74,35 @@ public final class FirehoseSubscriber: Sendable {
         endContinuation.finish()
     }
 
-    /// Asks the connection to close now (server shutdown), even if a send is stuck.
+    /// Called by the transport once the connection's close frame is queued: nothing it could
+    /// write later can reach the peer before it. A shutdown waits for this before the HTTP
+    /// server closes what is left (`FirehoseHub.subscribersClosing`).
+    public func closeQueued() { closeQueuedFlag.store(true, ordering: .releasing) }
+
+    /// Whether `closeQueued()` was called.
+    public var isCloseQueued: Bool { closeQueuedFlag.load(ordering: .acquiring) }
+
+    /// Sets what `shutDown()` runs, on its own thread before it returns: the transport queues its
+    /// close frame there, so that the frame is ahead of anything a shutdown does afterwards. Runs
+    /// `hook` at once if the subscriber was shut down already.
+    public func onShutdown(_ hook: @escaping @Sendable () -> Void) {
+        let already = shutdownHook.withLock { state -> Bool in
+            if state.shutDown { return true }
+            state.hook = hook
+            return false
+        }
+        if already { hook() }
+    }
+
+    /// Asks the connection to close now (server shutdown), even if a send is stuck: runs the
+    /// `onShutdown` hook (once), then signals the connection's task.
     public func shutDown() {
+        let hook = shutdownHook.withLock { state in
+            state.shutDown = true
+            defer { state.hook = nil }
+            return state.hook
+        }
+        hook?()
         endContinuation.yield(.shutdown)
         endContinuation.finish()
         wakeupContinuation.finish()

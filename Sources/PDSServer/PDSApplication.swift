@@ -24,7 +24,7 @@ public enum PDSApplication {
     public static func make(
         server: PDSServices, logger: Logger, tls: TLSServing? = nil, services: [any Service] = [],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) -> PDSApplicationService<some ApplicationProtocol> {
         let router = Router(context: PDSRequestContext.self)
         let metrics = Metrics()
         router.add(middleware: RequestLogMiddleware(logger: logger, trustedProxies: server.config.rateLimits.trustedProxies))
@@ -52,7 +52,7 @@ public enum PDSApplication {
             }
         }
         let webSocketRouter = SubscribeRepos.webSocketRouter(hub: server.firehose)
-        return Application(
+        let application = Application(
             router: router,
             // HTTP/1.1 with WebSocket upgrade on the same port: subscribeRepos (https://atproto.com/specs/event-stream).
             server: tls?.serverBuilder(webSocketRouter: webSocketRouter) ?? .http1WebSocketUpgradeAnsweringParseErrors(webSocketRouter: webSocketRouter),
@@ -67,6 +67,7 @@ public enum PDSApplication {
             ] + (tls?.services ?? []) + services,
             onServerRunning: onServerRunning,
             logger: logger)
+        return PDSApplicationService(application: application, hub: server.firehose, logger: logger)
     }
 
     static func addBasicRoutes(to router: Router<PDSRequestContext>, server: PDSServices, metrics: Metrics) {

@@ -2,8 +2,7 @@ import Logging
 import PDSCore
 import ServiceLifecycle
 
-/// Runs beside the HTTP server: prunes the event log to the retention window, and stops the hub
-/// when the application shuts down so no new subscription starts.
+/// Runs beside the HTTP server: prunes the event log to the retention window.
 public struct FirehoseService: Service {
     let hub: FirehoseHub
     let logger: Logger
@@ -32,16 +31,8 @@ public struct FirehoseService: Service {
                 try? await Task.sleep(for: interval)
             }
         }
+        // Already stopped by `PDSApplicationService` before the HTTP server began to shut down
+        // (services stop after it); this covers a server run without it.
         hub.stop()
-        // Each subscriber now sends its 1001 "going away" and unsubscribes. Services shut down
-        // before the HTTP server, whose own shutdown closes the WebSockets left with 1000: give
-        // the subscribers a moment to go first (a stalled one, whose socket is full, does not).
-        let deadline = ContinuousClock.now + Self.drainTime
-        while hub.subscriberCount > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
     }
-
-    /// How long a shutdown waits for subscribers to send their close frames.
-    static let drainTime: Duration = .seconds(2)
 }

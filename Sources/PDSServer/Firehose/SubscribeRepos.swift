@@ -91,14 +91,26 @@ enum SubscribeRepos {
         }
         defer { hub.unsubscribe(subscriber) }
 
-        let outcome = await race(hub: hub, subscriber: subscriber, outdated: outdated, inbound: inbound, channel: channel)
+        let gate = CloseGate(channel: channel)
+        subscriber.onShutdown {
+            gate.goingAway()
+            subscriber.closeQueued()
+        }
+        let outcome = await race(hub: hub, subscriber: subscriber, outdated: outdated, inbound: inbound, gate: gate)
         switch outcome {
         case .tooSlow:
             await sendFinalFrame(StreamFrame.error(name: "ConsumerTooSlow", message: "Stream consumer too slow").encode(),
                                  channel: channel, timeout: hub.limits.errorFrameTimeout)
         case .streamEnded(.stopped):
-            // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". On a
-            // graceful shutdown the frame is already out (`race` wrote it) and this is a no-op on the wire.
+            // The hub stopped (the server is going down): 1001 "going away", not 1000 "done". The
+            // frame is queued already (the shutdown hook did it through the gate). A peer that
+            // does not take it in time (its socket full) does not hold the shutdown: its
+            // connection is closed. Otherwise hummingbird-websocket is told the connection is
+            // closing, and waits for the peer's answering close.
+            guard await gate.closeFrameWritten(within: hub.limits.shutdownCloseTimeout) else {
+                channel.close(promise: nil)
+                return
+            }
             try? await outbound.close(.goingAway, reason: "server shutting down")
         case .failed(let error) where !(error is CancellationError):
             logger.debug("subscribeRepos: stream ended", metadata: ["error": "\(error)"])
@@ -112,7 +124,8 @@ enum SubscribeRepos {
     /// ignored), or the hub dropping the consumer. Whichever comes first cancels the others;
     /// cancellation also frees a send that is stuck on a full socket.
     static func race(hub: FirehoseHub, subscriber: FirehoseSubscriber, outdated: Bool,
-                     inbound: WebSocketInboundStream, channel: any Channel) async -> Outcome {
+                     inbound: WebSocketInboundStream, gate: CloseGate) async -> Outcome {
+        let channel = gate.channel
         return await withGracefulShutdownHandler {
             await withTaskGroup(of: Outcome.self) { group in
                 group.addTask {
@@ -122,10 +135,10 @@ enum SubscribeRepos {
                             let info = StreamFrame.info(
                                 name: "OutdatedCursor", message: "Requested cursor exceeded limit. Possibly missing events").encode()
                             // Same path as the pages, so it cannot be reordered behind them.
-                            try await write([info], to: channel)
+                            try await write([info], to: channel, gate: gate)
                         }
                         return .streamEnded(try await hub.stream(subscriber) { frames in
-                            try await write(frames, to: channel)
+                            try await write(frames, to: channel, gate: gate)
                         })
                     } catch {
                         return .failed(error)
@@ -151,14 +164,11 @@ enum SubscribeRepos {
                 return first
             }
         } onGracefulShutdown: {
-            // Server shutdown: 1001 "going away" tells relays to come back later with their cursor
-            // (RFC 6455 §7.4.1). hummingbird-websocket's own shutdown handler (registered before
-            // this one) queues a 1000 close in a new task; writing our close frame now, straight on
-            // the channel, puts it first on the wire, and the peer acts on the first close frame.
-            var payload = ByteBuffer()
-            payload.writeInteger(UInt16(1001))
-            payload.writeString("server shutting down")
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload), promise: nil)
+            // The hub normally stopped before the HTTP server began to shut down
+            // (`PDSApplicationService`), and the 1001 is queued already. If not (a server run
+            // without that wrapper): hummingbird-websocket's own handler, registered before this
+            // one, queues a 1000 close from a new task; queuing ours now, straight on the
+            // channel, puts it first on the wire most of the time.
             subscriber.shutDown()
         }
 
@@ -169,10 +179,16 @@ enum SubscribeRepos {
     /// If the peer does not take it within `timeout` (its socket is full), the connection is
     /// closed without it rather than held open.
     static func sendFinalFrame(_ frame: [UInt8], channel: any Channel, timeout: Duration) async {
-        let delivered = await withTaskGroup(of: Bool.self) { group in
+        let delivered = await succeeds(within: timeout) { try await write([frame], to: channel) }
+        if !delivered { channel.close(promise: nil) }
+    }
+
+    /// Whether `work` returns (rather than throws) within `timeout`; it is cancelled otherwise.
+    static func succeeds(within timeout: Duration, _ work: @escaping @Sendable () async throws -> Void) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 do {
-                    try await write([frame], to: channel)
+                    try await work()
                     return true
                 } catch {
                     return false
@@ -186,7 +202,6 @@ enum SubscribeRepos {
             group.cancelAll()
             return first
         }
-        if !delivered { channel.close(promise: nil) }
     }
 
     /// Queues `frames` (a page of the event log, or one control frame) as binary WebSocket frames
@@ -198,11 +213,17 @@ enum SubscribeRepos {
     /// behind the page can still be delivered. Frames written this way and through
     /// hummingbird-websocket's writer (pongs, close) share the channel's one outbound queue, so
     /// their order is the order they were queued in.
-    static func write(_ frames: [[UInt8]], to channel: any Channel) async throws {
+    /// Once `gate` has queued the close frame, nothing more is written (RFC 6455 §5.5.1: no data
+    /// after a Close).
+    static func write(_ frames: [[UInt8]], to channel: any Channel, gate: CloseGate? = nil) async throws {
         let written = channel.eventLoop.makePromise(of: Void.self)
         let waiter = WriteWait(written.futureResult)
         try await withTaskCancellationHandler {
             channel.eventLoop.execute {
+                if let gate, gate.isClosing {
+                    written.fail(ChannelError.outputClosed)
+                    return
+                }
                 for (index, frame) in frames.enumerated() {
                     let buffer = channel.allocator.buffer(bytes: frame)
                     let isLast = index == frames.count - 1
@@ -251,6 +272,47 @@ enum SubscribeRepos {
                 return state.continuation
             }
             continuation?.resume(with: result)
+        }
+    }
+
+    /// A subscriber connection's close frame, queued at most once. The check and the write run on
+    /// the channel's event loop, where every frame of the connection is queued, so a page can no
+    /// longer slip in behind the close.
+    final class CloseGate: Sendable {
+        let channel: any Channel
+        private let closing = Atomic<Bool>(false)
+        /// The close frame's write, once queued.
+        private let written = Mutex<EventLoopFuture<Void>?>(nil)
+
+        init(channel: any Channel) { self.channel = channel }
+
+        /// Whether the close frame is queued (read on the event loop).
+        var isClosing: Bool { closing.load(ordering: .acquiring) }
+
+        /// Whether the close frame queued by `goingAway()` (called before this) reached the socket
+        /// within `timeout`.
+        func closeFrameWritten(within timeout: Duration) async -> Bool {
+            // Asked on the loop, behind `goingAway`'s queued work, so the write is known by then.
+            guard let write = try? await channel.eventLoop.submit({ self.written.withLock { $0 } }).get() else { return false }
+            return await SubscribeRepos.succeeds(within: timeout) {
+                let waiter = WriteWait(write)
+                try await withTaskCancellationHandler { try await waiter.wait() } onCancel: { waiter.cancel() }
+            }
+        }
+
+        /// Queues the 1001 "going away" close frame: it tells relays to come back later with
+        /// their cursor (RFC 6455 §7.4.1). Anything queued on the loop after this call goes out
+        /// after the frame.
+        func goingAway() {
+            let channel = channel
+            channel.eventLoop.execute { [self] in
+                guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
+                var payload = channel.allocator.buffer(capacity: 22)
+                payload.writeInteger(UInt16(1001))
+                payload.writeString("server shutting down")
+                let write = channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload))
+                written.withLock { $0 = write }
+            }
         }
     }
 }
