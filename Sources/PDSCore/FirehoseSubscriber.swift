@@ -65,7 +65,11 @@ public final class FirehoseSubscriber: Sendable {
     func wake() { wakeupContinuation.yield() }
 
     /// Ends the wake-up stream: the connection's send loop returns once it has nothing more to do.
-    func finish() { wakeupContinuation.finish() }
+    /// Drops the `onShutdown` hook too (it refers to this subscriber: a cycle until then).
+    func finish() {
+        shutdownHook.withLock { $0.hook = nil }
+        wakeupContinuation.finish()
+    }
 
     /// Marks the subscriber too slow and signals its connection (once).
     func drop() {

@@ -81,4 +81,36 @@ import Testing
         var signals = slow.endSignal.makeAsyncIterator()
         #expect(await signals.next() == .tooSlow)
     }
+
+    /// The transport's close hook runs once, before `stop()` returns; one set after the stop runs
+    /// at once; an unsubscribed subscriber lets go of its hook (which refers to it).
+    @Test func shutdownHooksRunOnceAndAreReleased() async throws {
+        let database = try PDSDatabase.inMemory()
+        let hub = Self.hub(database)
+        guard case .replay(let stopped, _) = try await hub.subscribe(cursor: nil),
+              case .replay(let gone, _) = try await hub.subscribe(cursor: nil)
+        else { Issue.record("not a replay"); return }
+        let runs = Mutex(0)
+        stopped.onShutdown {
+            runs.withLock { $0 += 1 }
+            stopped.closeQueued()
+        }
+        weak var released: FirehoseSubscriber?
+        do {
+            guard case .replay(let leaving, _) = try await hub.subscribe(cursor: nil) else { Issue.record("not a replay"); return }
+            leaving.onShutdown { _ = leaving.id }
+            released = leaving
+            hub.unsubscribe(leaving)
+        }
+        #expect(released == nil, "the hook kept its subscriber alive")
+        #expect(hub.subscribersClosing == 2)
+        hub.stop()
+        #expect(runs.withLock { $0 } == 1)
+        #expect(hub.subscribersClosing == 1, "only the subscriber with a hook queued its close")
+        hub.stop()
+        #expect(runs.withLock { $0 } == 1)
+        let late = Mutex(false)
+        gone.onShutdown { late.withLock { $0 = true } }
+        #expect(late.withLock { $0 })
+    }
 }
