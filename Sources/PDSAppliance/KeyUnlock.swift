@@ -80,7 +80,7 @@ public enum Terminal {
     /// Reads one line with echo off; nil when standard input is not a terminal.
     public static func readSecret(prompt: String) throws -> String? {
         guard isInteractive else { return nil }
-        FileHandle.standardError.write(Data(prompt.utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(prompt.utf8))
         var original = termios()
         tcgetattr(STDIN_FILENO, &original)
         var silent = original
@@ -88,14 +88,14 @@ public enum Terminal {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
         defer {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &original)
-            FileHandle.standardError.write(Data("\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("\n".utf8))
         }
         return Swift.readLine(strippingNewline: true)
     }
 
     /// Reads one visible line (nil at end of input).
     public static func readLine(prompt: String) -> String? {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(prompt.utf8))
         return Swift.readLine(strippingNewline: true)
     }
 }

@@ -313,7 +313,7 @@ public final class RestoreProgress: @unchecked Sendable {
 
     /// `isTerminal` defaults to whether standard error is a TTY.
     public init(isTerminal: Bool = isatty(STDERR_FILENO) == 1,
-                write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+                write: @escaping (String) -> Void = { try? FileHandle.standardError.write(contentsOf: Data($0.utf8)) }) {
         self.isTerminal = isTerminal
         self.write = write
     }

@@ -33,7 +33,7 @@ public struct JSONLogHandler: LogHandler {
         }
         var line = JSONValue.object(Self.sorted(fields)).serialized()
         line.append(0x0a)
-        FileHandle.standardError.write(Data(line))
+        try? FileHandle.standardError.write(contentsOf: Data(line))
     }
 
     static func sorted(_ fields: [String: JSONValue]) -> JSONObject {

@@ -18,10 +18,10 @@ extension AsyncParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("pds: \(failure.message)\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("pds: \(failure.message)\n".utf8))
             throw ExitCode.failure
         } catch {
-            FileHandle.standardError.write(Data("pds: \(error)\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("pds: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }

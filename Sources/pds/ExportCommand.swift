@@ -68,10 +68,10 @@ final class ProgressLine {
         } else {
             text = phase == .repository ? "\(phase.rawValue) \(done / 1024) KiB" : "\(phase.rawValue) \(done)"
         }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(("\r\u{1B}[K" + text).utf8))
     }
 
     func clear() {
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if isTerminal { try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[K".utf8)) }
     }
 }

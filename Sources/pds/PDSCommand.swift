@@ -19,6 +19,10 @@ enum PDSMain {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         // Large buffers (scrypt's 16 MiB per login) go back to the system when freed.
         MemoryPolicy.apply()
+        // A write to a pipe whose reader is gone (a log shipper that died, `pds … | head`) fails
+        // with EPIPE, which the writer handles, instead of killing the server. NIO's own sockets
+        // never raise the signal (MSG_NOSIGNAL); standard error and child pipes would.
+        signal(SIGPIPE, SIG_IGN)
         await PDSCommand.main()
     }
 }

@@ -9,7 +9,8 @@ loopback port with its own data directory and only the PDS_* settings given here
   * every request is one JSON log line (method, nsid, status, duration, bytes, client IP, auth kind)
     and no line holds a password or token;
   * the fail2ban filter in docs/fail2ban/pds.conf matches the server's real failed-login lines (and
-    no request line), checked with fail2ban's own `fail2ban-regex` when it is installed.
+    no request line), checked with fail2ban's own `fail2ban-regex` when it is installed;
+  * a log pipe whose reader went away (EPIPE) loses lines, not the server.
 """
 
 import configparser
@@ -270,3 +271,44 @@ def test_the_fail2ban_filter_matches_real_failed_login_lines(private_server, tmp
         assert result.returncode == 0, result.stdout + result.stderr
         assert re.search(r"Lines: \d+ lines, 0 ignored, 3 matched", result.stdout), result.stdout
         assert "127.0.0.1" in result.stdout
+
+
+def test_a_log_reader_that_went_away_does_not_stop_the_server(tmp_path):
+    """A log shipper that dies leaves standard error a pipe nobody reads: each log line's write then
+    fails (EPIPE). The server drops the line and goes on answering. (Foundation's non-throwing
+    `FileHandle.write` trapped on that error, and a default SIGPIPE would kill the process first.)"""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
+    env.update(PDS_CRAWLERS="", PDS_BSKY_APP_VIEW_URL="")
+    # Popen restores SIGPIPE's default action in the child, as a shell does.
+    process = subprocess.Popen(
+        [BINARY, "dev", "--data", str(tmp_path / "data"), "--port", str(port), "--handle", HANDLE,
+         "--password", "pipe-test-password"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert process.poll() is None, f"pds exited with {process.returncode} during start-up"
+            try:
+                if requests.get(f"{url}/xrpc/_health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "pds did not become healthy"
+            time.sleep(0.05)
+        process.stderr.close()  # the reader goes away; the next log line meets EPIPE
+        for _ in range(5):
+            assert requests.get(f"{url}/xrpc/_health", timeout=10).status_code == 200
+        refused = requests.post(f"{url}/xrpc/com.atproto.server.createSession",
+                                json={"identifier": HANDLE, "password": "wrong"}, timeout=60)
+        assert refused.status_code == 401  # logged at warn, into the broken pipe too
+        assert requests.get(f"{url}/xrpc/com.atproto.server.describeServer", timeout=10).status_code == 200
+        assert process.poll() is None, f"pds exited with {process.returncode} after its log pipe broke"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
