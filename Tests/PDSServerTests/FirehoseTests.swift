@@ -256,32 +256,9 @@ struct FirehoseTests {
         await server.stop()
     }
 
-    /// A graceful shutdown stops the hub before the HTTP server closes what is left with 1000
-    /// (`PDSApplicationService`): every 1001 must be queued by the time `stop()` returns,
-    /// however slowly a peer reads.
-    @Test("a stopped hub's subscribers queue their 1001 before stop() returns, a stalled one's too")
-    func stopQueuesEveryCloseFrame() async throws {
-        let server = try await FirehoseTestServer.start()
-        let client = try FirehoseTestClient(port: server.port, cursor: 0)
-        let stalled = try FirehoseTestClient(port: server.port, receiveBuffer: 4096, startReading: false)
-        #expect(try await client.events(4).count == 4)
-        try await waitForSubscribers(server, 2)
-        var written = 0
-        while try await (server.state.firehose.positions.min() ?? 0) >= server.highWaterMark() - 3 && written < 300 {
-            try await server.createPost("big \(written)", padding: 100_000)
-            written += 1
-        }
-        _ = try await client.events(written)
-        #expect(server.state.firehose.subscribersClosing == 2)
-        server.state.firehose.stop()
-        #expect(server.state.firehose.subscribersClosing == 0)
-        #expect(try await client.nextFrame().isClose(1001))
-        stalled.shutdownSocket()
-        await server.stop()
-    }
-
-    @Test("graceful server shutdown closes subscriber connections, a stalled one included")
-    func shutdownClosesConnections() async throws {
+    /// A server with two subscribers: `client`, which read everything, and `stalled`, which reads
+    /// nothing and whose send is stuck on its full socket.
+    func serverWithStalledSubscriber() async throws -> (server: FirehoseTestServer, client: FirehoseTestClient, stalled: FirehoseTestClient) {
         let server = try await FirehoseTestServer.start()
         let client = try FirehoseTestClient(port: server.port, cursor: 0)
         let stalled = try FirehoseTestClient(port: server.port, receiveBuffer: 4096, startReading: false)
@@ -295,6 +272,26 @@ struct FirehoseTests {
         }
         #expect(try await (server.state.firehose.positions.min() ?? 0) < server.highWaterMark() - 3)
         _ = try await client.events(written)
+        return (server, client, stalled)
+    }
+
+    /// A graceful shutdown stops the hub before the HTTP server closes what is left with 1000
+    /// (`PDSApplicationService`): every 1001 must be queued by the time `stop()` returns,
+    /// however slowly a peer reads.
+    @Test("a stopped hub's subscribers queue their 1001 before stop() returns, a stalled one's too")
+    func stopQueuesEveryCloseFrame() async throws {
+        let (server, client, stalled) = try await serverWithStalledSubscriber()
+        #expect(server.state.firehose.subscribersClosing == 2)
+        server.state.firehose.stop()
+        #expect(server.state.firehose.subscribersClosing == 0)
+        #expect(try await client.nextFrame().isClose(1001))
+        stalled.shutdownSocket()
+        await server.stop()
+    }
+
+    @Test("graceful server shutdown closes subscriber connections, a stalled one included")
+    func shutdownClosesConnections() async throws {
+        let (server, client, stalled) = try await serverWithStalledSubscriber()
         let started = ContinuousClock.now
         await server.stop()
         // 1001 "going away", so relays reconnect later with their cursor.
