@@ -120,25 +120,32 @@ final class Pebble: @unchecked Sendable {
         return path
     }
 
-    /// A free loopback port (bound and released; good enough on a test machine).
+    /// A loopback port that is free now, for a listener started a moment later (Pebble and the
+    /// port-80 app need their ports named in advance). Picked at random below Linux's ephemeral
+    /// range (32768–60999), which every outgoing connection and every port-0 listener of the
+    /// parallel tests draws from: a port from there could be taken before it is bound (a loaded
+    /// run once failed with "Address already in use").
     static func freePort(udp: Bool = false) throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            if try isFree(port, udp: udp) { return port }
+        }
+        throw Failure(description: "no free port between 20000 and 32000")
+    }
+
+    private static func isFree(_ port: Int, udp: Bool) throws -> Bool {
         let descriptor = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
         }
-        guard bound == 0 else { throw Failure(description: "bind() failed") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else { throw Failure(description: "getsockname() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 
     static func isListening(port: Int) async -> Bool {

@@ -273,7 +273,7 @@ struct KeepAliveServer {
         #expect(await server.eventually(20) { _ in client.http1.pool.totals == (0, 0) })
         // The server's own `Keep-Alive: timeout=1` keeps it no longer than that, less a second.
         _ = try await client.send(OutboundRequest(url: url(server, "/timeout-header")))
-        #expect(await server.eventually(20) { $0.open == 0 })
+        #expect(await server.eventually(20) { $0.open == 0 }, "server \(server.record.snapshot), client pool \(client.http1.pool.totals)")
         #expect(HTTP1ConnectionHandler.keepAliveTimeout("timeout=5, max=100") == .seconds(5))
         #expect(HTTP1ConnectionHandler.keepAliveTimeout("max=100") == nil)
     }
