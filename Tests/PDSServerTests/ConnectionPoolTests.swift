@@ -144,6 +144,9 @@ struct KeepAliveServer {
     }
 }
 
+/// Timeouts are generous throughout (60 s, where the default is 10): on a loaded machine
+/// (parallel suites, CI) a reply, a close or a free connection can take seconds, and one CI run
+/// did stall past 10 s. The tests assert what happens, not how fast.
 @Suite struct ConnectionPoolTests {
     func url(_ server: KeepAliveServer, _ path: String, scheme: String = "http", host: String = "127.0.0.1") -> URL {
         URL(string: "\(scheme)://\(host):\(server.port)\(path)")!
@@ -154,12 +157,12 @@ struct KeepAliveServer {
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient()
         for _ in 0..<10 {
-            let response = try await client.send(OutboundRequest(url: url(server, "/hello")))
+            let response = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60))
             #expect(String(decoding: response.body, as: UTF8.self) == "hello world")
         }
-        let head = try await client.send(OutboundRequest(method: "HEAD", url: url(server, "/hello")))
+        let head = try await client.send(OutboundRequest(method: "HEAD", url: url(server, "/hello"), timeout: 60))
         #expect(head.status == 200 && head.body.isEmpty)
-        let post = try await client.send(OutboundRequest(method: "POST", url: url(server, "/hello"), body: Array("x".utf8)))
+        let post = try await client.send(OutboundRequest(method: "POST", url: url(server, "/hello"), body: Array("x".utf8), timeout: 60))
         #expect(post.status == 200)
         #expect(server.record.snapshot.accepted == 1)
         #expect(server.record.snapshot.requests == 12)
@@ -176,12 +179,12 @@ struct KeepAliveServer {
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient(trustRoots: .pemFile(ca.caCertificatePath))
         for _ in 0..<5 {
-            let response = try await client.send(OutboundRequest(url: url(server, "/hello", scheme: "https")))
+            let response = try await client.send(OutboundRequest(url: url(server, "/hello", scheme: "https"), timeout: 60))
             #expect(response.status == 200)
         }
         #expect(server.record.snapshot.accepted == 1)
         // Another name for the same server is another pool key (the certificate was verified for a name).
-        _ = try await client.send(OutboundRequest(url: url(server, "/hello", scheme: "https", host: "localhost")))
+        _ = try await client.send(OutboundRequest(url: url(server, "/hello", scheme: "https", host: "localhost"), timeout: 60))
         #expect(server.record.snapshot.accepted == 2)
     }
 
@@ -189,7 +192,7 @@ struct KeepAliveServer {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient(pool: .disabled)
-        for _ in 0..<3 { _ = try await client.send(OutboundRequest(url: url(server, "/hello"))) }
+        for _ in 0..<3 { _ = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60)) }
         #expect(server.record.snapshot.accepted == 3)
         #expect(server.record.snapshot.closeHeaders == 3)
     }
@@ -201,7 +204,7 @@ struct KeepAliveServer {
         let bodies = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<12 {
                 group.addTask {
-                    let response = try await client.send(OutboundRequest(url: self.url(server, "/slow?ms=150")))
+                    let response = try await client.send(OutboundRequest(url: self.url(server, "/slow?ms=150"), timeout: 60))
                     return String(decoding: response.body, as: UTF8.self)
                 }
             }
@@ -214,9 +217,6 @@ struct KeepAliveServer {
 
     /// A GET that meets a connection the server has just closed is sent again on a new one; a
     /// POST is not (it may have been acted on).
-    ///
-    /// Timeouts are generous (a CI run once stalled an event loop past the default 10 s): the
-    /// test asserts which requests are sent again, not how fast.
     @Test func aStaleConnectionIsRetriedOnceForIdempotentRequests() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
@@ -235,8 +235,6 @@ struct KeepAliveServer {
         #expect(server.record.snapshot.accepted == 2, "the POST was not sent again on a new connection")
     }
 
-    // Generous timeouts: under a loaded machine (parallel suites, CI) closes and replies can take
-    // seconds; the test asserts what happens, not how fast.
     @Test func aConsumerThatStopsEarlyClosesItsConnectionOthersAreKept() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
@@ -266,13 +264,13 @@ struct KeepAliveServer {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(idleTimeout: .milliseconds(300)))
-        _ = try await client.send(OutboundRequest(url: url(server, "/hello")))
+        _ = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60))
         #expect(server.record.snapshot.accepted == 1)
         #expect(await server.eventually(20) { $0.open == 0 })
         // The client learns of the close on its own loop, a moment after the server counts it.
         #expect(await server.eventually(20) { _ in client.http1.pool.totals == (0, 0) })
         // The server's own `Keep-Alive: timeout=1` keeps it no longer than that, less a second.
-        _ = try await client.send(OutboundRequest(url: url(server, "/timeout-header")))
+        _ = try await client.send(OutboundRequest(url: url(server, "/timeout-header"), timeout: 60))
         #expect(await server.eventually(20) { $0.open == 0 }, "server \(server.record.snapshot), client pool \(client.http1.pool.totals)")
         #expect(HTTP1ConnectionHandler.keepAliveTimeout("timeout=5, max=100") == .seconds(5))
         #expect(HTTP1ConnectionHandler.keepAliveTimeout("max=100") == nil)
@@ -285,10 +283,10 @@ struct KeepAliveServer {
         defer { Task { await server.stop() } }
         let client = NIOHTTPClient()
         let guarded = client.guarded(by: OutboundGuard(allowPrivate: true, resolver: ScriptedResolver([["127.0.0.1"]])))
-        _ = try await client.send(OutboundRequest(url: url(server, "/hello", host: "localhost")))
-        _ = try await guarded.send(OutboundRequest(url: url(server, "/hello", host: "localhost")))
-        _ = try await guarded.send(OutboundRequest(url: url(server, "/hello", host: "localhost")))
-        _ = try await client.send(OutboundRequest(url: url(server, "/hello", host: "localhost")))
+        _ = try await client.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
+        _ = try await guarded.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
+        _ = try await guarded.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
+        _ = try await client.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
         #expect(server.record.snapshot.accepted == 2)
         let plain = HTTP1PoolKey(HTTP1ClientRequest(isSecure: true, host: "a.test", port: 443, target: "/"))
         let pinned = HTTP1PoolKey(HTTP1ClientRequest(isSecure: true, host: "a.test", port: 443, target: "/",
