@@ -70,7 +70,15 @@ import TestSupport
         let server = try await SMTPTestServer(tls: fixture.store)
         defer { Task { await server.close() } }
         let up = Self.mailer(setup, port: server.port, ca: fixture.ca.caCertificatePath)
-        #expect(await up.deliverDue(now: { next.addingTimeInterval(1) }) == 1)
+        // (A loaded machine can lose the TLS handshake with the test server: that attempt is a
+        // transient failure, and the message is tried again at its next due time.)
+        var delivered = 0, due = next
+        for _ in 0..<5 where delivered == 0 {
+            let now = due.addingTimeInterval(1)
+            delivered = await up.deliverDue(now: { now })
+            if delivered == 0 { due = try #require(try up.outbox.nextDue()) }
+        }
+        #expect(delivered == 1)
         #expect(try up.outbox.summary().pending == 0)
         let got = try #require(server.messages.first)
         #expect(got.recipients == ["alice@example.net"])
