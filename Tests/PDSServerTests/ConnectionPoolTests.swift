@@ -119,7 +119,7 @@ struct KeepAliveServer {
 
     static func start(tls: TLSServerContexts? = nil) async throws -> KeepAliveServer {
         let record = KeepAliveRecord()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ServerBootstrap(group: ConnectionPoolTests.loops)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -147,7 +147,13 @@ struct KeepAliveServer {
 /// Timeouts are generous throughout (60 s, where the default is 10): on a loaded machine
 /// (parallel suites, CI) a reply, a close or a free connection can take seconds, and one CI run
 /// did stall past 10 s. The tests assert what happens, not how fast.
+///
+/// The servers and clients here run on event loops of their own, not the process-wide ones every
+/// other suite's servers share: with the whole test run beside them those loops can be busy for
+/// seconds, and an idle-timeout test then waited 20 s for a close it could not see.
 @Suite struct ConnectionPoolTests {
+    static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
     func url(_ server: KeepAliveServer, _ path: String, scheme: String = "http", host: String = "127.0.0.1") -> URL {
         URL(string: "\(scheme)://\(host):\(server.port)\(path)")!
     }
@@ -155,7 +161,7 @@ struct KeepAliveServer {
     @Test func sequentialRequestsShareOneConnection() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient()
+        let client = NIOHTTPClient(group: Self.loops)
         for _ in 0..<10 {
             let response = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60))
             #expect(String(decoding: response.body, as: UTF8.self) == "hello world")
@@ -177,7 +183,7 @@ struct KeepAliveServer {
                                             privateKeyPEM: Array(try Data(contentsOf: URL(fileURLWithPath: issued.key))))
         let server = try await KeepAliveServer.start(tls: try TLSServerContexts(contexts: [context]))
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient(trustRoots: .pemFile(ca.caCertificatePath))
+        let client = NIOHTTPClient(trustRoots: .pemFile(ca.caCertificatePath), group: Self.loops)
         for _ in 0..<5 {
             let response = try await client.send(OutboundRequest(url: url(server, "/hello", scheme: "https"), timeout: 60))
             #expect(response.status == 200)
@@ -191,7 +197,7 @@ struct KeepAliveServer {
     @Test func withoutThePoolEveryRequestHasItsOwnConnection() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient(pool: .disabled)
+        let client = NIOHTTPClient(pool: .disabled, group: Self.loops)
         for _ in 0..<3 { _ = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60)) }
         #expect(server.record.snapshot.accepted == 3)
         #expect(server.record.snapshot.closeHeaders == 3)
@@ -200,7 +206,7 @@ struct KeepAliveServer {
     @Test func concurrencyPerServerIsLimited() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(maxConnectionsPerServer: 4))
+        let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(maxConnectionsPerServer: 4), group: Self.loops)
         let bodies = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<12 {
                 group.addTask {
@@ -220,7 +226,7 @@ struct KeepAliveServer {
     @Test func aStaleConnectionIsRetriedOnceForIdempotentRequests() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient()
+        let client = NIOHTTPClient(group: Self.loops)
         _ = try await client.send(OutboundRequest(url: url(server, "/drop-second"), timeout: 60))
         let retried = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60))
         #expect(String(decoding: retried.body, as: UTF8.self) == "hello world")
@@ -238,7 +244,7 @@ struct KeepAliveServer {
     @Test func aConsumerThatStopsEarlyClosesItsConnectionOthersAreKept() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient()
+        let client = NIOHTTPClient(group: Self.loops)
         do {
             let response = try await client.stream(OutboundRequest(url: url(server, "/endless"), timeout: 30))
             var seen = 0
@@ -263,10 +269,10 @@ struct KeepAliveServer {
     @Test func idleConnectionsCloseAfterTheIdleTimeout() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(idleTimeout: .milliseconds(300)))
+        let client = NIOHTTPClient(pool: HTTP1PoolConfiguration(idleTimeout: .milliseconds(300)), group: Self.loops)
         _ = try await client.send(OutboundRequest(url: url(server, "/hello"), timeout: 60))
         #expect(server.record.snapshot.accepted == 1)
-        #expect(await server.eventually(20) { $0.open == 0 })
+        #expect(await server.eventually(20) { $0.open == 0 }, "server \(server.record.snapshot), client pool \(client.http1.pool.totals)")
         // The client learns of the close on its own loop, a moment after the server counts it.
         #expect(await server.eventually(20) { _ in client.http1.pool.totals == (0, 0) })
         // The server's own `Keep-Alive: timeout=1` keeps it no longer than that, less a second.
@@ -281,7 +287,7 @@ struct KeepAliveServer {
     @Test func guardedAndUnguardedUseDoNotMix() async throws {
         let server = try await KeepAliveServer.start()
         defer { Task { await server.stop() } }
-        let client = NIOHTTPClient()
+        let client = NIOHTTPClient(group: Self.loops)
         let guarded = client.guarded(by: OutboundGuard(allowPrivate: true, resolver: ScriptedResolver([["127.0.0.1"]])))
         _ = try await client.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
         _ = try await guarded.send(OutboundRequest(url: url(server, "/hello", host: "localhost"), timeout: 60))
