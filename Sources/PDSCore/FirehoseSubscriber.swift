@@ -79,8 +79,8 @@ public final class FirehoseSubscriber: Sendable {
     }
 
     /// Called by the transport once the connection's close frame is queued: nothing it could
-    /// write later can reach the peer before it. A shutdown waits for this before the HTTP
-    /// server closes what is left (`FirehoseHub.subscribersClosing`).
+    /// write later can reach the peer before it. Counted by `FirehoseHub.subscribersClosing`,
+    /// which shows a shutdown queued every close before the HTTP server's own.
     public func closeQueued() { closeQueuedFlag.store(true, ordering: .releasing) }
 
     /// Whether `closeQueued()` was called.
