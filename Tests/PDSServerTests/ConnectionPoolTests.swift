@@ -149,8 +149,9 @@ struct KeepAliveServer {
 /// did stall past 10 s. The tests assert what happens, not how fast.
 ///
 /// The servers and clients here run on event loops of their own, not the process-wide ones every
-/// other suite's servers share: with the whole test run beside them those loops can be busy for
-/// seconds, and an idle-timeout test then waited 20 s for a close it could not see.
+/// other suite's servers share, so other suites' load does not reach their timers. (This did not
+/// cure a rare failure of the idle-timeout test with several test processes on two cores: the
+/// pool had closed the connection, the server still counted it open 20 s later. Unexplained.)
 @Suite struct ConnectionPoolTests {
     static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
